@@ -1,0 +1,142 @@
+"""Bronze: sources as received, plus lineage; bad records quarantined with their reason."""
+
+
+import datetime as dt
+
+import dagster as dg
+
+from moodlake_dagster.checks import schema_check_spec, validate
+from moodlake_dagster.checks.schemas import CatalogTracks, ListeningEvents
+from moodlake_dagster.demo.generator import generate_history
+from moodlake_dagster.ingest.catalog import catalog_table, parse_catalog
+from moodlake_dagster.ingest.history import events_table, parse_history
+from moodlake_dagster.ingest.records import BadRecord, quarantine_table
+from moodlake_dagster.insights import preview
+from moodlake_dagster.partitions import daily_partitions, day_range, single_run
+from moodlake_dagster.resources import LakeResource, MoodlakeConfig
+
+MAX_LOGGED_PROBLEMS = 25
+
+
+def _log_problems(context: dg.AssetExecutionContext, bad: list[BadRecord], extra: list[str]):
+    for message in [b.message() for b in bad[:MAX_LOGGED_PROBLEMS]] + extra:
+        context.log.warning(message)
+    if len(bad) > MAX_LOGGED_PROBLEMS:
+        context.log.warning(f"... and {len(bad) - MAX_LOGGED_PROBLEMS} more; see the quarantine table")
+
+
+def _quarantine_md(bad: list[BadRecord], rows: int = 10) -> dg.MetadataValue:
+    lines = ["| file | record | reason |", "|---|---|---|"]
+    lines += [f"| {b.source_file} | {b.record_index} | {b.reason} |" for b in bad[:rows]]
+    return dg.MetadataValue.md("\n".join(lines) if bad else "nothing quarantined")
+
+
+@dg.asset(
+    group_name="bronze",
+    partitions_def=daily_partitions,
+    backfill_policy=single_run,
+    kinds={"python", "deltalake"},
+    check_specs=[schema_check_spec("catalog_tracks", CatalogTracks, blocking=True)],
+)
+def catalog_tracks(
+    context: dg.AssetExecutionContext, lake: LakeResource, moodlake: MoodlakeConfig
+) -> dg.MaterializeResult:
+    """The Kaggle Spotify Tracks catalog as received: one row per CSV row (a track appears once
+    per genre), with lineage. Snapshot keyed by as-of day; bad rows go to quarantine."""
+    start, end = day_range(context)
+    settings = moodlake.settings()
+    now = dt.datetime.now(dt.UTC)
+    batch = parse_catalog(
+        settings.catalog, as_of=end, batch_id=context.run_id, ingested_at=now,
+        source_name=settings.catalog.name,
+    )
+    table = catalog_table(batch.rows)
+    uri = lake.replace_range("bronze", "catalog_tracks", table, "as_of_date", start, end)
+    lake.quarantine("catalog_tracks", quarantine_table(
+        "catalog_tracks", batch.bad, context.run_id, now), start, end)
+    _log_problems(context, batch.bad, [
+        f"{settings.catalog.name}: unknown column {c!r} ignored" for c in batch.unknown_columns
+    ])
+    df = table.to_pandas()
+    checks = [validate(CatalogTracks, df)]
+    if not batch.rows:
+        checks = [dg.AssetCheckResult(
+            check_name=checks[0].check_name, passed=False,
+            metadata={"reason": f"no row of {settings.catalog} landed"},
+        )]
+    return dg.MaterializeResult(
+        metadata={
+            "table_uri": uri,
+            "as_of_date": end.isoformat(),
+            "records_in": batch.records_in,
+            "rows_landed": len(batch.rows),
+            "rows_quarantined": len(batch.bad),
+            "unique_track_ids": int(df["track_id"].nunique()) if len(df) else 0,
+            "genres": int(df["track_genre"].nunique()) if len(df) else 0,
+            "source_sha256": batch.sha256,
+            "quarantine_examples": _quarantine_md(batch.bad),
+            "preview": preview(df.drop(columns=["_batch_id", "_source_sha256"])),
+        },
+        check_results=checks,
+    )
+
+
+@dg.asset(
+    group_name="bronze",
+    partitions_def=daily_partitions,
+    backfill_policy=single_run,
+    kinds={"python", "deltalake"},
+    check_specs=[schema_check_spec("listening_events", ListeningEvents, blocking=True)],
+)
+def listening_events(
+    context: dg.AssetExecutionContext, lake: LakeResource, moodlake: MoodlakeConfig
+) -> dg.MaterializeResult:
+    """Every play from every history file in the landing folder (privacy export, Extended
+    Streaming History, legacy endsong), keyed by the UTC day it happened. IP addresses and user
+    agents are dropped here; account names become keyed pseudonyms."""
+    start, end = day_range(context)
+    settings = moodlake.settings()
+    if settings.uses_demo_landing and not settings.landing.exists():
+        files = generate_history(settings.catalog, settings.landing)
+        context.log.info(f"Generated demo listening history ({len(files)} files, labelled "
+                         f"GENERATED) in {settings.landing}")
+    if not settings.landing.is_dir():
+        raise FileNotFoundError(f"MOODLAKE_LANDING={settings.landing} is not a folder")
+    now = dt.datetime.now(dt.UTC)
+    batch = parse_history(
+        settings.landing, key=settings.resolved_pseudonym_key(),
+        default_user=settings.default_user, now=now, batch_id=context.run_id, ingested_at=now,
+    )
+    in_range = [e for e in batch.events if start <= e["play_date"] <= end]
+    bad = [b for b in batch.bad if b.record_date is None or start <= b.record_date <= end]
+    table = events_table(in_range)
+    uri = lake.replace_range("bronze", "listening_events", table, "play_date", start, end)
+    lake.quarantine("listening_events", quarantine_table(
+        "listening_events", bad, context.run_id, now), start, end)
+    _log_problems(context, bad, batch.unknown_field_messages() + [
+        f"{f.source_file}: byte-identical to {f.duplicate_of}; its records are quarantined"
+        for f in batch.files if f.duplicate_of
+    ])
+    df = table.to_pandas()
+    return dg.MaterializeResult(
+        metadata={
+            "table_uri": uri,
+            "records_in": len(in_range) + len(bad),
+            "rows_landed": len(in_range),
+            "rows_quarantined": len(bad),
+            "records_in_files": batch.records_in,
+            "records_outside_range": batch.records_in - len(in_range) - len(bad),
+            "files": len(batch.files),
+            "duplicate_files": sum(1 for f in batch.files if f.duplicate_of),
+            "ignored_files": dg.MetadataValue.json(batch.ignored_files),
+            "days_with_plays": int(df["play_date"].nunique()) if len(df) else 0,
+            "users": int(df["user_id"].nunique()) if len(df) else 0,
+            "content_types": dg.MetadataValue.json(
+                df["content_type"].value_counts().to_dict() if len(df) else {}
+            ),
+            "quarantine_examples": _quarantine_md(bad),
+            "preview": preview(df.drop(columns=["_batch_id"])),
+        },
+        check_results=[validate(ListeningEvents, df)],
+    )
+

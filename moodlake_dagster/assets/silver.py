@@ -1,0 +1,141 @@
+"""Silver: clean, typed, conformed tables built with Spark from Bronze."""
+
+
+import dagster as dg
+import pyarrow as pa
+
+from moodlake_dagster.checks import schema_check_spec, validate
+from moodlake_dagster.checks.schemas import Plays, Tracks, Users
+from moodlake_dagster.ingest.privacy import pseudonymize
+from moodlake_dagster.insights import preview
+from moodlake_dagster.partitions import daily_partitions, day_range, single_run
+from moodlake_dagster.resources import LakeResource, MoodlakeConfig, SparkConnectResource
+from moodlake_dagster.storage import empty_frame, range_predicate
+from moodlake_dagster.transform.silver import build_plays, build_tracks, build_users
+
+SPARK = {"group_name": "silver", "partitions_def": daily_partitions, "backfill_policy": single_run,
+         "kinds": {"spark", "deltalake"}, "pool": "spark"}
+TIMEZONES = pa.schema([("user_id", pa.string()), ("timezone", pa.string())])
+
+
+def snapshot_predicate(lake: LakeResource, layer: str, name: str, as_of) -> str:
+    """Partition predicate selecting the snapshot a reader as of `as_of` should use."""
+    day = lake.snapshot_day(layer, name, as_of)
+    if day is None:
+        raise LookupError(f"{layer}/{name} has no snapshot yet: materialize {name} first")
+    return f"as_of_date = '{day.isoformat()}'"
+
+
+@dg.asset(
+    deps=["catalog_tracks"],
+    check_specs=[schema_check_spec("tracks", Tracks, blocking=True)],
+    **SPARK,
+)
+def tracks(
+    context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkConnectResource
+) -> dg.MaterializeResult:
+    """One row per track_id with its genres as a list, range-checked audio features, and a
+    normalized (artist, title) song_key linking the same song across ids."""
+    start, end = day_range(context)
+    session = spark.get_session(context)
+    catalog = lake.spark(session, "bronze", "catalog_tracks",
+                         snapshot_predicate(lake, "bronze", "catalog_tracks", end))
+    table = build_tracks(catalog, end).toArrow()
+    uri = lake.replace_range("silver", "tracks", table, "as_of_date", start, end)
+    df = table.to_pandas()
+    multi_genre = int((df["genres"].map(len) > 1).sum())
+    return dg.MaterializeResult(
+        metadata={
+            "table_uri": uri,
+            "rows": len(df),
+            "tracks_in_several_genres": multi_genre,
+            "songs_with_several_ids": int((df["song_track_ids"] > 1).sum()),
+            "preview": preview(df[["track_id", "artists", "track_name", "genres", "valence",
+                                   "energy", "song_key"]]),
+        },
+        check_results=[validate(Tracks, df)],
+    )
+
+
+def user_timezones(session, moodlake: MoodlakeConfig):
+    """Configured time zones keyed by pseudonym (account names are never stored)."""
+    settings = moodlake.settings()
+    key = settings.resolved_pseudonym_key()
+    rows = [{"user_id": pseudonymize(account, key), "timezone": tz}
+            for account, tz in settings.user_timezones.items()]
+    if not rows:
+        return empty_frame(session, TIMEZONES)
+    return session.createDataFrame(pa.Table.from_pylist(rows, schema=TIMEZONES))
+
+
+@dg.asset(
+    deps=["listening_events", "tracks"],
+    check_specs=[schema_check_spec("plays", Plays, blocking=True)],
+    **SPARK,
+)
+def plays(
+    context: dg.AssetExecutionContext,
+    lake: LakeResource,
+    spark: SparkConnectResource,
+    moodlake: MoodlakeConfig,
+) -> dg.MaterializeResult:
+    """One row per real music play: UTC and local time, skipped, deduplicated across files and
+    re-imports, resolved to the catalog by id then by normalized names (unresolved kept)."""
+    start, end = day_range(context)
+    settings = moodlake.settings()
+    session = spark.get_session(context)
+    events = lake.spark(session, "bronze", "listening_events",
+                        range_predicate("play_date", start, end))
+    catalog = lake.spark(session, "silver", "tracks",
+                         snapshot_predicate(lake, "silver", "tracks", end))
+    result = build_plays(
+        events, catalog, user_timezones(session, moodlake),
+        default_timezone=settings.timezone,
+        skip_threshold_ms=settings.skip_threshold_ms,
+        dedup_window_s=settings.dedup_window_s,
+        include_incognito=settings.include_incognito,
+    )
+    table = result.toArrow()
+    uri = lake.replace_range("silver", "plays", table, "play_date", start, end)
+    df = table.to_pandas()
+    events_in = events.count()
+    coverage = float(df["has_features"].mean()) if len(df) else 0.0
+    return dg.MaterializeResult(
+        metadata={
+            "table_uri": uri,
+            "rows": len(df),
+            "bronze_events_in": events_in,
+            "duplicates_removed": int(df["duplicates_merged"].sum()) if len(df) else 0,
+            "not_music_or_private": events_in - len(df) - int(df["duplicates_merged"].sum()),
+            "feature_coverage": dg.MetadataValue.float(round(coverage, 4)),
+            "resolution": dg.MetadataValue.json(df["resolution"].value_counts().to_dict()),
+            "skip_rate": dg.MetadataValue.float(round(float(df["skipped"].mean()), 4)
+                                                if len(df) else 0.0),
+            "skip_source": dg.MetadataValue.json(df["skip_source"].value_counts().to_dict()),
+            "preview": preview(df[["played_at_local", "user_id", "artist_name", "track_name",
+                                   "ms_played", "skipped", "resolution", "day_part"]]),
+        },
+        check_results=[validate(Plays, df)],
+    )
+
+
+@dg.asset(
+    deps=["plays"],
+    check_specs=[schema_check_spec("users", Users, blocking=True)],
+    **SPARK,
+)
+def users(
+    context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkConnectResource
+) -> dg.MaterializeResult:
+    """Pseudonymous listeners with their time zone, first and last play and feature coverage,
+    as of the partition day (built from every play up to it)."""
+    start, end = day_range(context)
+    session = spark.get_session(context)
+    history = lake.spark(session, "silver", "plays", f"play_date <= '{end.isoformat()}'")
+    table = build_users(history, end).toArrow()
+    uri = lake.replace_range("silver", "users", table, "as_of_date", start, end)
+    df = table.to_pandas()
+    return dg.MaterializeResult(
+        metadata={"table_uri": uri, "rows": len(df), "preview": preview(df)},
+        check_results=[validate(Users, df)],
+    )

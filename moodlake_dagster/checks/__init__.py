@@ -1,0 +1,50 @@
+"""Pandera models run as Dagster asset checks."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
+
+CHECK_NAME = "pandera_schema"
+MAX_EXAMPLES = 10
+
+
+def schema_check_spec(asset: str, model: type[pa.DataFrameModel], *, blocking: bool):
+    """The check spec an asset declares; blocking ones stop bad data reaching the next layer."""
+    return dg.AssetCheckSpec(
+        CHECK_NAME,
+        asset=asset,
+        blocking=blocking,
+        description=f"Pandera model {model.__name__}: types, ranges and table rules"
+        + (" (blocking: downstream assets wait for a pass)" if blocking else ""),
+    )
+
+
+def validate(model: type[pa.DataFrameModel], df: pd.DataFrame) -> dg.AssetCheckResult:
+    """Validate every row lazily and report failure counts and examples as metadata."""
+    metadata: dict = {"rows_checked": len(df), "model": model.__name__}
+    try:
+        model.validate(df, lazy=True)
+    except SchemaErrors as err:
+        cases = err.failure_cases
+        by_check = cases.groupby("check", dropna=False).size().sort_values(ascending=False)
+        examples = cases.head(MAX_EXAMPLES)[["column", "check", "failure_case", "index"]]
+        metadata |= {
+            "failure_count": len(cases),
+            "failing_checks": dg.MetadataValue.json(
+                {str(k): int(v) for k, v in by_check.items()}
+            ),
+            "examples": dg.MetadataValue.md(examples.astype(str).to_markdown(index=False)),
+        }
+        return dg.AssetCheckResult(
+            check_name=CHECK_NAME,
+            passed=False,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata=metadata,
+            description=f"{len(cases)} failure(s) of {model.__name__}",
+        )
+    return dg.AssetCheckResult(
+        check_name=CHECK_NAME, passed=True, metadata=metadata | {"failure_count": 0}
+    )

@@ -1,0 +1,166 @@
+"""Pandera models, one per table: the contract each layer promises the next."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+UTC = {"dtype_kwargs": {"unit": "us", "tz": "UTC"}}
+UNIT = {"ge": 0.0, "le": 1.0}
+DAY_PARTS = ["night", "morning", "afternoon", "evening"]
+SOURCE_FORMATS = ["basic", "extended", "endsong", "api"]
+
+
+class _Strict(pa.DataFrameModel):
+    class Config:
+        strict = False
+        coerce = True
+
+
+class CatalogTracks(_Strict):
+    as_of_date: Series[object] = pa.Field(nullable=False)
+    track_id: Series[str] = pa.Field(str_matches=r"^[0-9A-Za-z]{22}$")
+    artists: Series[str] = pa.Field(str_length={"min_value": 1})
+    track_name: Series[str] = pa.Field(str_length={"min_value": 1})
+    track_genre: Series[str] = pa.Field(str_length={"min_value": 1})
+    popularity: Series[int] = pa.Field(ge=0, le=100)
+    duration_ms: Series[int] = pa.Field(ge=0)
+    danceability: Series[float] = pa.Field(**UNIT)
+    energy: Series[float] = pa.Field(**UNIT)
+    valence: Series[float] = pa.Field(**UNIT)
+    acousticness: Series[float] = pa.Field(**UNIT)
+    speechiness: Series[float] = pa.Field(**UNIT)
+    instrumentalness: Series[float] = pa.Field(**UNIT)
+    liveness: Series[float] = pa.Field(**UNIT)
+    loudness: Series[float] = pa.Field(ge=-60.0, le=5.0)
+    tempo: Series[float] = pa.Field(ge=0.0, le=300.0)
+    key: Series[int] = pa.Field(ge=-1, le=11)
+    mode: Series[int] = pa.Field(isin=[0, 1])
+    _source_file: Series[str]
+    _source_row: Series[int] = pa.Field(ge=1)
+
+
+class ListeningEvents(_Strict):
+    play_date: Series[object]
+    ts: Series[pd.DatetimeTZDtype] = pa.Field(**UTC)
+    user_id: Series[str] = pa.Field(str_matches=r"^u_[0-9a-f]{16}$")
+    ms_played: Series[int] = pa.Field(ge=0)
+    content_type: Series[str] = pa.Field(isin=["track", "episode", "audiobook", "unknown"])
+    source_format: Series[str] = pa.Field(isin=SOURCE_FORMATS)
+    _source_file: Series[str]
+    _record_index: Series[int] = pa.Field(ge=0)
+
+    @pa.dataframe_check(error="play_date must be the UTC day of ts")
+    def play_date_matches_ts(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["ts"].dt.date == df["play_date"]
+
+
+class Tracks(_Strict):
+    as_of_date: Series[object]
+    track_id: Series[str] = pa.Field(unique=True, str_matches=r"^[0-9A-Za-z]{22}$")
+    genres: Series[object]
+    song_key: Series[str] = pa.Field(str_length={"min_value": 2})
+    danceability: Series[float] = pa.Field(**UNIT)
+    energy: Series[float] = pa.Field(**UNIT)
+    valence: Series[float] = pa.Field(**UNIT)
+    acousticness: Series[float] = pa.Field(**UNIT)
+    tempo: Series[float] = pa.Field(ge=0.0, le=300.0)
+
+    @pa.check("genres", error="genres must be a non-empty list")
+    def genres_non_empty(cls, genres: Series[object]) -> Series[bool]:
+        return genres.map(lambda g: g is not None and len(g) > 0)
+
+
+class Plays(_Strict):
+    play_date: Series[object]
+    play_id: Series[str] = pa.Field(unique=True)
+    user_id: Series[str] = pa.Field(str_matches=r"^u_[0-9a-f]{16}$")
+    played_at_utc: Series[pd.DatetimeTZDtype] = pa.Field(**UTC)
+    local_hour: Series[int] = pa.Field(ge=0, le=23)
+    weekday: Series[int] = pa.Field(ge=1, le=7)
+    day_part: Series[str] = pa.Field(isin=DAY_PARTS)
+    ms_played: Series[int] = pa.Field(ge=0)
+    skipped: Series[bool] = pa.Field(nullable=False)
+    skip_source: Series[str] = pa.Field(isin=["flag", "reason_end", "threshold"])
+    completion: Series[float] = pa.Field(nullable=True, **UNIT)
+    resolution: Series[str] = pa.Field(isin=["id", "name", "unresolved"])
+    has_features: Series[bool]
+    duplicates_merged: Series[int] = pa.Field(ge=0)
+
+    @pa.dataframe_check(error="resolved plays need a track_id, unresolved ones none")
+    def resolution_consistent(cls, df: pd.DataFrame) -> Series[bool]:
+        return (df["resolution"] == "unresolved") == df["track_id"].isna()
+
+
+class Users(_Strict):
+    as_of_date: Series[object]
+    user_id: Series[str] = pa.Field(unique=True, str_matches=r"^u_[0-9a-f]{16}$")
+    timezone: Series[str]
+    plays: Series[int] = pa.Field(ge=1)
+    feature_coverage: Series[float] = pa.Field(**UNIT)
+
+    @pa.dataframe_check(error="first play must not be after last play")
+    def ordered(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["first_play_utc"] <= df["last_play_utc"]
+
+
+class ListeningByDaypart(_Strict):
+    user_id: Series[str]
+    day_part: Series[str] = pa.Field(isin=DAY_PARTS)
+    weekday: Series[int] = pa.Field(ge=1, le=7)
+    plays: Series[int] = pa.Field(ge=1)
+    skip_rate: Series[float] = pa.Field(**UNIT)
+    avg_valence: Series[float] = pa.Field(nullable=True, **UNIT)
+    avg_energy: Series[float] = pa.Field(nullable=True, **UNIT)
+
+
+class GenreMix(_Strict):
+    user_id: Series[str]
+    genre: Series[str]
+    plays: Series[float] = pa.Field(gt=0)
+    share: Series[float] = pa.Field(gt=0, le=1)
+
+    @pa.dataframe_check(error="genre shares must sum to 1 per user")
+    def shares_sum_to_one(cls, df: pd.DataFrame) -> Series[bool]:
+        totals = df.groupby("user_id")["share"].transform("sum")
+        return (totals - 1).abs() < 1e-6
+
+
+class TrackEngagement(_Strict):
+    user_id: Series[str]
+    track_key: Series[str]
+    plays: Series[int] = pa.Field(ge=1)
+    skips: Series[int] = pa.Field(ge=0)
+    skip_rate: Series[float] = pa.Field(**UNIT)
+    avg_completion: Series[float] = pa.Field(nullable=True, **UNIT)
+
+    @pa.dataframe_check(error="skips cannot exceed plays")
+    def skips_le_plays(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["skips"] <= df["plays"]
+
+
+class FeatureCorrelations(_Strict):
+    user_id: Series[str]
+    feature: Series[str]
+    metric: Series[str] = pa.Field(isin=["play_count", "skip_rate"])
+    pearson_r: Series[float] = pa.Field(nullable=True, ge=-1.0, le=1.0)
+    p_value: Series[float] = pa.Field(nullable=True, **UNIT)
+    n: Series[int] = pa.Field(ge=0)
+
+
+class FeatureGaps(_Strict):
+    user_id: Series[str]
+    feature: Series[str]
+    n_plays: Series[int] = pa.Field(ge=1)
+    user_mean: Series[float]
+    catalog_mean: Series[float]
+    gap: Series[float]
+
+
+class GenreDiscovery(_Strict):
+    user_id: Series[str]
+    genre: Series[str]
+    explored: Series[bool]
+    user_plays: Series[int] = pa.Field(ge=0)
+    affinity: Series[float] = pa.Field(gt=0, le=1)

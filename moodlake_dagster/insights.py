@@ -1,0 +1,121 @@
+"""Materialization metadata a person reads in the Dagster UI: previews and plots.
+
+Plots are PNGs embedded in Markdown metadata, so they render on the asset page with no extra
+service. Each plot function takes a pandas DataFrame of a Gold table and returns a Figure.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import dagster as dg
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from moodlake_dagster.transform.silver import DAY_PARTS  # noqa: E402
+
+WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+
+
+def preview(df: pd.DataFrame, rows: int = 10) -> dg.MetadataValue:
+    shown = df.head(rows).copy()
+    for column in shown.columns:
+        if shown[column].dtype == object:
+            shown[column] = shown[column].map(lambda v: str(v)[:60])
+    return dg.MetadataValue.md(shown.to_markdown(index=False, floatfmt=".3f"))
+
+
+def figure_md(fig: plt.Figure, alt: str) -> dg.MetadataValue:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    encoded = base64.b64encode(buffer.getvalue()).decode()
+    return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{encoded})")
+
+
+def main_user(df: pd.DataFrame) -> str | None:
+    """The user with the most rows: plots show one person, named by pseudonym."""
+    return None if df.empty else str(df["user_id"].value_counts().idxmax())
+
+
+def daypart_plot(df: pd.DataFrame) -> plt.Figure:
+    user = main_user(df)
+    mine = df[df["user_id"] == user]
+    order = [name for name, _ in DAY_PARTS]
+    grid = mine.pivot_table(index="day_part", columns="weekday", values="plays", aggfunc="sum")
+    grid = grid.reindex(index=order, columns=range(1, 8)).fillna(0)
+    mood = mine.groupby("day_part").apply(
+        lambda g: (g["avg_valence"] * g["plays_with_features"]).sum()
+        / max(g["plays_with_features"].sum(), 1),
+        include_groups=False,
+    ).reindex(order)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.2), width_ratios=[3, 1.4])
+    image = left.imshow(grid.values, cmap="viridis", aspect="auto")
+    left.set_xticks(range(7), WEEKDAYS)
+    left.set_yticks(range(len(order)), order)
+    left.set_title(f"Plays by day part and weekday ({user})")
+    fig.colorbar(image, ax=left, label="plays")
+    right.barh(order, mood.fillna(0).values, color="#f4a261")
+    right.set_xlim(0, 1)
+    right.set_title("Mean valence")
+    right.invert_yaxis()
+    return fig
+
+
+def genre_plot(df: pd.DataFrame, top: int = 15) -> plt.Figure:
+    user = main_user(df)
+    mine = df[df["user_id"] == user].nlargest(top, "share").iloc[::-1]
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    ax.barh(mine["genre"], mine["share"] * 100, color="#2a9d8f")
+    ax.set_xlabel("% of resolved plays")
+    ax.set_title(f"Top genres ({user})")
+    return fig
+
+
+def correlation_plot(df: pd.DataFrame) -> plt.Figure:
+    user = main_user(df)
+    mine = df[(df["user_id"] == user)].pivot(index="feature", columns="metric", values="pearson_r")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    mine.fillna(0).plot.barh(ax=ax, color={"play_count": "#264653", "skip_rate": "#e76f51"})
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlabel("Pearson r (per played catalog track)")
+    ax.set_title(f"Audio features vs. plays and skips ({user})")
+    return fig
+
+
+def gap_plot(df: pd.DataFrame) -> plt.Figure:
+    user = main_user(df)
+    mine = df[df["user_id"] == user].sort_values("gap_in_catalog_std")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    colors = ["#e76f51" if v < 0 else "#2a9d8f" for v in mine["gap_in_catalog_std"]]
+    ax.barh(mine["feature"], mine["gap_in_catalog_std"], color=colors)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlabel("my mean − catalog mean, in catalog standard deviations")
+    ax.set_title(f"How my listening differs from the catalog ({user})")
+    return fig
+
+
+def discovery_plot(df: pd.DataFrame, top: int = 10) -> plt.Figure:
+    user = main_user(df)
+    mine = df[(df["user_id"] == user) & ~df["explored"]].nlargest(top, "affinity").iloc[::-1]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.barh(mine["genre"], mine["affinity"], color="#8ab17d")
+    ax.set_xlabel("affinity to my taste (1 = identical mood profile)")
+    ax.set_title(f"Unexplored genres closest to my taste ({user})")
+    return fig
+
+
+def engagement_plot(df: pd.DataFrame) -> plt.Figure:
+    user = main_user(df)
+    mine = df[df["user_id"] == user]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.scatter(mine["plays"], mine["skip_rate"], s=8, alpha=0.4, color="#264653")
+    ax.set_xscale("log")
+    ax.set_xlabel("plays per track (log)")
+    ax.set_ylabel("skip rate")
+    ax.set_title(f"Track engagement ({user})")
+    return fig

@@ -1,0 +1,32 @@
+"""The one daily partitions definition every asset uses.
+
+Event tables (listening_events, plays) are keyed by the UTC day a play happened; snapshot
+tables (catalog, tracks, users, gold) by their as-of day: the partition for day D is built from
+data up to and including D. A range run of a snapshot asset replaces the whole range with one
+snapshot as of its last day (the snapshot for D stands for every day since the one before it),
+so a year's backfill writes one catalog copy, not 365.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import dagster as dg
+
+from moodlake_dagster.settings import DEFAULT_PARTITIONS_START
+
+daily_partitions = dg.DailyPartitionsDefinition(
+    start_date=os.environ.get("MOODLAKE_PARTITIONS_START") or DEFAULT_PARTITIONS_START,
+    timezone="UTC",
+    end_offset=1,
+)
+
+# Spark-backed assets read a whole range in one run: one JVM session, never one run per day.
+single_run = dg.BackfillPolicy.single_run()
+
+
+def day_range(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
+    """The run's partition range as dates (a single partition is a one-day range)."""
+    keys = context.partition_key_range
+    return dt.date.fromisoformat(keys.start), dt.date.fromisoformat(keys.end)

@@ -1,0 +1,59 @@
+"""Delta Lake storage: where the Bronze, Silver and Gold tables live (a folder or s3://…)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+import pyarrow as pa
+
+from moodlake_dagster import storage
+
+
+class LakeResource(dg.ConfigurableResource):
+    """The lake root and its object-store options; tables are `<root>/<layer>/<name>`."""
+
+    root: str
+    storage_options: dict[str, str] = {}
+
+    def uri(self, layer: str, name: str) -> str:
+        return storage.table_uri(self.root, layer, name)
+
+    def replace_range(
+        self, layer: str, name: str, data: pa.Table, column: str, start: dt.date, end: dt.date
+    ) -> str:
+        uri = self.uri(layer, name)
+        storage.replace_range(
+            uri, data, column=column, start=start, end=end, storage_options=self.storage_options
+        )
+        return uri
+
+    def quarantine(
+        self, asset: str, data: pa.Table, start: dt.date, end: dt.date
+    ) -> str:
+        uri = self.uri("bronze", "quarantine")
+        storage.replace_quarantine(
+            uri, data, asset=asset, start=start, end=end, storage_options=self.storage_options
+        )
+        return uri
+
+    def read(
+        self,
+        layer: str,
+        name: str,
+        schema: pa.Schema,
+        day_range: tuple[str, dt.date, dt.date] | None = None,
+    ) -> pa.Table:
+        return storage.read_arrow(
+            self.uri(layer, name), schema, day_range=day_range,
+            storage_options=self.storage_options,
+        )
+
+    def spark(self, spark, layer: str, name: str, predicate: str | None = None):
+        return storage.spark_read(
+            spark, self.uri(layer, name), predicate=predicate,
+            storage_options=self.storage_options,
+        )
+
+    def snapshot_day(self, layer: str, name: str, as_of: dt.date) -> dt.date | None:
+        return storage.snapshot_day(self.uri(layer, name), as_of, self.storage_options)

@@ -1,0 +1,54 @@
+"""The ingest and conformance settings the assets read, as a Dagster resource."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from moodlake_dagster.settings import Settings
+
+
+class MoodlakeConfig(dg.ConfigurableResource):
+    """Where the sources are and how plays are interpreted (see `.env.example`)."""
+
+    home: str
+    catalog: str
+    landing: str
+    timezone: str = "UTC"
+    user_timezones: dict[str, str] = {}
+    default_user: str = "me"
+    skip_threshold_ms: int = 30_000
+    dedup_window_s: int = 90
+    include_incognito: bool = False
+    pseudonym_key: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MoodlakeConfig:
+        return cls(
+            home=str(settings.home),
+            catalog=str(settings.catalog),
+            landing=str(settings.landing),
+            timezone=settings.timezone,
+            user_timezones=dict(settings.user_timezones),
+            default_user=settings.default_user,
+            skip_threshold_ms=settings.skip_threshold_ms,
+            dedup_window_s=settings.dedup_window_s,
+            include_incognito=settings.include_incognito,
+            pseudonym_key=settings.pseudonym_key,
+        )
+
+    def settings(self) -> Settings:
+        return Settings(
+            home=Path(self.home),
+            catalog=Path(self.catalog),
+            landing=Path(self.landing),
+            lake_root="",
+            timezone=self.timezone,
+            user_timezones=self.user_timezones,
+            default_user=self.default_user,
+            skip_threshold_ms=self.skip_threshold_ms,
+            dedup_window_s=self.dedup_window_s,
+            include_incognito=self.include_incognito,
+            pseudonym_key=self.pseudonym_key,
+        )

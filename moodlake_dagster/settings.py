@@ -1,0 +1,127 @@
+"""Settings from the environment (and an optional `.env` file), resolved in one place.
+
+Every knob a user may turn is an environment variable; `.env.example` lists them all.
+Defaults point at the embedded demo data so that `moodlake build` works on a fresh checkout.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEMO_CATALOG = PACKAGE_DIR / "demo_data" / "catalog_sample.csv"
+
+# Spotify launched in October 2008: no real play can be older.
+DEFAULT_PARTITIONS_START = "2008-10-01"
+
+
+class SettingsError(ValueError):
+    """A setting has a value MoodLake cannot use; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    catalog: Path
+    landing: Path
+    lake_root: str
+    timezone: str = "UTC"
+    user_timezones: Mapping[str, str] = field(default_factory=dict)
+    default_user: str = "me"
+    spark_remote: str | None = None
+    spark_port: int = 15002
+    spark_driver_memory: str = "4g"
+    skip_threshold_ms: int = 30_000
+    dedup_window_s: int = 90
+    include_incognito: bool = False
+    pseudonym_key: str | None = None
+
+    @property
+    def uses_demo_landing(self) -> bool:
+        return self.landing == self.home / "demo" / "landing"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster"
+
+    @property
+    def spark_state_dir(self) -> Path:
+        return self.home / "spark"
+
+    def resolved_pseudonym_key(self) -> bytes:
+        """The HMAC key for account pseudonyms.
+
+        `MOODLAKE_PSEUDONYM_KEY` wins. Without it a random key is created once under
+        MOODLAKE_HOME (mode 600) so pseudonyms stay stable across runs on this machine.
+        """
+        if self.pseudonym_key:
+            return self.pseudonym_key.encode()
+        key_file = self.home / "secrets" / "pseudonym.key"
+        if not key_file.exists():
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            key_file.write_text(secrets.token_hex(32))
+            key_file.chmod(0o600)
+        return key_file.read_text().strip().encode()
+
+    def timezone_for(self, account: str) -> str:
+        return self.user_timezones.get(account, self.timezone)
+
+
+def _parse_user_timezones(raw: str) -> dict[str, str]:
+    pairs = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        account, sep, tz = item.partition("=")
+        if not sep:
+            raise SettingsError(
+                f"MOODLAKE_USER_TIMEZONES: {item!r} is not 'account=Area/City'"
+            )
+        pairs[account.strip()] = _valid_tz(tz.strip(), "MOODLAKE_USER_TIMEZONES")
+    return pairs
+
+
+def _valid_tz(tz: str, variable: str) -> str:
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise SettingsError(f"{variable}: unknown time zone {tz!r}") from err
+    return tz
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError as err:
+        raise SettingsError(f"{name}: expected an integer, got {raw!r}") from err
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from `env` (default: the process environment)."""
+    env = os.environ if env is None else env
+    home = Path(env.get("MOODLAKE_HOME") or Path.cwd() / ".moodlake").expanduser().resolve()
+    landing_raw = env.get("MOODLAKE_LANDING")
+    landing = Path(landing_raw).expanduser().resolve() if landing_raw else home / "demo" / "landing"
+    catalog = Path(env.get("MOODLAKE_CATALOG") or DEMO_CATALOG).expanduser().resolve()
+    return Settings(
+        home=home,
+        catalog=catalog,
+        landing=landing,
+        lake_root=env.get("MOODLAKE_LAKE") or str(home / "lake"),
+        timezone=_valid_tz(env.get("MOODLAKE_TIMEZONE") or "UTC", "MOODLAKE_TIMEZONE"),
+        user_timezones=_parse_user_timezones(env.get("MOODLAKE_USER_TIMEZONES", "")),
+        default_user=env.get("MOODLAKE_DEFAULT_USER") or "me",
+        spark_remote=env.get("MOODLAKE_SPARK_REMOTE") or None,
+        spark_port=_int(env, "MOODLAKE_SPARK_PORT", 15002),
+        spark_driver_memory=env.get("MOODLAKE_SPARK_DRIVER_MEMORY") or "4g",
+        skip_threshold_ms=_int(env, "MOODLAKE_SKIP_THRESHOLD_MS", 30_000),
+        dedup_window_s=_int(env, "MOODLAKE_DEDUP_WINDOW_S", 90),
+        include_incognito=env.get("MOODLAKE_INCLUDE_INCOGNITO", "").lower() in {"1", "true", "yes"},
+        pseudonym_key=env.get("MOODLAKE_PSEUDONYM_KEY") or None,
+    )

@@ -1,0 +1,142 @@
+"""One local Spark Connect server per machine, started from the pyspark wheel on first use.
+
+The JVM start (about 10 s on two cores) is paid once: the server outlives the Dagster step and
+run that started it, and every later step connects to it. Its pid and port live in a state file
+under MOODLAKE_HOME/spark; `moodlake spark stop` ends it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyspark
+
+SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
+STATE_FILE = "connect-server.json"
+
+
+class SparkServerError(RuntimeError):
+    """The local Spark Connect server could not be started; the message says where to look."""
+
+
+@dataclass(frozen=True)
+class LocalServer:
+    pid: int
+    port: int
+    log: str
+
+    @property
+    def url(self) -> str:
+        return f"sc://127.0.0.1:{self.port}"
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def running_server(state_dir: Path) -> LocalServer | None:
+    """The server recorded in `state_dir`, if its process is alive and its port answers."""
+    state = state_dir / STATE_FILE
+    if not state.exists():
+        return None
+    try:
+        server = LocalServer(**json.loads(state.read_text()))
+    except (ValueError, TypeError):
+        return None
+    if _alive(server.pid) and _port_open(server.port):
+        return server
+    return None
+
+
+def ensure_local_server(
+    state_dir: Path,
+    *,
+    port: int = 15002,
+    driver_memory: str = "4g",
+    timeout_s: float = 180.0,
+    log=None,
+) -> LocalServer:
+    """Return the running local server, starting it if needed (safe across processes)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with open(state_dir / "start.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        server = running_server(state_dir)
+        if server:
+            return server
+        if _port_open(port):
+            raise SparkServerError(
+                f"port {port} is taken by another process; set MOODLAKE_SPARK_PORT to a free port "
+                "or MOODLAKE_SPARK_REMOTE to use that server"
+            )
+        spark_home = Path(pyspark.__file__).parent
+        log_path = state_dir / "connect-server.log"
+        command = [
+            str(spark_home / "bin" / "spark-submit"),
+            "--class", SERVER_CLASS,
+            "--name", "moodlake-spark-connect",
+            "--master", "local[*]",
+            "--driver-memory", driver_memory,
+            "--conf", f"spark.connect.grpc.binding.port={port}",
+            "--conf", "spark.connect.grpc.binding.address=127.0.0.1",
+            "--conf", "spark.sql.session.timeZone=UTC",
+            "--conf", "spark.ui.enabled=false",
+            "--conf", "spark.sql.shuffle.partitions=4",
+            "--conf", f"spark.local.dir={state_dir / 'tmp'}",
+            "spark-internal",
+        ]
+        env = os.environ | {"SPARK_HOME": str(spark_home)}
+        if log:
+            log(f"Starting local Spark Connect server on 127.0.0.1:{port} (log: {log_path})")
+        with open(log_path, "ab") as out:
+            process = subprocess.Popen(
+                command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise SparkServerError(
+                    f"Spark Connect server exited with code {process.returncode}; see {log_path}"
+                )
+            if _port_open(port):
+                server = LocalServer(pid=process.pid, port=port, log=str(log_path))
+                (state_dir / STATE_FILE).write_text(json.dumps(server.__dict__))
+                return server
+            time.sleep(0.25)
+        process.terminate()
+        raise SparkServerError(f"Spark Connect server did not open port {port} in {timeout_s:.0f} s; "
+                               f"see {log_path}")
+
+
+def stop_local_server(state_dir: Path, timeout_s: float = 30.0) -> bool:
+    """Stop the recorded server; True if one was running."""
+    server = running_server(state_dir)
+    (state_dir / STATE_FILE).unlink(missing_ok=True)
+    if server is None:
+        return False
+    os.killpg(server.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and _alive(server.pid):
+        time.sleep(0.2)
+    if _alive(server.pid):
+        os.killpg(server.pid, signal.SIGKILL)
+    return True

@@ -1,0 +1,212 @@
+"""Gold analytics in Spark, one function per question the product answers.
+
+Each takes Silver DataFrames (plays up to the as-of day, the tracks snapshot) and returns a
+small table. Statistics Spark lacks (p-values) are finished in SciPy on the aggregated rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import pandas as pd
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+from scipy import stats
+
+MOOD_FEATURES = ("valence", "energy", "danceability", "acousticness", "tempo")
+CORRELATION_FEATURES = (
+    "danceability", "energy", "loudness", "speechiness", "acousticness",
+    "instrumentalness", "liveness", "valence", "tempo",
+)
+# Features on a common 0–1 scale, used to place genres in the user's taste space.
+TASTE_FEATURES = ("valence", "energy", "danceability", "acousticness")
+
+
+def plays_with_features(plays: DataFrame, tracks: DataFrame) -> DataFrame:
+    feature_cols = [F.col(c) for c in (*CORRELATION_FEATURES, "genres", "popularity")]
+    return plays.join(tracks.select("track_id", *feature_cols), "track_id", "left")
+
+
+def listening_by_daypart(enriched: DataFrame, as_of: dt.date) -> DataFrame:
+    """When do I listen and in what mood: plays, minutes, skips and mood per day part × weekday."""
+    return (
+        enriched.groupBy("user_id", "day_part", "weekday")
+        .agg(
+            F.count("*").alias("plays"),
+            (F.sum("ms_played") / 60_000).alias("minutes"),
+            F.avg(F.col("skipped").cast("double")).alias("skip_rate"),
+            F.count("valence").alias("plays_with_features"),
+            *[F.avg(c).alias(f"avg_{c}") for c in MOOD_FEATURES],
+        )
+        .withColumn("as_of_date", F.lit(as_of))
+    )
+
+
+def genre_mix(enriched: DataFrame, as_of: dt.date) -> DataFrame:
+    """What do I listen to: a resolved play counts once, split evenly over its track's genres."""
+    resolved = enriched.filter(F.col("genres").isNotNull() & (F.size("genres") > 0))
+    weighted = resolved.select(
+        "user_id",
+        "track_id",
+        "ms_played",
+        F.explode("genres").alias("genre"),
+        (F.lit(1.0) / F.size("genres")).alias("weight"),
+    )
+    per_user = Window.partitionBy("user_id")
+    return (
+        weighted.groupBy("user_id", "genre")
+        .agg(
+            F.sum("weight").alias("plays"),
+            (F.sum(F.col("weight") * F.col("ms_played")) / 60_000).alias("minutes"),
+            F.countDistinct("track_id").alias("distinct_tracks"),
+        )
+        .withColumn("share", F.col("plays") / F.sum("plays").over(per_user))
+        .withColumn("rank", F.row_number().over(per_user.orderBy(F.desc("plays"), "genre")))
+        .withColumn("as_of_date", F.lit(as_of))
+    )
+
+
+def track_engagement(plays: DataFrame, as_of: dt.date) -> DataFrame:
+    """How do I engage with each track: plays, skip rate, completion, minutes, first/last play.
+
+    Unresolved plays are kept, keyed by their normalized (artist, title).
+    """
+    return (
+        plays.withColumn("track_key", F.coalesce("track_id", F.concat(F.lit("name:"), "dedup_key")))
+        .groupBy("user_id", "track_key")
+        .agg(
+            F.first("track_id", ignorenulls=True).alias("track_id"),
+            F.min_by("artist_name", "played_at_utc").alias("artist_name"),
+            F.min_by("track_name", "played_at_utc").alias("track_name"),
+            F.count("*").alias("plays"),
+            F.sum(F.col("skipped").cast("int")).alias("skips"),
+            F.avg(F.col("skipped").cast("double")).alias("skip_rate"),
+            F.avg("completion").alias("avg_completion"),
+            (F.sum("ms_played") / 60_000).alias("minutes"),
+            F.min("played_at_utc").alias("first_played_utc"),
+            F.max("played_at_utc").alias("last_played_utc"),
+        )
+        .withColumn("as_of_date", F.lit(as_of))
+    )
+
+
+def _p_value(r: float | None, n: int) -> float | None:
+    """Two-sided p-value of Pearson's r under H0: r = 0 (t-distribution, n − 2 dof)."""
+    if r is None or n < 3 or math.isnan(r):
+        return None
+    if abs(r) >= 1.0:
+        return 0.0
+    t = r * math.sqrt((n - 2) / (1 - r * r))
+    return float(2 * stats.t.sf(abs(t), n - 2))
+
+
+def feature_correlations(engagement: DataFrame, tracks: DataFrame, as_of: dt.date) -> pd.DataFrame:
+    """Which features go with what I play: Pearson r, p-value and n per feature and metric.
+
+    The unit is a played catalog track: its audio feature against how often it was played
+    and how often it was skipped. r is None (with a note) where n < 3 or a side is constant.
+    """
+    joined = engagement.filter(F.col("track_id").isNotNull()).join(
+        tracks.select("track_id", *CORRELATION_FEATURES), "track_id"
+    )
+    aggs = [F.count("*").alias("n")]
+    for feature in CORRELATION_FEATURES:
+        aggs.append(F.corr(feature, F.col("plays").cast("double")).alias(f"{feature}__play_count"))
+        aggs.append(F.corr(feature, "skip_rate").alias(f"{feature}__skip_rate"))
+    wide = joined.groupBy("user_id").agg(*aggs).toPandas()
+    rows = []
+    for record in wide.to_dict("records"):
+        n = int(record["n"])
+        for feature in CORRELATION_FEATURES:
+            for metric in ("play_count", "skip_rate"):
+                r = record[f"{feature}__{metric}"]
+                r = None if r is None or pd.isna(r) else float(r)
+                rows.append(
+                    {
+                        "user_id": record["user_id"],
+                        "feature": feature,
+                        "metric": metric,
+                        "pearson_r": r,
+                        "p_value": _p_value(r, n),
+                        "n": n,
+                        "note": None if r is not None else "n < 3 or no variation",
+                        "as_of_date": as_of,
+                    }
+                )
+    return pd.DataFrame(rows, columns=[
+        "user_id", "feature", "metric", "pearson_r", "p_value", "n", "note", "as_of_date",
+    ])
+
+
+def feature_gaps(enriched: DataFrame, tracks: DataFrame, as_of: dt.date) -> DataFrame:
+    """Where my listening differs from the catalog: per feature, my play-weighted distribution
+    against the catalog's (means, quartiles, and the gap in catalog standard deviations)."""
+    mine = enriched.filter(F.col("valence").isNotNull())
+    catalog_stats = tracks.select(
+        F.explode(F.array(*[
+            F.struct(F.lit(f).alias("feature"), F.col(f).cast("double").alias("value"))
+            for f in CORRELATION_FEATURES
+        ])).alias("kv")
+    ).select("kv.feature", "kv.value").groupBy("feature").agg(
+        F.avg("value").alias("catalog_mean"),
+        F.stddev("value").alias("catalog_std"),
+        F.percentile_approx("value", 0.5).alias("catalog_median"),
+    )
+    user_long = mine.select(
+        "user_id",
+        F.explode(F.array(*[
+            F.struct(F.lit(f).alias("feature"), F.col(f).cast("double").alias("value"))
+            for f in CORRELATION_FEATURES
+        ])).alias("kv"),
+    ).select("user_id", "kv.feature", "kv.value")
+    user_stats = user_long.groupBy("user_id", "feature").agg(
+        F.count("*").alias("n_plays"),
+        F.avg("value").alias("user_mean"),
+        F.stddev("value").alias("user_std"),
+        F.percentile_approx("value", 0.25).alias("user_p25"),
+        F.percentile_approx("value", 0.5).alias("user_median"),
+        F.percentile_approx("value", 0.75).alias("user_p75"),
+    )
+    return (
+        user_stats.join(catalog_stats, "feature")
+        .withColumn("gap", F.col("user_mean") - F.col("catalog_mean"))
+        .withColumn("gap_in_catalog_std", F.col("gap") / F.col("catalog_std"))
+        .withColumn("as_of_date", F.lit(as_of))
+    )
+
+
+def genre_discovery(enriched: DataFrame, tracks: DataFrame, as_of: dt.date) -> DataFrame:
+    """Which catalog genres I have not explored, ranked by how close they sit to my taste.
+
+    Taste is the mean of my played tracks' valence, energy, danceability and acousticness;
+    affinity = 1 / (1 + Euclidean distance) between that point and each genre's mean.
+    """
+    genre_profile = (
+        tracks.select(F.explode("genres").alias("genre"), "track_id", *TASTE_FEATURES)
+        .groupBy("genre")
+        .agg(F.countDistinct("track_id").alias("catalog_tracks"),
+             *[F.avg(f).alias(f"genre_{f}") for f in TASTE_FEATURES])
+    )
+    resolved = enriched.filter(F.col("valence").isNotNull())
+    taste = resolved.groupBy("user_id").agg(*[F.avg(f).alias(f"user_{f}") for f in TASTE_FEATURES])
+    played = (
+        resolved.select("user_id", F.explode("genres").alias("genre"))
+        .groupBy("user_id", "genre")
+        .agg(F.count("*").alias("user_plays"))
+    )
+    distance = F.sqrt(sum(
+        (F.col(f"genre_{f}") - F.col(f"user_{f}")) ** 2 for f in TASTE_FEATURES
+    ))
+    per_user = Window.partitionBy("user_id", "explored").orderBy(F.desc("affinity"), "genre")
+    return (
+        taste.crossJoin(genre_profile)
+        .join(played, ["user_id", "genre"], "left")
+        .withColumn("user_plays", F.coalesce("user_plays", F.lit(0)))
+        .withColumn("explored", F.col("user_plays") > 0)
+        .withColumn("affinity", 1 / (1 + distance))
+        .withColumn("rank", F.row_number().over(per_user))
+        .select("user_id", "genre", "explored", "user_plays", "catalog_tracks", "affinity",
+                "rank", *[f"genre_{f}" for f in TASTE_FEATURES])
+        .withColumn("as_of_date", F.lit(as_of))
+    )

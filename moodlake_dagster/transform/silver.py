@@ -1,0 +1,260 @@
+"""Silver transformations in Spark: conformed tracks, one row per real play, users.
+
+Plain functions from DataFrames to DataFrames: the assets wire them to the lake, tests call them
+on the shared Spark Connect server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+AUDIO_FEATURES = (
+    "danceability", "energy", "loudness", "speechiness", "acousticness",
+    "instrumentalness", "liveness", "valence", "tempo",
+)
+# Which copy of a duplicated play survives: the richest source first.
+SOURCE_RANK = {"extended": 0, "endsong": 1, "api": 2, "basic": 3}
+SKIP_REASONS = ("fwdbtn", "backbtn", "clickrow")
+COMPLETE_REASONS = ("trackdone",)
+# Two copies of one play report the same ms played, give or take rounding between sources.
+SAME_PLAY_MS_TOLERANCE = 2_000
+DAY_PARTS = (("night", 0), ("morning", 6), ("afternoon", 12), ("evening", 18))
+
+
+def normalized(column: Column | str) -> Column:
+    """Case-, punctuation- and spacing-insensitive text key ("AC/DC" == "ac dc")."""
+    col = F.col(column) if isinstance(column, str) else column
+    text = F.regexp_replace(F.lower(col), "&", " and ")
+    text = F.regexp_replace(text, r"[^\p{L}\p{N}]+", " ")
+    return F.trim(F.regexp_replace(text, r"\s+", " "))
+
+
+def build_tracks(catalog: DataFrame, as_of: dt.date) -> DataFrame:
+    """One row per track_id; its genres as a sorted list; songs linked across ids by song_key.
+
+    The Kaggle file repeats a track once per genre; scalar columns come from its first row.
+    """
+    first = [
+        F.min_by(c, "_source_row").alias(c)
+        for c in ("artists", "album_name", "track_name", "duration_ms", "explicit",
+                  "key", "mode", "time_signature", *AUDIO_FEATURES)
+    ]
+    tracks = catalog.groupBy("track_id").agg(
+        *first,
+        F.max("popularity").alias("popularity"),
+        F.array_sort(F.collect_set("track_genre")).alias("genres"),
+    )
+    artists = F.transform(F.split("artists", ";"), lambda a: F.trim(a))
+    tracks = (
+        tracks.withColumn("artist_list", artists)
+        .withColumn("primary_artist", F.col("artist_list")[0])
+        .withColumn(
+            "song_key", F.concat_ws("|", normalized("primary_artist"), normalized("track_name"))
+        )
+    )
+    per_song = Window.partitionBy("song_key")
+    return tracks.withColumn("song_track_ids", F.count("*").over(per_song)).withColumn(
+        "as_of_date", F.lit(as_of)
+    )
+
+
+def name_index(tracks: DataFrame) -> DataFrame:
+    """(artist_norm, title_norm) → the most popular catalog track_id, over every credited artist."""
+    exploded = tracks.select(
+        "track_id", "popularity", "track_name", F.explode("artist_list").alias("artist")
+    ).select(
+        "track_id",
+        "popularity",
+        normalized("artist").alias("artist_norm"),
+        normalized("track_name").alias("title_norm"),
+    )
+    best = Window.partitionBy("artist_norm", "title_norm").orderBy(
+        F.desc("popularity"), "track_id"
+    )
+    return (
+        exploded.withColumn("rank", F.row_number().over(best))
+        .filter("rank = 1")
+        .select("artist_norm", "title_norm", F.col("track_id").alias("name_track_id"))
+    )
+
+
+def _dedup(plays: DataFrame, window_s: int) -> DataFrame:
+    """Collapse copies of one play (re-imports, overlapping exports, API vs export).
+
+    Copies share user and normalized (artist, title), end within `window_s` seconds of each
+    other and report the same ms played. Within one file, rows are distinct plays unless they
+    are identical. The richest source's copy survives; `duplicates_merged` counts the rest.
+    """
+    order = Window.partitionBy("user_id", "dedup_key").orderBy(
+        "ts", "source_rank", "_source_file", "_record_index"
+    )
+    prev_ts, prev_ms = F.lag("ts").over(order), F.lag("ms_played").over(order)
+    prev_file = F.lag("_source_file").over(order)
+    gap_s = F.unix_micros("ts").cast("double") / 1e6 - F.unix_micros(prev_ts).cast("double") / 1e6
+    identical = (gap_s == 0) & (F.col("ms_played") == prev_ms)
+    same_play = (
+        prev_ts.isNotNull()
+        & (gap_s <= window_s)
+        & (F.abs(F.col("ms_played") - prev_ms) <= SAME_PLAY_MS_TOLERANCE)
+        & ((F.col("_source_file") != prev_file) | identical)
+    )
+    cumulative = order.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    clustered = plays.withColumn("_new", F.when(same_play, 0).otherwise(1)).withColumn(
+        "_cluster", F.sum("_new").over(cumulative)
+    )
+    copies = Window.partitionBy("user_id", "dedup_key", "_cluster")
+    best = copies.orderBy("source_rank", "ts", "_source_file", "_record_index")
+    return (
+        clustered.withColumn("_rank", F.row_number().over(best))
+        .withColumn("duplicates_merged", F.count("*").over(copies) - 1)
+        .filter("_rank = 1")
+        .drop("_new", "_cluster", "_rank")
+    )
+
+
+def _day_part(hour: Column) -> Column:
+    expr = F.lit(DAY_PARTS[0][0])
+    for name, start in DAY_PARTS[1:]:
+        expr = F.when(hour >= start, name).otherwise(expr)
+    return expr
+
+
+def build_plays(
+    events: DataFrame,
+    tracks: DataFrame,
+    user_timezones: DataFrame,
+    *,
+    default_timezone: str,
+    skip_threshold_ms: int,
+    dedup_window_s: int,
+    include_incognito: bool,
+) -> DataFrame:
+    """Bronze listening events → one row per real music play, resolved to the catalog.
+
+    Skipped: the export's flag where present, else its reason_end, else ms_played below
+    `skip_threshold_ms`. Local time uses the user's time zone, never UTC.
+    """
+    rank = F.create_map(*[x for k, v in SOURCE_RANK.items() for x in (F.lit(k), F.lit(v))])
+    music = events.filter(F.col("content_type") == "track")
+    if not include_incognito:
+        music = music.filter(~F.coalesce(F.col("incognito_mode"), F.lit(False)))
+    music = (
+        music.withColumn("source_rank", F.coalesce(rank[F.col("source_format")], F.lit(9)))
+        .withColumn("artist_norm", normalized("artist_name"))
+        .withColumn("title_norm", normalized("track_name"))
+        .withColumn("dedup_key", F.concat_ws("|", "artist_norm", "title_norm"))
+        .withColumn(
+            "spotify_track_id",
+            F.when(
+                F.col("track_uri").startswith("spotify:track:"),
+                F.substring_index("track_uri", ":", -1),
+            ),
+        )
+    )
+    plays = _dedup(music, dedup_window_s)
+
+    by_id = tracks.select(F.col("track_id").alias("id_track_id"))
+    catalog = tracks.select(
+        F.col("track_id").alias("resolved_id"), F.col("duration_ms").alias("track_duration_ms")
+    )
+    plays = (
+        plays.join(by_id, plays.spotify_track_id == by_id.id_track_id, "left")
+        .join(name_index(tracks), ["artist_norm", "title_norm"], "left")
+        .withColumn("track_id", F.coalesce("id_track_id", "name_track_id"))
+        .withColumn(
+            "resolution",
+            F.when(F.col("id_track_id").isNotNull(), "id")
+            .when(F.col("name_track_id").isNotNull(), "name")
+            .otherwise("unresolved"),
+        )
+        .join(catalog, F.col("track_id") == F.col("resolved_id"), "left")
+    )
+
+    reason_skip = (
+        F.when(F.col("reason_end").isin(*SKIP_REASONS), True)
+        .when(F.col("reason_end").isin(*COMPLETE_REASONS), False)
+    )
+    threshold_skip = F.col("ms_played") < skip_threshold_ms
+    plays = plays.withColumn(
+        "skip_source",
+        F.when(F.col("skipped").isNotNull(), "flag")
+        .when(reason_skip.isNotNull(), "reason_end")
+        .otherwise("threshold"),
+    ).withColumn("skipped", F.coalesce(F.col("skipped"), reason_skip, threshold_skip))
+
+    zones = F.broadcast(user_timezones.select("user_id", F.col("timezone").alias("_tz")))
+    plays = plays.join(zones, "user_id", "left").withColumn(
+        "timezone", F.coalesce("_tz", F.lit(default_timezone))
+    )
+    local = F.from_utc_timestamp("ts", F.col("timezone")).cast("timestamp_ntz")
+    plays = (
+        plays.withColumn("played_at_local", local)
+        .withColumn("local_date", F.to_date("played_at_local"))
+        .withColumn("local_hour", F.hour("played_at_local"))
+        .withColumn("weekday", (F.dayofweek("played_at_local") + 5) % 7 + 1)
+        .withColumn("day_part", _day_part(F.col("local_hour")))
+        .withColumn(
+            "started_at_utc",
+            F.timestamp_micros(F.unix_micros("ts") - F.col("ms_played") * 1000),
+        )
+        .withColumn(
+            "completion",
+            F.when(
+                F.col("track_duration_ms") > 0,
+                F.least(F.col("ms_played") / F.col("track_duration_ms"), F.lit(1.0)),
+            ),
+        )
+        .withColumn(
+            "play_id",
+            F.sha2(F.concat_ws("|", "user_id", F.col("ts").cast("string"), "dedup_key"), 256)
+            .substr(1, 24),
+        )
+    )
+    return plays.select(
+        "play_date",
+        "play_id",
+        "user_id",
+        F.col("ts").alias("played_at_utc"),
+        "started_at_utc",
+        "played_at_local",
+        "local_date",
+        "local_hour",
+        "weekday",
+        "day_part",
+        "timezone",
+        "ms_played",
+        "skipped",
+        "skip_source",
+        "completion",
+        "track_id",
+        "spotify_track_id",
+        "resolution",
+        F.col("track_id").isNotNull().alias("has_features"),
+        "artist_name",
+        "track_name",
+        "album_name",
+        "dedup_key",
+        "shuffle",
+        "reason_start",
+        "reason_end",
+        "platform",
+        "source_format",
+        "duplicates_merged",
+        F.col("_source_file").alias("source_file"),
+    )
+
+
+def build_users(plays: DataFrame, as_of: dt.date) -> DataFrame:
+    """Pseudonymous users with their time zone and first/last play up to `as_of`."""
+    return plays.groupBy("user_id").agg(
+        F.min_by("timezone", "played_at_utc").alias("timezone"),
+        F.min("played_at_utc").alias("first_play_utc"),
+        F.max("played_at_utc").alias("last_play_utc"),
+        F.count("*").alias("plays"),
+        F.countDistinct("local_date").alias("active_days"),
+        F.array_sort(F.collect_set("source_format")).alias("sources"),
+        F.avg(F.col("has_features").cast("double")).alias("feature_coverage"),
+    ).withColumn("as_of_date", F.lit(as_of))
