@@ -1,0 +1,73 @@
+"""Shared fixtures: one Spark Connect server for the whole session, real data, temp lakes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+from pathlib import Path
+
+import pytest
+
+from moodlake_dagster.settings import load_settings
+from moodlake_dagster.spark_server import ensure_local_server, stop_local_server
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+HISTORY = SHARED_DATA / "listening_history"
+EXTENDED = HISTORY / "spotify-music-analysis"
+BASIC = HISTORY / "my-spotify-data"
+CATALOG_SAMPLE = REPO / "moodlake_dagster" / "demo_data" / "catalog_sample.csv"
+NOW = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not HISTORY.is_dir():
+        pytest.skip(f"real listening histories not found at {HISTORY} (../shared/data is absent)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def spark_url(tmp_path_factory) -> str:
+    """One local Spark Connect server for the test session, stopped at the end."""
+    state = tmp_path_factory.mktemp("spark-state")
+    server = ensure_local_server(state, port=_free_port(), driver_memory="2g")
+    yield server.url
+    stop_local_server(state)
+
+
+@pytest.fixture(scope="session")
+def spark(spark_url):
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.builder.remote(spark_url).getOrCreate()
+    yield session
+    # Release the session while the server is up: the client's exit hook would otherwise
+    # retry a dead server for minutes.
+    session.stop()
+
+
+def link_landing(target: Path, sources: dict[str, Path]) -> Path:
+    """A landing folder whose subfolders (one per account) hold symlinks to real files."""
+    for account, folder in sources.items():
+        (target / account).mkdir(parents=True, exist_ok=True)
+        for path in sorted(folder.glob("*.json")):
+            (target / account / path.name).symlink_to(path)
+    return target
+
+
+def make_settings(home: Path, landing: Path, spark_url: str, **extra):
+    env = {
+        "MOODLAKE_HOME": str(home),
+        "MOODLAKE_LANDING": str(landing),
+        "MOODLAKE_CATALOG": str(CATALOG_SAMPLE),
+        "MOODLAKE_SPARK_REMOTE": spark_url,
+        "MOODLAKE_PSEUDONYM_KEY": "test-key-not-secret",
+    } | extra
+    return load_settings(env)

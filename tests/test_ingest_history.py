@@ -1,0 +1,127 @@
+"""Parsing real and broken history files: every record lands or is quarantined with a reason."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+from conftest import BASIC, EXTENDED, NOW, link_landing
+
+from moodlake_dagster.ingest.history import parse_history
+from moodlake_dagster.ingest.privacy import pseudonymize
+
+KEY = b"test-key"
+IP = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
+
+
+def parse(landing, default_user="me"):
+    return parse_history(landing, key=KEY, default_user=default_user, now=NOW, batch_id="t",
+                         ingested_at=NOW)
+
+
+def test_real_extended_history_lands_whole_and_without_ip(shared_data, tmp_path):
+    landing = link_landing(tmp_path / "landing", {"efrrowini": EXTENDED})
+    batch = parse(landing)
+    assert batch.records_in == 6_978
+    assert len(batch.events) == 6_978 and batch.bad == []
+    kinds = {}
+    for event in batch.events:
+        kinds[event["content_type"]] = kinds.get(event["content_type"], 0) + 1
+    assert kinds == {"track": 6_929, "episode": 49}
+    assert {e["user_id"] for e in batch.events} == {pseudonymize("efrrowini", KEY)}
+    source_ips = {r["ip_addr"] for f in EXTENDED.glob("*.json") for r in json.loads(f.read_text())}
+    assert len(source_ips) > 10
+    flat = json.dumps(batch.events, default=str)
+    assert not any(ip in flat for ip in source_ips)
+    assert "ip_addr" not in batch.events[0]
+
+
+def test_real_basic_history_and_ignored_files(shared_data, tmp_path):
+    landing = link_landing(tmp_path / "landing", {"wardana": BASIC})
+    batch = parse(landing)
+    assert batch.records_in == len(batch.events) == 45_116
+    assert sorted(batch.ignored_files) == ["wardana/Playlist1.json", "wardana/YourLibrary.json"]
+    assert {e["source_format"] for e in batch.events} == {"basic"}
+    first = min(batch.events, key=lambda e: e["ts"])
+    assert first["ts"].isoformat() == "2021-04-08T13:27:00+00:00"
+    assert first["artist_name"] == "Oasis"
+
+
+def _write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+GOOD = {"endTime": "2024-03-01 10:00", "artistName": "A", "trackName": "T", "msPlayed": 200000}
+
+
+def test_bad_input_is_quarantined_with_file_and_record_and_nothing_is_lost(tmp_path):
+    landing = tmp_path / "landing"
+    records = [GOOD, {**GOOD, "endTime": "2024-03-01 11:00"}]
+    _write(landing / "me" / "StreamingHistory0.json", json.dumps(records))
+    # a duplicate file (byte-identical copy under another name)
+    shutil.copy(landing / "me" / "StreamingHistory0.json", landing / "me" / "StreamingHistory9.json")
+    # malformed record in the middle: the records around it still land
+    _write(landing / "me" / "StreamingHistory1.json",
+           '[{"endTime": "2024-03-02 10:00", "artistName": "A", "trackName": "T", "msPlayed": 1},\n'
+           ' {"endTime": "2024-03-02 11:00", "artistName": "A" "trackName": "T"},\n'
+           ' {"endTime": "2024-03-02 12:00", "artistName": "B", "trackName": "U", "msPlayed": 5}]')
+    # truncated file
+    _write(landing / "me" / "StreamingHistory2.json",
+           '[{"endTime": "2024-03-03 10:00", "artistName": "A", "trackName": "T", "msPlayed": 1},'
+           ' {"endTime": "2024-03-03 11:00", "artistNa')
+    # empty file
+    _write(landing / "me" / "StreamingHistory3.json", "")
+    # a future time stamp, an unknown field, a wrong type
+    _write(landing / "me" / "Streaming_History_Audio_2024.json", json.dumps([
+        {"ts": "2030-01-01T00:00:00Z", "ms_played": 1, "spotify_track_uri": "spotify:track:x"},
+        {"ts": "2024-03-04T00:00:00Z", "ms_played": 1, "spotify_track_uri": "spotify:track:y",
+         "brand_new_field": 1, "ip_addr": "203.0.113.9"},
+        {"ts": "2024-03-04T00:01:00Z", "ms_played": "lots"},
+    ]))
+    batch = parse(landing)
+
+    assert batch.records_in == len(batch.events) + len(batch.bad)
+    reasons = {(b.source_file, b.record_index): b.reason for b in batch.bad}
+    assert reasons[("me/StreamingHistory1.json", 1)].startswith("malformed JSON at line 2")
+    assert reasons[("me/StreamingHistory2.json", 1)].startswith("truncated record")
+    assert reasons[("me/StreamingHistory3.json", None)] == "empty file"
+    assert "in the future" in reasons[("me/Streaming_History_Audio_2024.json", 0)]
+    assert "'ms_played' has the wrong type" in reasons[("me/Streaming_History_Audio_2024.json", 2)]
+    assert reasons[("me/StreamingHistory9.json", 0)].startswith("duplicate file")
+    landed = {(e["_source_file"], e["_record_index"]) for e in batch.events}
+    assert landed == {
+        ("me/StreamingHistory0.json", 0), ("me/StreamingHistory0.json", 1),
+        ("me/StreamingHistory1.json", 0), ("me/StreamingHistory1.json", 2),
+        ("me/StreamingHistory2.json", 0), ("me/Streaming_History_Audio_2024.json", 1),
+    }
+    assert batch.unknown_field_messages() == [
+        "me/Streaming_History_Audio_2024.json: unknown field 'brand_new_field' in 1 record(s); "
+        "dropped, record kept"
+    ]
+    messages = " ".join(b.message() for b in batch.bad)
+    assert "me/StreamingHistory1.json, record 1: malformed JSON" in messages
+    # the future record has no usable day; the duplicate-file records keep theirs
+    future = next(b for b in batch.bad if "future" in b.reason)
+    assert future.record_date is None
+    assert not any(IP.search(b.raw or "") for b in batch.bad)
+
+
+def test_account_comes_from_username_then_folder_then_default(tmp_path):
+    landing = tmp_path / "landing"
+    record = {"ts": "2020-01-01T00:00:00Z", "ms_played": 5, "spotify_track_uri": "spotify:track:a"}
+    _write(landing / "endsong_0.json", json.dumps([
+        record | {"username": "Alice", "ip_addr_decrypted": "198.51.100.7",
+                  "user_agent_decrypted": "Mozilla"},
+        record,
+    ]))
+    _write(landing / "bob" / "endsong_0.json", json.dumps([record]))
+    batch = parse(landing, default_user="carol")
+    users = [e["user_id"] for e in sorted(batch.events, key=lambda e: (e["_source_file"],
+                                                                       e["_record_index"]))]
+    assert users == [pseudonymize("bob", KEY), pseudonymize("alice", KEY),
+                     pseudonymize("carol", KEY)]
+    flat = json.dumps(batch.events, default=str)
+    assert "Alice" not in flat and "198.51.100.7" not in flat and "Mozilla" not in flat

@@ -1,0 +1,22 @@
+"""The local Spark Connect server is started once and reused."""
+
+from __future__ import annotations
+
+from moodlake_dagster.resources import SparkConnectResource
+from moodlake_dagster.spark_server import ensure_local_server, running_server
+
+
+def test_second_use_reuses_the_running_server(spark_url, tmp_path_factory):
+    port = int(spark_url.rsplit(":", 1)[1])
+    state = next(p for p in tmp_path_factory.getbasetemp().glob("spark-state*"))
+    first = running_server(state)
+    assert first is not None and first.port == port
+    again = ensure_local_server(state, port=port)
+    assert again.pid == first.pid  # no second JVM
+
+
+def test_resource_prefers_spark_remote(spark_url, tmp_path):
+    resource = SparkConnectResource(spark_remote=spark_url, state_dir=str(tmp_path))
+    assert resource.url() == spark_url
+    assert not (tmp_path / "connect-server.json").exists()
+    assert resource.get_session().range(5).count() == 5
