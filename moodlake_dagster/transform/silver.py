@@ -84,22 +84,25 @@ def name_index(tracks: DataFrame) -> DataFrame:
 def _dedup(plays: DataFrame, window_s: int) -> DataFrame:
     """Collapse copies of one play (re-imports, overlapping exports, API vs export).
 
-    Copies share user and normalized (artist, title), end within `window_s` seconds of each
-    other and report the same ms played. Within one file, rows are distinct plays unless they
-    are identical. The richest source's copy survives; `duplicates_merged` counts the rest.
+    Copies share user and normalized (artist, title). Within one source format a copy is
+    identical (same end time and ms played: a re-import or an export's own repeat); across
+    formats (export vs. API, basic vs. extended) it ends within `window_s` seconds and reports
+    the same ms played, give or take rounding. Comparing formats rather than files keeps two
+    real plays apart when both are re-imported. The richest source's copy survives;
+    `duplicates_merged` counts the rest.
     """
     order = Window.partitionBy("user_id", "dedup_key").orderBy(
         "ts", "source_rank", "_source_file", "_record_index"
     )
     prev_ts, prev_ms = F.lag("ts").over(order), F.lag("ms_played").over(order)
-    prev_file = F.lag("_source_file").over(order)
+    prev_format = F.lag("source_format").over(order)
     gap_s = F.unix_micros("ts").cast("double") / 1e6 - F.unix_micros(prev_ts).cast("double") / 1e6
     identical = (gap_s == 0) & (F.col("ms_played") == prev_ms)
     same_play = (
         prev_ts.isNotNull()
         & (gap_s <= window_s)
         & (F.abs(F.col("ms_played") - prev_ms) <= SAME_PLAY_MS_TOLERANCE)
-        & ((F.col("_source_file") != prev_file) | identical)
+        & ((F.col("source_format") != prev_format) | identical)
     )
     cumulative = order.rowsBetween(Window.unboundedPreceding, Window.currentRow)
     clustered = plays.withColumn("_new", F.when(same_play, 0).otherwise(1)).withColumn(

@@ -1,0 +1,121 @@
+"""Silver transformations on real data through the shared Spark Connect server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pyarrow as pa
+import pytest
+from conftest import CATALOG_SAMPLE, EXTENDED, NOW, link_landing
+
+from moodlake_dagster.ingest.catalog import catalog_table, parse_catalog
+from moodlake_dagster.ingest.history import events_table, parse_history
+from moodlake_dagster.ingest.privacy import pseudonymize
+from moodlake_dagster.storage import empty_frame
+from moodlake_dagster.transform.silver import build_plays, build_tracks
+
+AS_OF = dt.date(2026, 6, 1)
+KEY = b"k"
+ZONES = pa.schema([("user_id", pa.string()), ("timezone", pa.string())])
+
+
+@pytest.fixture(scope="module")
+def tracks(spark):
+    batch = parse_catalog(CATALOG_SAMPLE, as_of=AS_OF, batch_id="t", ingested_at=NOW,
+                          source_name="catalog_sample.csv")
+    frame = build_tracks(spark.createDataFrame(catalog_table(batch.rows)), AS_OF)
+    return spark.createDataFrame(frame.toArrow())  # materialized once for the module
+
+
+def plays_for(spark, tracks, landing, zones=(), **options):
+    batch = parse_history(landing, key=KEY, default_user="me", now=NOW, batch_id="t",
+                          ingested_at=NOW)
+    events = spark.createDataFrame(events_table(batch.events))
+    zone_rows = pa.Table.from_pylist(
+        [{"user_id": pseudonymize(a, KEY), "timezone": tz} for a, tz in zones], schema=ZONES)
+    settings = {"default_timezone": "UTC", "skip_threshold_ms": 30_000, "dedup_window_s": 90,
+                "include_incognito": False} | options
+    zone_frame = (spark.createDataFrame(zone_rows) if zone_rows.num_rows
+                  else empty_frame(spark, ZONES))
+    frame = build_plays(events, tracks, zone_frame, **settings)
+    return frame.toPandas()
+
+
+def test_tracks_one_row_per_id_with_genre_lists(tracks):
+    df = tracks.toPandas()
+    assert len(df) == df["track_id"].nunique() == 9_748
+    multi = df[df["genres"].map(len) > 1]
+    assert len(multi) == 239  # 244 ids repeat in the sample; 5 of them under one genre twice
+    assert all(list(g) == sorted(g) for g in multi["genres"])
+    assert df["song_key"].str.contains(r"\|").all()
+
+
+def test_real_extended_history_resolution_and_skips(shared_data, spark, tracks, tmp_path):
+    landing = link_landing(tmp_path / "landing", {"efrrowini": EXTENDED})
+    df = plays_for(spark, tracks, landing, zones=[("efrrowini", "Asia/Kolkata")])
+    assert len(df) + df["duplicates_merged"].sum() == 6_929  # music plays only
+    resolution = df["resolution"].value_counts().to_dict()
+    assert resolution["id"] == 369  # as measured in SOURCES.md
+    assert resolution["name"] > 200  # same songs under other ids
+    assert (resolution["id"] + resolution["name"]) / len(df) == pytest.approx(0.093, abs=0.01)
+    assert (df["skip_source"] == "flag").all()
+    assert df["skipped"].mean() == pytest.approx(0.317, abs=0.01)
+    # Local time is IST (UTC+5:30), never UTC.
+    offsets = (df["played_at_local"] - df["played_at_utc"].dt.tz_localize(None))
+    assert (offsets == pd_timedelta(hours=5, minutes=30)).all()
+
+
+def pd_timedelta(**kw):
+    import pandas as pd
+
+    return pd.Timedelta(**kw)
+
+
+def test_reimport_and_cross_format_copies_collapse_to_one_play(shared_data, spark, tracks,
+                                                               tmp_path):
+    source = json.loads((EXTENDED / "Streaming_History_Audio_2022.json").read_text())
+    landing = tmp_path / "landing" / "me"
+    landing.mkdir(parents=True)
+    (landing / "Streaming_History_Audio_2022.json").write_text(json.dumps(source))
+    # A later export of the same plays: not byte-identical, so only Silver can see the copies.
+    (landing / "Streaming_History_Audio_2022_reexport.json").write_text(json.dumps(source,
+                                                                                indent=2))
+    # The same plays again in the basic format: minute precision, names only.
+    basic = [{"endTime": r["ts"][:16].replace("T", " "),
+              "artistName": r["master_metadata_album_artist_name"],
+              "trackName": r["master_metadata_track_name"], "msPlayed": r["ms_played"]}
+             for r in source if r["spotify_track_uri"]]
+    (landing / "StreamingHistory0.json").write_text(json.dumps(basic))
+    df = plays_for(spark, tracks, landing.parent)
+    single = plays_for(spark, tracks, link_landing(tmp_path / "one", {"me": EXTENDED}))
+    single = single[single["source_file"].str.endswith("2022.json")]
+    assert len(df) == len(single) == 34  # 35 records, one of them not music
+    # every music record of the three files is either the surviving play or a merged copy
+    assert df["duplicates_merged"].sum() == 3 * len(basic) - len(df)
+    assert (df["duplicates_merged"] >= 2).all()
+    # the export's own repeated record is merged the same way in both
+    assert df["duplicates_merged"].sum() - 2 * len(df) == single["duplicates_merged"].sum() * 3
+    assert set(df["source_format"]) == {"extended"}  # the richer copy survives
+
+
+def test_threshold_skip_and_unresolved_plays_are_kept(spark, tracks, tmp_path):
+    landing = tmp_path / "landing" / "me"
+    landing.mkdir(parents=True)
+    (landing / "StreamingHistory0.json").write_text(json.dumps([
+        {"endTime": "2024-01-01 08:00", "artistName": "Nobody Known",
+         "trackName": "Unheard", "msPlayed": 12_000},
+        {"endTime": "2024-01-01 09:00", "artistName": "Nat King Cole",
+         "trackName": "O Holy Night - Remastered 1999", "msPlayed": 176_000},
+        # same song, same second, same length, same file: one play recorded twice
+        {"endTime": "2024-01-01 09:00", "artistName": "Nat King Cole",
+         "trackName": "O Holy Night - Remastered 1999", "msPlayed": 176_000},
+    ]))
+    df = plays_for(spark, tracks, landing.parent).sort_values("played_at_utc")
+    assert list(df["resolution"]) == ["unresolved", "name"]
+    assert list(df["skipped"]) == [True, False]
+    assert list(df["skip_source"]) == ["threshold", "threshold"]
+    assert df.iloc[1]["track_id"] == "4ChVFOiAIPwnKLgWGUcErS"
+    assert df.iloc[1]["completion"] == pytest.approx(176_000 / 176_226)
+    assert df.iloc[1]["duplicates_merged"] == 1
+    assert df.iloc[0]["completion"] != df.iloc[0]["completion"]  # NaN: no duration known
