@@ -2,6 +2,7 @@
 
     moodlake build                      every day present in the data, one run
     moodlake build --start D --end D    a date range (a backfill), one run
+    moodlake ui                         the Dagster UI on http://127.0.0.1:3000
     moodlake spark status|stop          the local Spark Connect server
 """
 
@@ -18,13 +19,20 @@ from dotenv import load_dotenv
 
 from moodlake_dagster.settings import Settings, load_settings
 
+# Same as the repository's dagster.yaml (a test keeps them equal).
 DAGSTER_YAML = """\
-# Written by `moodlake` for a local MOODLAKE_HOME; see the repository's dagster.yaml.
+# Dagster instance settings for a local MOODLAKE_HOME (copied to $DAGSTER_HOME by `moodlake`).
+# Storage is SQLite under DAGSTER_HOME; the Docker deployment swaps in PostgreSQL.
 telemetry:
   enabled: false
+
+# Spark-backed assets declare pool="spark": one Spark step at a time on a laptop.
 concurrency:
   pools:
     default_limit: 1
+
+run_queue:
+  max_concurrent_runs: 2
 """
 
 
@@ -150,6 +158,17 @@ def cmd_build(args) -> int:
     return 0 if ok else 1
 
 
+def cmd_ui(args) -> int:
+    """Start the Dagster UI (webserver and daemon) on loopback, on this MOODLAKE_HOME."""
+    settings = load_settings()
+    home = prepare_dagster_home(settings)
+    dagster = Path(sys.executable).with_name("dagster")
+    command = [str(dagster), "dev", "-m", "moodlake_dagster.definitions",
+               "-h", args.host, "-p", str(args.port)]
+    print(f"DAGSTER_HOME={home}; UI at http://{args.host}:{args.port}")
+    os.execv(command[0], command)
+
+
 def cmd_spark(args) -> int:
     from moodlake_dagster.spark_server import running_server, stop_local_server
 
@@ -174,6 +193,10 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--end", help="last day (YYYY-MM-DD); default: last play day")
     build.add_argument("--select", nargs="+", help="only these assets (e.g. listening_events)")
     build.set_defaults(func=cmd_build)
+    ui = sub.add_parser("ui", help="start the Dagster UI and daemon on loopback")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(func=cmd_ui)
     spark = sub.add_parser("spark", help="the local Spark Connect server")
     spark.add_argument("action", choices=["status", "stop"])
     spark.set_defaults(func=cmd_spark)

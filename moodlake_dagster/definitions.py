@@ -5,7 +5,6 @@ from __future__ import annotations
 import dagster as dg
 
 from moodlake_dagster.assets import bronze, gold, silver
-from moodlake_dagster.partitions import daily_partitions
 from moodlake_dagster.resources import build_resources
 from moodlake_dagster.settings import load_settings
 
@@ -15,7 +14,6 @@ ASSETS = dg.load_assets_from_modules([bronze, silver, gold])
 build_job = dg.define_asset_job(
     "moodlake_build",
     selection=dg.AssetSelection.all(),
-    partitions_def=daily_partitions,
     executor_def=dg.in_process_executor,
     description="Materialize every table for a day or a range of days in one run.",
 )

@@ -19,4 +19,8 @@ def test_resource_prefers_spark_remote(spark_url, tmp_path):
     resource = SparkConnectResource(spark_remote=spark_url, state_dir=str(tmp_path))
     assert resource.url() == spark_url
     assert not (tmp_path / "connect-server.json").exists()
-    assert resource.get_session().range(5).count() == 5
+    session = resource.get_session()
+    assert resource.get_session() is session  # one client session per execution
+    assert session.range(5).count() == 5
+    resource.teardown_after_execution(None)
+    assert resource._session is None

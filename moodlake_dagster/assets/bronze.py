@@ -47,13 +47,13 @@ def catalog_tracks(
     settings = moodlake.settings()
     now = dt.datetime.now(dt.UTC)
     batch = parse_catalog(
-        settings.catalog, as_of=end, batch_id=context.run_id, ingested_at=now,
+        settings.catalog, as_of=end, batch_id=context.run.run_id, ingested_at=now,
         source_name=settings.catalog.name,
     )
     table = catalog_table(batch.rows)
     uri = lake.replace_range("bronze", "catalog_tracks", table, "as_of_date", start, end)
     lake.quarantine("catalog_tracks", quarantine_table(
-        "catalog_tracks", batch.bad, context.run_id, now), start, end)
+        "catalog_tracks", batch.bad, context.run.run_id, now), start, end)
     _log_problems(context, batch.bad, [
         f"{settings.catalog.name}: unknown column {c!r} ignored" for c in batch.unknown_columns
     ])
@@ -105,14 +105,14 @@ def listening_events(
     now = dt.datetime.now(dt.UTC)
     batch = parse_history(
         settings.landing, key=settings.resolved_pseudonym_key(),
-        default_user=settings.default_user, now=now, batch_id=context.run_id, ingested_at=now,
+        default_user=settings.default_user, now=now, batch_id=context.run.run_id, ingested_at=now,
     )
     in_range = [e for e in batch.events if start <= e["play_date"] <= end]
     bad = [b for b in batch.bad if b.record_date is None or start <= b.record_date <= end]
     table = events_table(in_range)
     uri = lake.replace_range("bronze", "listening_events", table, "play_date", start, end)
     lake.quarantine("listening_events", quarantine_table(
-        "listening_events", bad, context.run_id, now), start, end)
+        "listening_events", bad, context.run.run_id, now), start, end)
     _log_problems(context, bad, batch.unknown_field_messages() + [
         f"{f.source_file}: byte-identical to {f.duplicate_of}; its records are quarantined"
         for f in batch.files if f.duplicate_of

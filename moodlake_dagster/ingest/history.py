@@ -123,7 +123,7 @@ def history_format(path: Path) -> str | None:
     return None
 
 
-def discover_history_files(landing: Path) -> tuple[list[tuple[Path, str]], list[str]]:
+def discover_history_files(landing: Path) -> tuple[list[tuple[Path, str]], list[Path]]:
     """History files under `landing` (recursively, sorted) and the JSON files passed over."""
     found, ignored = [], []
     for path in sorted(landing.rglob("*.json")):
@@ -131,12 +131,22 @@ def discover_history_files(landing: Path) -> tuple[list[tuple[Path, str]], list[
         if fmt:
             found.append((path, fmt))
         elif not _QUIETLY_IGNORED.match(path.name):
-            ignored.append(str(path.relative_to(landing)))
+            ignored.append(path.relative_to(landing))
     return found, ignored
 
 
 def account_label(relative: Path, default_user: str) -> str:
     return relative.parts[0] if len(relative.parts) > 1 else default_user
+
+
+def lineage_path(relative: Path, key: bytes) -> str:
+    """The file's path under the landing folder with the account folder pseudonymized.
+
+    Folder names are account names, and lineage columns must not carry them in clear.
+    """
+    if len(relative.parts) == 1:
+        return relative.name
+    return str(Path(pseudonymize(relative.parts[0], key), *relative.parts[1:]))
 
 
 def _parse_ts(value: object, fmt: str) -> dt.datetime:
@@ -231,7 +241,7 @@ def parse_history(
     seen_hashes: dict[str, str] = {}
     for path, fmt in files:
         relative = path.relative_to(landing)
-        source = str(relative)
+        source = lineage_path(relative, key)
         data = path.read_bytes()
         report = FileReport(source, fmt, hashlib.sha256(data).hexdigest())
         report.duplicate_of = seen_hashes.setdefault(report.sha256, source)
@@ -270,7 +280,7 @@ def parse_history(
                 "_batch_id": batch_id,
             }
             events.append(row)
-    return HistoryBatch(events, bad, reports, ignored)
+    return HistoryBatch(events, bad, reports, [lineage_path(p, key) for p in ignored])
 
 
 def _day_of(value: object, fmt: str, now: dt.datetime) -> dt.date | None:

@@ -1,12 +1,10 @@
 """Spark through Spark Connect: a remote cluster when configured, else the machine's local server."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import dagster as dg
-from dagster_pyspark.resources import spark_session_from_config
-from pydantic import Field
+from pydantic import Field, PrivateAttr
+from pyspark.sql import SparkSession
 
 from moodlake_dagster.spark_server import ensure_local_server
 
@@ -16,13 +14,15 @@ class SparkConnectResource(dg.ConfigurableResource):
 
     With `spark_remote` set (e.g. `sc://spark-master:15002`) it connects there. Otherwise it
     starts one local server from the pyspark wheel on first use and reuses it across steps and
-    runs.
+    runs. Each execution gets its own client session, released when the execution ends (a
+    client left open would retry a stopped server at interpreter exit).
     """
 
     spark_remote: str | None = Field(default=None, description="Spark Connect URL, sc://host:port")
     state_dir: str = Field(description="Where the local server keeps its pid, port and log")
     local_port: int = 15002
     driver_memory: str = "4g"
+    _session: SparkSession | None = PrivateAttr(default=None)
 
     def url(self, log=None) -> str:
         if self.spark_remote:
@@ -32,6 +32,13 @@ class SparkConnectResource(dg.ConfigurableResource):
         )
         return server.url
 
-    def get_session(self, context: dg.AssetExecutionContext | None = None):
-        log = context.log.info if context is not None else None
-        return spark_session_from_config({"spark.remote": self.url(log)})
+    def get_session(self, context: dg.AssetExecutionContext | None = None) -> SparkSession:
+        if self._session is None:
+            log = context.log.info if context is not None else None
+            self._session = SparkSession.builder.remote(self.url(log)).create()
+        return self._session
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._session is not None:
+            self._session.stop()
+            self._session = None

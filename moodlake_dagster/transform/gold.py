@@ -121,7 +121,8 @@ def feature_correlations(engagement: DataFrame, tracks: DataFrame, as_of: dt.dat
         for feature in CORRELATION_FEATURES:
             for metric in ("play_count", "skip_rate"):
                 r = record[f"{feature}__{metric}"]
-                r = None if r is None or pd.isna(r) else float(r)
+                # n < 3 makes r trivially ±1; float error can push it past ±1.
+                r = None if n < 3 or r is None or pd.isna(r) else min(1.0, max(-1.0, float(r)))
                 rows.append(
                     {
                         "user_id": record["user_id"],
