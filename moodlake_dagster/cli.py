@@ -30,9 +30,8 @@ telemetry:
 concurrency:
   pools:
     default_limit: 1
-
-run_queue:
-  max_concurrent_runs: 2
+  runs:
+    max_concurrent_runs: 2
 """
 
 
@@ -83,7 +82,7 @@ def run_build(start: dt.date, end: dt.date, selection: list[str]):
 
     from moodlake_dagster.definitions import build_job, make_definitions
 
-    job = make_definitions().get_job_def(build_job.name)
+    job = make_definitions().resolve_job_def(build_job.name)
     tags = {
         "dagster/asset_partition_range_start": start.isoformat(),
         "dagster/asset_partition_range_end": end.isoformat(),

@@ -120,7 +120,7 @@ def test_feature_coverage_is_reported(lake):
 
 
 def test_build_job_runs_a_range_as_one_run(lake):
-    job = make_definitions().get_job_def(build_job.name)
+    job = make_definitions().resolve_job_def(build_job.name)
     assert job.partitions_def == daily_partitions
     runs = {lake["single"].run_id, lake["ranged"].run_id}
     assert len(runs) == 2
