@@ -212,7 +212,9 @@ def build_plays(
         )
         .withColumn(
             "play_id",
-            F.sha2(F.concat_ws("|", "user_id", F.col("ts").cast("string"), "dedup_key"), 256)
+            # The surviving record's identity: two real plays can share user, minute and song.
+            F.sha2(F.concat_ws("|", "user_id", F.col("ts").cast("string"), "dedup_key",
+                               "ms_played", "_source_file", "_record_index"), 256)
             .substr(1, 24),
         )
     )
