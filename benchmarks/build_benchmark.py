@@ -26,8 +26,11 @@ REPO = Path(__file__).resolve().parents[1]
 BASIC = REPO.parent / "shared" / "data" / "listening_history" / "my-spotify-data"
 RESULTS = REPO / "benchmarks" / "results" / "build.json"
 LAYER = {
-    "catalog_tracks": "bronze", "listening_events": "bronze",
-    "tracks": "silver", "plays": "silver", "users": "silver",
+    "catalog_tracks": "bronze",
+    "listening_events": "bronze",
+    "tracks": "silver",
+    "plays": "silver",
+    "users": "silver",
 }
 
 
@@ -73,12 +76,14 @@ def main() -> int:
     landing.mkdir(parents=True)
     for path in BASIC.glob("StreamingHistory*.json"):
         (landing / path.name).symlink_to(path)
-    os.environ.update({
-        "MOODLAKE_HOME": str(home),
-        "MOODLAKE_LANDING": str(landing.parent),
-        "MOODLAKE_SPARK_PORT": str(free_port()),
-        "DAGSTER_HOME": str(home / "dagster"),
-    })
+    os.environ.update(
+        {
+            "MOODLAKE_HOME": str(home),
+            "MOODLAKE_LANDING": str(landing.parent),
+            "MOODLAKE_SPARK_PORT": str(free_port()),
+            "DAGSTER_HOME": str(home / "dagster"),
+        }
+    )
     os.environ.pop("MOODLAKE_SPARK_REMOTE", None)
 
     from moodlake_dagster import cli
@@ -87,12 +92,17 @@ def main() -> int:
 
     settings = load_settings()
     cli.prepare_dagster_home(settings)
-    figures: dict = {"machine": {"cores": os.cpu_count(), "python": platform.python_version()},
-                     "data": {"catalog": settings.catalog.name, "history": str(BASIC.name)}}
+    figures: dict = {
+        "machine": {"cores": os.cpu_count(), "python": platform.python_version()},
+        "data": {"catalog": settings.catalog.name, "history": str(BASIC.name)},
+    }
     try:
         cold_began = time.monotonic()
-        server = ensure_local_server(settings.spark_state_dir, port=settings.spark_port,
-                                     driver_memory=settings.spark_driver_memory)
+        server = ensure_local_server(
+            settings.spark_state_dir,
+            port=settings.spark_port,
+            driver_memory=settings.spark_driver_memory,
+        )
         spark_start = time.monotonic() - cold_began
         first, last = cli.data_day_range(settings)
         layers: dict[str, float] = defaultdict(float)
@@ -106,8 +116,9 @@ def main() -> int:
             for step, seconds in step_seconds(result.run_id).items():
                 layers[LAYER.get(step, "gold")] += seconds
         cold = time.monotonic() - cold_began
-        plays = sum(1 for p in BASIC.glob("StreamingHistory*.json")
-                    for _ in json.loads(p.read_text()))
+        plays = sum(
+            1 for p in BASIC.glob("StreamingHistory*.json") for _ in json.loads(p.read_text())
+        )
 
         began = time.monotonic()
         everything = [a for _, assets, _ in cli.BUILD_STAGES for a in assets]

@@ -1,9 +1,9 @@
 """`moodlake`: build the lake from the command line and manage the local Spark server.
 
-    moodlake build                      every day present in the data, one run
-    moodlake build --start D --end D    a date range (a backfill), one run
-    moodlake ui                         the Dagster UI on http://127.0.0.1:3000
-    moodlake spark status|stop          the local Spark Connect server
+moodlake build                      every day present in the data, one run
+moodlake build --start D --end D    a date range (a backfill), one run
+moodlake ui                         the Dagster UI on http://127.0.0.1:3000
+moodlake spark status|stop          the local Spark Connect server
 """
 
 from __future__ import annotations
@@ -57,8 +57,14 @@ def data_day_range(settings: Settings) -> tuple[dt.date, dt.date]:
     if not settings.landing.is_dir():
         raise SystemExit(f"MOODLAKE_LANDING={settings.landing} is not a folder")
     now = dt.datetime.now(dt.UTC)
-    batch = parse_history(settings.landing, key=b"range-scan", default_user="-", now=now,
-                          batch_id="scan", ingested_at=now)
+    batch = parse_history(
+        settings.landing,
+        key=b"range-scan",
+        default_user="-",
+        now=now,
+        batch_id="scan",
+        ingested_at=now,
+    )
     days = [event["play_date"] for event in batch.events]
     return (min(days), max(days)) if days else (now.date(), now.date())
 
@@ -70,8 +76,19 @@ def data_day_range(settings: Settings) -> tuple[dt.date, dt.date]:
 BUILD_STAGES = (
     ("snapshot sources", ["catalog_tracks", "tracks"], "end"),
     ("events", ["listening_events", "plays"], "range"),
-    ("snapshots", ["users", "listening_by_daypart", "genre_mix", "track_engagement",
-                   "feature_correlations", "feature_gaps", "genre_discovery"], "end"),
+    (
+        "snapshots",
+        [
+            "users",
+            "listening_by_daypart",
+            "genre_mix",
+            "track_engagement",
+            "feature_correlations",
+            "feature_gaps",
+            "genre_discovery",
+        ],
+        "end",
+    ),
 )
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
@@ -89,7 +106,10 @@ def run_build(start: dt.date, end: dt.date, selection: list[str]):
     }
     with DagsterInstance.get() as instance:
         return job.execute_in_process(
-            instance=instance, tags=tags, raise_on_error=False, run_config=QUIET_LOGS,
+            instance=instance,
+            tags=tags,
+            raise_on_error=False,
+            run_config=QUIET_LOGS,
             asset_selection=[AssetKey(name) for name in selection],
         )
 
@@ -110,17 +130,30 @@ def summarize(result) -> tuple[list[str], bool]:
             check = event.event_specific_data
             if not check.passed:
                 ok = False
-                lines.append(f"  CHECK FAILED: {check.asset_key.to_user_string()} "
-                             f"{check.check_name}: {check.description or ''}")
+                lines.append(
+                    f"  CHECK FAILED: {check.asset_key.to_user_string()} "
+                    f"{check.check_name}: {check.description or ''}"
+                )
         elif event.event_type == DagsterEventType.STEP_FAILURE:
             ok = False
             error = event.event_specific_data.error
-            lines.append(f"  STEP FAILED: {event.step_key}: {error.message.strip() if error else ''}")
+            lines.append(
+                f"  STEP FAILED: {event.step_key}: {error.message.strip() if error else ''}"
+            )
     assets = []
     for name, meta in latest.items():
-        facts = [f"{k}={meta[k]}" for k in (
-            "rows", "rows_landed", "rows_quarantined", "duplicates_removed",
-            "feature_coverage", "unique_track_ids") if k in meta]
+        facts = [
+            f"{k}={meta[k]}"
+            for k in (
+                "rows",
+                "rows_landed",
+                "rows_quarantined",
+                "duplicates_removed",
+                "feature_coverage",
+                "unique_track_ids",
+            )
+            if k in meta
+        ]
         assets.append(f"  {name:<22} {', '.join(facts)}  [{partitions[name]} partition(s)]")
     return assets + lines, ok
 
@@ -143,8 +176,10 @@ def cmd_build(args) -> int:
         stage_began = time.monotonic()
         result = run_build(stage_start, end, assets)
         lines, stage_ok = summarize(result)
-        print(f"{label}: {stage_start} … {end}, {time.monotonic() - stage_began:.1f} s, "
-              f"run {result.run_id}")
+        print(
+            f"{label}: {stage_start} … {end}, {time.monotonic() - stage_began:.1f} s, "
+            f"run {result.run_id}"
+        )
         print("\n".join(lines))
         ok = ok and stage_ok
         if not stage_ok:
@@ -162,8 +197,16 @@ def cmd_ui(args) -> int:
     settings = load_settings()
     home = prepare_dagster_home(settings)
     dagster = Path(sys.executable).with_name("dagster")
-    command = [str(dagster), "dev", "-m", "moodlake_dagster.definitions",
-               "-h", args.host, "-p", str(args.port)]
+    command = [
+        str(dagster),
+        "dev",
+        "-m",
+        "moodlake_dagster.definitions",
+        "-h",
+        args.host,
+        "-p",
+        str(args.port),
+    ]
     print(f"DAGSTER_HOME={home}; UI at http://{args.host}:{args.port}")
     os.execv(command[0], command)
 
@@ -177,15 +220,19 @@ def cmd_spark(args) -> int:
         print("Stopped the local Spark Connect server." if stopped else "No local server running.")
         return 0
     server = running_server(settings.spark_state_dir)
-    print(f"Running at {server.url} (pid {server.pid}, log {server.log})" if server
-          else "No local Spark Connect server running.")
+    print(
+        f"Running at {server.url} (pid {server.pid}, log {server.log})"
+        if server
+        else "No local Spark Connect server running."
+    )
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     load_dotenv(os.environ.get("MOODLAKE_ENV_FILE", ".env"))
-    parser = argparse.ArgumentParser(prog="moodlake", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="moodlake", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("build", help="materialize every asset for a range of days")
     build.add_argument("--start", help="first day (YYYY-MM-DD); default: first play day")

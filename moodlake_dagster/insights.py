@@ -48,11 +48,17 @@ def daypart_plot(df: pd.DataFrame) -> plt.Figure:
     order = [name for name, _ in DAY_PARTS]
     grid = mine.pivot_table(index="day_part", columns="weekday", values="plays", aggfunc="sum")
     grid = grid.reindex(index=order, columns=range(1, 8)).fillna(0)
-    mood = mine.groupby("day_part").apply(
-        lambda g: (g["avg_valence"] * g["plays_with_features"]).sum()
-        / max(g["plays_with_features"].sum(), 1),
-        include_groups=False,
-    ).reindex(order)
+    mood = (
+        mine.groupby("day_part")
+        .apply(
+            lambda g: (
+                (g["avg_valence"] * g["plays_with_features"]).sum()
+                / max(g["plays_with_features"].sum(), 1)
+            ),
+            include_groups=False,
+        )
+        .reindex(order)
+    )
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.2), width_ratios=[3, 1.4])
     image = left.imshow(grid.values, cmap="viridis", aspect="auto")
     left.set_xticks(range(7), WEEKDAYS)

@@ -77,9 +77,7 @@ def _parse_user_timezones(raw: str) -> dict[str, str]:
     for item in filter(None, (part.strip() for part in raw.split(","))):
         account, sep, tz = item.partition("=")
         if not sep:
-            raise SettingsError(
-                f"MOODLAKE_USER_TIMEZONES: {item!r} is not 'account=Area/City'"
-            )
+            raise SettingsError(f"MOODLAKE_USER_TIMEZONES: {item!r} is not 'account=Area/City'")
         pairs[account.strip()] = _valid_tz(tz.strip(), "MOODLAKE_USER_TIMEZONES")
     return pairs
 

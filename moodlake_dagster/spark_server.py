@@ -92,16 +92,26 @@ def ensure_local_server(
         log_path = state_dir / "connect-server.log"
         command = [
             str(spark_home / "bin" / "spark-submit"),
-            "--class", SERVER_CLASS,
-            "--name", "moodlake-spark-connect",
-            "--master", "local[*]",
-            "--driver-memory", driver_memory,
-            "--conf", f"spark.connect.grpc.binding.port={port}",
-            "--conf", "spark.connect.grpc.binding.address=127.0.0.1",
-            "--conf", "spark.sql.session.timeZone=UTC",
-            "--conf", "spark.ui.enabled=false",
-            "--conf", "spark.sql.shuffle.partitions=4",
-            "--conf", f"spark.local.dir={state_dir / 'tmp'}",
+            "--class",
+            SERVER_CLASS,
+            "--name",
+            "moodlake-spark-connect",
+            "--master",
+            "local[*]",
+            "--driver-memory",
+            driver_memory,
+            "--conf",
+            f"spark.connect.grpc.binding.port={port}",
+            "--conf",
+            "spark.connect.grpc.binding.address=127.0.0.1",
+            "--conf",
+            "spark.sql.session.timeZone=UTC",
+            "--conf",
+            "spark.ui.enabled=false",
+            "--conf",
+            "spark.sql.shuffle.partitions=4",
+            "--conf",
+            f"spark.local.dir={state_dir / 'tmp'}",
             "spark-internal",
         ]
         env = os.environ | {"SPARK_HOME": str(spark_home)}
@@ -123,8 +133,9 @@ def ensure_local_server(
                 return server
             time.sleep(0.25)
         process.terminate()
-        raise SparkServerError(f"Spark Connect server did not open port {port} in {timeout_s:.0f} s; "
-                               f"see {log_path}")
+        raise SparkServerError(
+            f"Spark Connect server did not open port {port} in {timeout_s:.0f} s; see {log_path}"
+        )
 
 
 def stop_local_server(state_dir: Path, timeout_s: float = 30.0) -> bool:

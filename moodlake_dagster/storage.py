@@ -90,8 +90,9 @@ def replace_quarantine(
     Each run re-reads its sources, so this keeps the quarantine table exactly in step with them.
     """
     if table_exists(uri, storage_options):
+        in_range = range_predicate("record_date", start, end)
         DeltaTable(uri, storage_options=_opts(storage_options)).delete(
-            f"asset = '{asset}' AND (record_date IS NULL OR ({range_predicate('record_date', start, end)}))"
+            f"asset = '{asset}' AND (record_date IS NULL OR ({in_range}))"
         )
     if data.num_rows:
         write_deltalake(

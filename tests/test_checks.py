@@ -16,12 +16,14 @@ from moodlake_dagster.resources import build_resources
 
 
 def test_corrupt_frame_fails_with_counts_and_examples():
-    frame = pd.DataFrame({
-        "user_id": ["u_0123456789abcdef", "u_0123456789abcdef"],
-        "genre": ["jazz", "pop"],
-        "plays": [3.0, 1.0],
-        "share": [0.9, 0.9],  # shares sum to 1.8
-    })
+    frame = pd.DataFrame(
+        {
+            "user_id": ["u_0123456789abcdef", "u_0123456789abcdef"],
+            "genre": ["jazz", "pop"],
+            "plays": [3.0, 1.0],
+            "share": [0.9, 0.9],  # shares sum to 1.8
+        }
+    )
     result = validate(GenreMix, frame)
     assert not result.passed and result.severity == dg.AssetCheckSeverity.ERROR
     assert result.metadata["failure_count"].value >= 1
@@ -29,14 +31,25 @@ def test_corrupt_frame_fails_with_counts_and_examples():
 
 
 def test_plays_model_rejects_broken_resolution_and_hours():
-    frame = pd.DataFrame({
-        "play_date": ["2024-01-01"], "play_id": ["a"], "user_id": ["u_0123456789abcdef"],
-        "played_at_utc": pd.to_datetime(["2024-01-01T10:00:00Z"]).astype("datetime64[us, UTC]"),
-        "local_hour": [25], "weekday": [3], "day_part": ["brunch"], "ms_played": [1],
-        "skipped": [False], "skip_source": ["flag"], "completion": [0.5],
-        "resolution": ["id"], "track_id": [None], "has_features": [False],
-        "duplicates_merged": [0],
-    })
+    frame = pd.DataFrame(
+        {
+            "play_date": ["2024-01-01"],
+            "play_id": ["a"],
+            "user_id": ["u_0123456789abcdef"],
+            "played_at_utc": pd.to_datetime(["2024-01-01T10:00:00Z"]).astype("datetime64[us, UTC]"),
+            "local_hour": [25],
+            "weekday": [3],
+            "day_part": ["brunch"],
+            "ms_played": [1],
+            "skipped": [False],
+            "skip_source": ["flag"],
+            "completion": [0.5],
+            "resolution": ["id"],
+            "track_id": [None],
+            "has_features": [False],
+            "duplicates_merged": [0],
+        }
+    )
     result = validate(Plays, frame)
     failing = result.metadata["failing_checks"].value
     assert not result.passed
@@ -52,11 +65,16 @@ def test_corrupt_catalog_fails_the_blocking_check_and_silver_does_not_run(tmp_pa
     corrupt = tmp_path / "corrupt.csv"
     with corrupt.open("w", newline="") as out:
         csv.writer(out).writerows(rows)
-    settings = make_settings(tmp_path / "home", tmp_path / "landing", spark_url,
-                             MOODLAKE_CATALOG=str(corrupt))
-    result = dg.materialize([catalog_tracks, tracks], resources=build_resources(settings),
-                            partition_key="2024-01-01", raise_on_error=False,
-                            instance=dg.DagsterInstance.ephemeral())
+    settings = make_settings(
+        tmp_path / "home", tmp_path / "landing", spark_url, MOODLAKE_CATALOG=str(corrupt)
+    )
+    result = dg.materialize(
+        [catalog_tracks, tracks],
+        resources=build_resources(settings),
+        partition_key="2024-01-01",
+        raise_on_error=False,
+        instance=dg.DagsterInstance.ephemeral(),
+    )
     [check] = result.get_asset_check_evaluations()
     assert (check.asset_key.path, check.passed) == (["catalog_tracks"], False)
     assert "no row of" in check.metadata["reason"].value

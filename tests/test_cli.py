@@ -14,12 +14,15 @@ from moodlake_dagster import cli
 from moodlake_dagster.settings import SettingsError, load_settings
 
 
-def test_build_a_date_range_from_the_command_line(shared_data, spark_url, tmp_path, monkeypatch,
-                                                  capsys):
+def test_build_a_date_range_from_the_command_line(
+    shared_data, spark_url, tmp_path, monkeypatch, capsys
+):
     landing = link_landing(tmp_path / "landing", {"efrrowini": EXTENDED})
     for name, value in {
-        "MOODLAKE_HOME": tmp_path / "home", "MOODLAKE_LANDING": landing,
-        "MOODLAKE_CATALOG": CATALOG_SAMPLE, "MOODLAKE_SPARK_REMOTE": spark_url,
+        "MOODLAKE_HOME": tmp_path / "home",
+        "MOODLAKE_LANDING": landing,
+        "MOODLAKE_CATALOG": CATALOG_SAMPLE,
+        "MOODLAKE_SPARK_REMOTE": spark_url,
     }.items():
         monkeypatch.setenv(name, str(value))
     monkeypatch.delenv("DAGSTER_HOME", raising=False)

@@ -16,8 +16,9 @@ IP = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
 
 
 def parse(landing, default_user="me"):
-    return parse_history(landing, key=KEY, default_user=default_user, now=NOW, batch_id="t",
-                         ingested_at=NOW)
+    return parse_history(
+        landing, key=KEY, default_user=default_user, now=NOW, batch_id="t", ingested_at=NOW
+    )
 
 
 def test_real_extended_history_lands_whole_and_without_ip(shared_data, tmp_path):
@@ -63,25 +64,50 @@ def test_bad_input_is_quarantined_with_file_and_record_and_nothing_is_lost(tmp_p
     records = [GOOD, {**GOOD, "endTime": "2024-03-01 11:00"}]
     _write(landing / "me" / "StreamingHistory0.json", json.dumps(records))
     # a duplicate file (byte-identical copy under another name)
-    shutil.copy(landing / "me" / "StreamingHistory0.json", landing / "me" / "StreamingHistory9.json")
+    shutil.copy(
+        landing / "me" / "StreamingHistory0.json", landing / "me" / "StreamingHistory9.json"
+    )
     # malformed record in the middle: the records around it still land
-    _write(landing / "me" / "StreamingHistory1.json",
-           '[{"endTime": "2024-03-02 10:00", "artistName": "A", "trackName": "T", "msPlayed": 1},\n'
-           ' {"endTime": "2024-03-02 11:00", "artistName": "A" "trackName": "T"},\n'
-           ' {"endTime": "2024-03-02 12:00", "artistName": "B", "trackName": "U", "msPlayed": 5}]')
+    _write(
+        landing / "me" / "StreamingHistory1.json",
+        '[{"endTime": "2024-03-02 10:00", "artistName": "A", "trackName": "T", "msPlayed": 1},\n'
+        ' {"endTime": "2024-03-02 11:00", "artistName": "A" "trackName": "T"},\n'
+        ' {"endTime": "2024-03-02 12:00", "artistName": "B", "trackName": "U", "msPlayed": 5}]',
+    )
     # truncated file
-    _write(landing / "me" / "StreamingHistory2.json",
-           '[{"endTime": "2024-03-03 10:00", "artistName": "A", "trackName": "T", "msPlayed": 1},'
-           ' {"endTime": "2024-03-03 11:00", "artistNa')
+    _write(
+        landing / "me" / "StreamingHistory2.json",
+        '[{"endTime": "2024-03-03 10:00", "artistName": "A", "trackName": "T", "msPlayed": 1},'
+        ' {"endTime": "2024-03-03 11:00", "artistNa',
+    )
     # empty file
     _write(landing / "me" / "StreamingHistory3.json", "")
     # a future time stamp, an unknown field, a wrong type
-    _write(landing / "me" / "Streaming_History_Audio_2024.json", json.dumps([
-        {"ts": "2030-01-01T00:00:00Z", "ms_played": 1, "spotify_track_uri": "spotify:track:x"},
-        {"ts": "2024-03-04T00:00:00Z", "ms_played": 1, "spotify_track_uri": "spotify:track:y",
-         "brand_new_field": 1, "ip_addr": "203.0.113.9"},
-        {"ts": "2024-03-04T00:01:00Z", "ms_played": "lots"},
-    ]))
+    _write(
+        landing / "me" / "Streaming_History_Audio_2024.json",
+        json.dumps(
+            [
+                {
+                    "ts": "2030-01-01T00:00:00Z",
+                    "ms_played": 1,
+                    "spotify_track_uri": "spotify:track:x",
+                },
+                {
+                    "ts": "2024-03-04T00:00:00Z",
+                    "ms_played": 1,
+                    "spotify_track_uri": "spotify:track:y",
+                    "brand_new_field": 1,
+                    "ip_addr": "203.0.113.9",
+                },
+                {
+                    "ts": "2024-03-04T00:01:00Z",
+                    "ms_played": "lots",
+                    "ip_addr": "203.0.113.10",
+                    "username": "Someone",
+                },
+            ]
+        ),
+    )
     batch = parse(landing)
     me = pseudonymize("me", KEY)
 
@@ -91,13 +117,18 @@ def test_bad_input_is_quarantined_with_file_and_record_and_nothing_is_lost(tmp_p
     assert reasons[(f"{me}/StreamingHistory2.json", 1)].startswith("truncated record")
     assert reasons[(f"{me}/StreamingHistory3.json", None)] == "empty file"
     assert "in the future" in reasons[(f"{me}/Streaming_History_Audio_2024.json", 0)]
-    assert "'ms_played' has the wrong type" in reasons[(f"{me}/Streaming_History_Audio_2024.json", 2)]
+    assert (
+        "'ms_played' has the wrong type" in reasons[(f"{me}/Streaming_History_Audio_2024.json", 2)]
+    )
     assert reasons[(f"{me}/StreamingHistory9.json", 0)].startswith("duplicate file")
     landed = {(e["_source_file"], e["_record_index"]) for e in batch.events}
     assert landed == {
-        (f"{me}/StreamingHistory0.json", 0), (f"{me}/StreamingHistory0.json", 1),
-        (f"{me}/StreamingHistory1.json", 0), (f"{me}/StreamingHistory1.json", 2),
-        (f"{me}/StreamingHistory2.json", 0), (f"{me}/Streaming_History_Audio_2024.json", 1),
+        (f"{me}/StreamingHistory0.json", 0),
+        (f"{me}/StreamingHistory0.json", 1),
+        (f"{me}/StreamingHistory1.json", 0),
+        (f"{me}/StreamingHistory1.json", 2),
+        (f"{me}/StreamingHistory2.json", 0),
+        (f"{me}/Streaming_History_Audio_2024.json", 1),
     }
     assert batch.unknown_field_messages() == [
         f"{me}/Streaming_History_Audio_2024.json: unknown field 'brand_new_field' in 1 record(s); "
@@ -109,23 +140,39 @@ def test_bad_input_is_quarantined_with_file_and_record_and_nothing_is_lost(tmp_p
     future = next(b for b in batch.bad if "future" in b.reason)
     assert future.record_date is None
     assert not any(IP.search(b.raw or "") for b in batch.bad)
+    wrong_type = next(b for b in batch.bad if "'ms_played'" in b.reason)
+    assert '"ip_addr": "<redacted>"' in wrong_type.raw and "Someone" not in wrong_type.raw
 
 
 def test_account_comes_from_username_then_folder_then_default(tmp_path):
     landing = tmp_path / "landing"
     record = {"ts": "2020-01-01T00:00:00Z", "ms_played": 5, "spotify_track_uri": "spotify:track:a"}
-    _write(landing / "endsong_0.json", json.dumps([
-        record | {"username": "Alice", "ip_addr_decrypted": "198.51.100.7",
-                  "user_agent_decrypted": "Mozilla"},
-        record,
-    ]))
+    _write(
+        landing / "endsong_0.json",
+        json.dumps(
+            [
+                record
+                | {
+                    "username": "Alice",
+                    "ip_addr_decrypted": "198.51.100.7",
+                    "user_agent_decrypted": "Mozilla",
+                },
+                record,
+            ]
+        ),
+    )
     _write(landing / "bob" / "endsong_0.json", json.dumps([record]))
     batch = parse(landing, default_user="carol")
-    users = [e["user_id"] for e in sorted(batch.events, key=lambda e: (e["_source_file"],
-                                                                       e["_record_index"]))]
+    users = [
+        e["user_id"]
+        for e in sorted(batch.events, key=lambda e: (e["_source_file"], e["_record_index"]))
+    ]
     # files sort as "endsong_0.json" (root: username, then the default), "<bob's pseudonym>/..."
-    assert users == [pseudonymize("alice", KEY), pseudonymize("carol", KEY),
-                     pseudonymize("bob", KEY)]
+    assert users == [
+        pseudonymize("alice", KEY),
+        pseudonymize("carol", KEY),
+        pseudonymize("bob", KEY),
+    ]
     flat = json.dumps(batch.events, default=str)
     for secret in ("Alice", "bob", "198.51.100.7", "Mozilla"):
         assert secret not in flat

@@ -19,8 +19,14 @@ RANGE = ("2024-07-21", "2024-07-23")  # extended history: the first days of its 
 TABLES = {
     "bronze": ["catalog_tracks", "listening_events", "quarantine"],
     "silver": ["tracks", "plays", "users"],
-    "gold": ["listening_by_daypart", "genre_mix", "track_engagement", "feature_correlations",
-             "feature_gaps", "genre_discovery"],
+    "gold": [
+        "listening_by_daypart",
+        "genre_mix",
+        "track_engagement",
+        "feature_correlations",
+        "feature_gaps",
+        "genre_discovery",
+    ],
 }
 GOLD = TABLES["gold"]
 
@@ -29,15 +35,24 @@ GOLD = TABLES["gold"]
 def lake(shared_data, spark_url, tmp_path_factory):
     home = tmp_path_factory.mktemp("home")
     landing = link_landing(home / "landing", {"efrrowini": EXTENDED, "wardana": BASIC})
-    settings = make_settings(home, landing, spark_url,
-                             MOODLAKE_USER_TIMEZONES="efrrowini=Asia/Kolkata")
+    settings = make_settings(
+        home, landing, spark_url, MOODLAKE_USER_TIMEZONES="efrrowini=Asia/Kolkata"
+    )
     instance = dg.DagsterInstance.ephemeral()
     resources = build_resources(settings)
-    single = dg.materialize(ASSETS, resources=resources, instance=instance, partition_key=DAY,
-                            raise_on_error=False)
-    ranged = dg.materialize(ASSETS, resources=resources, instance=instance, raise_on_error=False,
-                            tags={"dagster/asset_partition_range_start": RANGE[0],
-                                  "dagster/asset_partition_range_end": RANGE[1]})
+    single = dg.materialize(
+        ASSETS, resources=resources, instance=instance, partition_key=DAY, raise_on_error=False
+    )
+    ranged = dg.materialize(
+        ASSETS,
+        resources=resources,
+        instance=instance,
+        raise_on_error=False,
+        tags={
+            "dagster/asset_partition_range_start": RANGE[0],
+            "dagster/asset_partition_range_end": RANGE[1],
+        },
+    )
     return {"settings": settings, "single": single, "ranged": ranged, "root": settings.lake_root}
 
 
@@ -57,8 +72,9 @@ def test_every_asset_materializes_and_every_check_passes(lake):
     for result, partitions in ((lake["single"], 1), (lake["ranged"], 3)):
         assert result.success
         mats = materializations(result)
-        assert sorted(mats) == sorted(a for layer in TABLES.values() for a in layer
-                                      if a != "quarantine")
+        assert sorted(mats) == sorted(
+            a for layer in TABLES.values() for a in layer if a != "quarantine"
+        )
         assert all(len(m) == partitions for m in mats.values())
         checks = result.get_asset_check_evaluations()
         assert len(checks) == 11 and all(c.passed for c in checks)
@@ -67,8 +83,12 @@ def test_every_asset_materializes_and_every_check_passes(lake):
 def test_event_tables_hold_exactly_their_days(lake):
     source = [r for f in EXTENDED.glob("*.json") for r in json.loads(f.read_text())]
     expected = sum(1 for r in source if RANGE[0] <= r["ts"][:10] <= RANGE[1])
-    basic_day = sum(1 for f in BASIC.glob("StreamingHistory*.json")
-                    for r in json.loads(f.read_text()) if r["endTime"].startswith(DAY))
+    basic_day = sum(
+        1
+        for f in BASIC.glob("StreamingHistory*.json")
+        for r in json.loads(f.read_text())
+        if r["endTime"].startswith(DAY)
+    )
     events = table(lake, "bronze", "listening_events")
     by_day = events.groupby(events["play_date"].astype(str)).size().to_dict()
     assert sum(by_day[d] for d in by_day if d != DAY) == expected
@@ -127,4 +147,5 @@ def test_build_job_runs_a_range_as_one_run(lake):
     days = [dt.date.fromisoformat(d) for d in RANGE]
     mats = materializations(lake["ranged"])["plays"]
     assert sorted(m.partition for m in mats) == [
-        (days[0] + dt.timedelta(n)).isoformat() for n in range(3)]
+        (days[0] + dt.timedelta(n)).isoformat() for n in range(3)
+    ]

@@ -22,22 +22,30 @@ ZONES = pa.schema([("user_id", pa.string()), ("timezone", pa.string())])
 
 @pytest.fixture(scope="module")
 def tracks(spark):
-    batch = parse_catalog(CATALOG_SAMPLE, as_of=AS_OF, batch_id="t", ingested_at=NOW,
-                          source_name="catalog_sample.csv")
+    batch = parse_catalog(
+        CATALOG_SAMPLE, as_of=AS_OF, batch_id="t", ingested_at=NOW, source_name="catalog_sample.csv"
+    )
     frame = build_tracks(spark.createDataFrame(catalog_table(batch.rows)), AS_OF)
     return spark.createDataFrame(frame.toArrow())  # materialized once for the module
 
 
 def plays_for(spark, tracks, landing, zones=(), **options):
-    batch = parse_history(landing, key=KEY, default_user="me", now=NOW, batch_id="t",
-                          ingested_at=NOW)
+    batch = parse_history(
+        landing, key=KEY, default_user="me", now=NOW, batch_id="t", ingested_at=NOW
+    )
     events = spark.createDataFrame(events_table(batch.events))
     zone_rows = pa.Table.from_pylist(
-        [{"user_id": pseudonymize(a, KEY), "timezone": tz} for a, tz in zones], schema=ZONES)
-    settings = {"default_timezone": "UTC", "skip_threshold_ms": 30_000, "dedup_window_s": 90,
-                "include_incognito": False} | options
-    zone_frame = (spark.createDataFrame(zone_rows) if zone_rows.num_rows
-                  else empty_frame(spark, ZONES))
+        [{"user_id": pseudonymize(a, KEY), "timezone": tz} for a, tz in zones], schema=ZONES
+    )
+    settings = {
+        "default_timezone": "UTC",
+        "skip_threshold_ms": 30_000,
+        "dedup_window_s": 90,
+        "include_incognito": False,
+    } | options
+    zone_frame = (
+        spark.createDataFrame(zone_rows) if zone_rows.num_rows else empty_frame(spark, ZONES)
+    )
     frame = build_plays(events, tracks, zone_frame, **settings)
     return frame.toPandas()
 
@@ -62,7 +70,7 @@ def test_real_extended_history_resolution_and_skips(shared_data, spark, tracks, 
     assert (df["skip_source"] == "flag").all()
     assert df["skipped"].mean() == pytest.approx(0.317, abs=0.01)
     # Local time is IST (UTC+5:30), never UTC.
-    offsets = (df["played_at_local"] - df["played_at_utc"].dt.tz_localize(None))
+    offsets = df["played_at_local"] - df["played_at_utc"].dt.tz_localize(None)
     assert (offsets == pd_timedelta(hours=5, minutes=30)).all()
 
 
@@ -72,20 +80,28 @@ def pd_timedelta(**kw):
     return pd.Timedelta(**kw)
 
 
-def test_reimport_and_cross_format_copies_collapse_to_one_play(shared_data, spark, tracks,
-                                                               tmp_path):
+def test_reimport_and_cross_format_copies_collapse_to_one_play(
+    shared_data, spark, tracks, tmp_path
+):
     source = json.loads((EXTENDED / "Streaming_History_Audio_2022.json").read_text())
     landing = tmp_path / "landing" / "me"
     landing.mkdir(parents=True)
     (landing / "Streaming_History_Audio_2022.json").write_text(json.dumps(source))
     # A later export of the same plays: not byte-identical, so only Silver can see the copies.
-    (landing / "Streaming_History_Audio_2022_reexport.json").write_text(json.dumps(source,
-                                                                                indent=2))
+    (landing / "Streaming_History_Audio_2022_reexport.json").write_text(
+        json.dumps(source, indent=2)
+    )
     # The same plays again in the basic format: minute precision, names only.
-    basic = [{"endTime": r["ts"][:16].replace("T", " "),
-              "artistName": r["master_metadata_album_artist_name"],
-              "trackName": r["master_metadata_track_name"], "msPlayed": r["ms_played"]}
-             for r in source if r["spotify_track_uri"]]
+    basic = [
+        {
+            "endTime": r["ts"][:16].replace("T", " "),
+            "artistName": r["master_metadata_album_artist_name"],
+            "trackName": r["master_metadata_track_name"],
+            "msPlayed": r["ms_played"],
+        }
+        for r in source
+        if r["spotify_track_uri"]
+    ]
     (landing / "StreamingHistory0.json").write_text(json.dumps(basic))
     df = plays_for(spark, tracks, landing.parent)
     single = plays_for(spark, tracks, link_landing(tmp_path / "one", {"me": EXTENDED}))
@@ -102,15 +118,31 @@ def test_reimport_and_cross_format_copies_collapse_to_one_play(shared_data, spar
 def test_threshold_skip_and_unresolved_plays_are_kept(spark, tracks, tmp_path):
     landing = tmp_path / "landing" / "me"
     landing.mkdir(parents=True)
-    (landing / "StreamingHistory0.json").write_text(json.dumps([
-        {"endTime": "2024-01-01 08:00", "artistName": "Nobody Known",
-         "trackName": "Unheard", "msPlayed": 12_000},
-        {"endTime": "2024-01-01 09:00", "artistName": "Nat King Cole",
-         "trackName": "O Holy Night - Remastered 1999", "msPlayed": 176_000},
-        # same song, same second, same length, same file: one play recorded twice
-        {"endTime": "2024-01-01 09:00", "artistName": "Nat King Cole",
-         "trackName": "O Holy Night - Remastered 1999", "msPlayed": 176_000},
-    ]))
+    (landing / "StreamingHistory0.json").write_text(
+        json.dumps(
+            [
+                {
+                    "endTime": "2024-01-01 08:00",
+                    "artistName": "Nobody Known",
+                    "trackName": "Unheard",
+                    "msPlayed": 12_000,
+                },
+                {
+                    "endTime": "2024-01-01 09:00",
+                    "artistName": "Nat King Cole",
+                    "trackName": "O Holy Night - Remastered 1999",
+                    "msPlayed": 176_000,
+                },
+                # same song, same second, same length, same file: one play recorded twice
+                {
+                    "endTime": "2024-01-01 09:00",
+                    "artistName": "Nat King Cole",
+                    "trackName": "O Holy Night - Remastered 1999",
+                    "msPlayed": 176_000,
+                },
+            ]
+        )
+    )
     df = plays_for(spark, tracks, landing.parent).sort_values("played_at_utc")
     assert list(df["resolution"]) == ["unresolved", "name"]
     assert list(df["skipped"]) == [True, False]

@@ -14,8 +14,12 @@ A, B = dt.date(2024, 1, 1), dt.date(2024, 1, 2)
 
 
 def day(date, values):
-    return pa.table({"play_date": pa.array([date] * len(values), pa.date32()),
-                     "value": pa.array(values, pa.int64())})
+    return pa.table(
+        {
+            "play_date": pa.array([date] * len(values), pa.date32()),
+            "value": pa.array(values, pa.int64()),
+        }
+    )
 
 
 def test_partition_write_replaces_exactly_its_partition(tmp_path, spark):
@@ -31,7 +35,11 @@ def test_partition_write_replaces_exactly_its_partition(tmp_path, spark):
     frame = storage.spark_read(spark, uri)
     assert "play_date" in frame.columns  # basePath keeps the partition column
     assert sorted((r.play_date, r.value) for r in frame.collect()) == [
-        (A, 9), (B, 3), (B, 4), (B, 5)]
+        (A, 9),
+        (B, 3),
+        (B, 4),
+        (B, 5),
+    ]
     only_b = storage.spark_read(spark, uri, predicate=storage.range_predicate("play_date", B, B))
     assert only_b.count() == 3
     assert storage.partition_days(uri, "play_date") == [A, B]
@@ -47,8 +55,9 @@ def test_range_write_refuses_rows_outside_its_range(tmp_path):
 
 def test_empty_range_write_clears_those_days_and_spark_reads_empty(tmp_path, spark):
     uri = str(tmp_path / "events")
-    storage.replace_range(uri, pa.concat_tables([day(A, [1]), day(B, [2])]),
-                          column="play_date", start=A, end=B)
+    storage.replace_range(
+        uri, pa.concat_tables([day(A, [1]), day(B, [2])]), column="play_date", start=A, end=B
+    )
     storage.replace_range(uri, day(A, [])[:0], column="play_date", start=A, end=A)
     assert storage.read_arrow(uri, pa.schema([])).column("value").to_pylist() == [2]
     empty = storage.spark_read(spark, uri, predicate=storage.range_predicate("play_date", A, A))
@@ -75,10 +84,14 @@ def test_quarantine_replace_is_idempotent_per_asset_and_range(tmp_path):
     now = dt.datetime(2024, 1, 3, tzinfo=dt.UTC)
     bad = [BadRecord("f.json", 0, "x", record_date=A), BadRecord("f.json", None, "empty file")]
     for _ in range(2):
-        storage.replace_quarantine(uri, quarantine_table("events", bad, "b", now),
-                                   asset="events", start=A, end=A)
+        storage.replace_quarantine(
+            uri, quarantine_table("events", bad, "b", now), asset="events", start=A, end=A
+        )
     other = quarantine_table("catalog", [BadRecord("c.csv", 3, "y")], "b", now)
     storage.replace_quarantine(uri, other, asset="catalog", start=A, end=A)
     rows = storage.read_arrow(uri, pa.schema([])).to_pylist()
     assert sorted((r["asset"], r["reason"]) for r in rows) == [
-        ("catalog", "y"), ("events", "empty file"), ("events", "x")]
+        ("catalog", "y"),
+        ("events", "empty file"),
+        ("events", "x"),
+    ]

@@ -1,6 +1,5 @@
 """Bronze: sources as received, plus lineage; bad records quarantined with their reason."""
 
-
 import datetime as dt
 
 import dagster as dg
@@ -22,7 +21,9 @@ def _log_problems(context: dg.AssetExecutionContext, bad: list[BadRecord], extra
     for message in [b.message() for b in bad[:MAX_LOGGED_PROBLEMS]] + extra:
         context.log.warning(message)
     if len(bad) > MAX_LOGGED_PROBLEMS:
-        context.log.warning(f"... and {len(bad) - MAX_LOGGED_PROBLEMS} more; see the quarantine table")
+        context.log.warning(
+            f"... and {len(bad) - MAX_LOGGED_PROBLEMS} more; see the quarantine table"
+        )
 
 
 def _quarantine_md(bad: list[BadRecord], rows: int = 10) -> dg.MetadataValue:
@@ -47,23 +48,35 @@ def catalog_tracks(
     settings = moodlake.settings()
     now = dt.datetime.now(dt.UTC)
     batch = parse_catalog(
-        settings.catalog, as_of=end, batch_id=context.run.run_id, ingested_at=now,
+        settings.catalog,
+        as_of=end,
+        batch_id=context.run.run_id,
+        ingested_at=now,
         source_name=settings.catalog.name,
     )
     table = catalog_table(batch.rows)
     uri = lake.replace_range("bronze", "catalog_tracks", table, "as_of_date", start, end)
-    lake.quarantine("catalog_tracks", quarantine_table(
-        "catalog_tracks", batch.bad, context.run.run_id, now), start, end)
-    _log_problems(context, batch.bad, [
-        f"{settings.catalog.name}: unknown column {c!r} ignored" for c in batch.unknown_columns
-    ])
+    lake.quarantine(
+        "catalog_tracks",
+        quarantine_table("catalog_tracks", batch.bad, context.run.run_id, now),
+        start,
+        end,
+    )
+    _log_problems(
+        context,
+        batch.bad,
+        [f"{settings.catalog.name}: unknown column {c!r} ignored" for c in batch.unknown_columns],
+    )
     df = table.to_pandas()
     checks = [validate(CatalogTracks, df)]
     if not batch.rows:
-        checks = [dg.AssetCheckResult(
-            check_name=checks[0].check_name, passed=False,
-            metadata={"reason": f"no row of {settings.catalog} landed"},
-        )]
+        checks = [
+            dg.AssetCheckResult(
+                check_name=checks[0].check_name,
+                passed=False,
+                metadata={"reason": f"no row of {settings.catalog} landed"},
+            )
+        ]
     return dg.MaterializeResult(
         metadata={
             "table_uri": uri,
@@ -98,25 +111,41 @@ def listening_events(
     settings = moodlake.settings()
     if settings.uses_demo_landing and not settings.landing.exists():
         files = generate_history(settings.catalog, settings.landing)
-        context.log.info(f"Generated demo listening history ({len(files)} files, labelled "
-                         f"GENERATED) in {settings.landing}")
+        context.log.info(
+            f"Generated demo listening history ({len(files)} files, labelled "
+            f"GENERATED) in {settings.landing}"
+        )
     if not settings.landing.is_dir():
         raise FileNotFoundError(f"MOODLAKE_LANDING={settings.landing} is not a folder")
     now = dt.datetime.now(dt.UTC)
     batch = parse_history(
-        settings.landing, key=settings.resolved_pseudonym_key(),
-        default_user=settings.default_user, now=now, batch_id=context.run.run_id, ingested_at=now,
+        settings.landing,
+        key=settings.resolved_pseudonym_key(),
+        default_user=settings.default_user,
+        now=now,
+        batch_id=context.run.run_id,
+        ingested_at=now,
     )
     in_range = [e for e in batch.events if start <= e["play_date"] <= end]
     bad = [b for b in batch.bad if b.record_date is None or start <= b.record_date <= end]
     table = events_table(in_range)
     uri = lake.replace_range("bronze", "listening_events", table, "play_date", start, end)
-    lake.quarantine("listening_events", quarantine_table(
-        "listening_events", bad, context.run.run_id, now), start, end)
-    _log_problems(context, bad, batch.unknown_field_messages() + [
-        f"{f.source_file}: byte-identical to {f.duplicate_of}; its records are quarantined"
-        for f in batch.files if f.duplicate_of
-    ])
+    lake.quarantine(
+        "listening_events",
+        quarantine_table("listening_events", bad, context.run.run_id, now),
+        start,
+        end,
+    )
+    _log_problems(
+        context,
+        bad,
+        batch.unknown_field_messages()
+        + [
+            f"{f.source_file}: byte-identical to {f.duplicate_of}; its records are quarantined"
+            for f in batch.files
+            if f.duplicate_of
+        ],
+    )
     df = table.to_pandas()
     return dg.MaterializeResult(
         metadata={
@@ -139,4 +168,3 @@ def listening_events(
         },
         check_results=[validate(ListeningEvents, df)],
     )
-

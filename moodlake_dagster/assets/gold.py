@@ -1,6 +1,5 @@
 """Gold: one table per question (descriptive, diagnostic, benchmark), each with a plot."""
 
-
 from collections.abc import Callable
 
 import dagster as dg
@@ -23,14 +22,27 @@ from moodlake_dagster.partitions import daily_partitions, day_range, single_run
 from moodlake_dagster.resources import LakeResource, SparkConnectResource
 from moodlake_dagster.transform import gold
 
-SPARK = {"group_name": "gold", "partitions_def": daily_partitions, "backfill_policy": single_run,
-         "kinds": {"spark", "deltalake"}, "pool": "spark", "deps": ["plays", "tracks", "users"]}
+SPARK = {
+    "group_name": "gold",
+    "partitions_def": daily_partitions,
+    "backfill_policy": single_run,
+    "kinds": {"spark", "deltalake"},
+    "pool": "spark",
+    "deps": ["plays", "tracks", "users"],
+}
 
-CORRELATIONS_SCHEMA = pa.schema([
-    ("user_id", pa.string()), ("feature", pa.string()), ("metric", pa.string()),
-    ("pearson_r", pa.float64()), ("p_value", pa.float64()), ("n", pa.int64()),
-    ("note", pa.string()), ("as_of_date", pa.date32()),
-])
+CORRELATIONS_SCHEMA = pa.schema(
+    [
+        ("user_id", pa.string()),
+        ("feature", pa.string()),
+        ("metric", pa.string()),
+        ("pearson_r", pa.float64()),
+        ("p_value", pa.float64()),
+        ("n", pa.int64()),
+        ("note", pa.string()),
+        ("as_of_date", pa.date32()),
+    ]
+)
 
 
 class GoldInputs:
@@ -40,8 +52,9 @@ class GoldInputs:
         self.start, self.end = day_range(context)
         session = spark.get_session(context)
         self.plays = lake.spark(session, "silver", "plays", f"play_date <= '{self.end}'")
-        self.tracks = lake.spark(session, "silver", "tracks",
-                                 snapshot_predicate(lake, "silver", "tracks", self.end))
+        self.tracks = lake.spark(
+            session, "silver", "tracks", snapshot_predicate(lake, "silver", "tracks", self.end)
+        )
 
     @property
     def enriched(self):
@@ -59,15 +72,21 @@ def _publish(
 ) -> dg.MaterializeResult:
     uri = lake.replace_range("gold", name, table, "as_of_date", inputs.start, inputs.end)
     df = table.to_pandas()
-    metadata = {"table_uri": uri, "rows": len(df), "as_of_date": inputs.end.isoformat(),
-                "preview": insights.preview(df)} | metadata
+    metadata = {
+        "table_uri": uri,
+        "rows": len(df),
+        "as_of_date": inputs.end.isoformat(),
+        "preview": insights.preview(df),
+    } | metadata
     if len(df):
         metadata["plot"] = insights.figure_md(plot(df), name)
     return dg.MaterializeResult(metadata=metadata, check_results=[validate(model, df)])
 
 
-@dg.asset(check_specs=[schema_check_spec("listening_by_daypart", ListeningByDaypart,
-                                         blocking=False)], **SPARK)
+@dg.asset(
+    check_specs=[schema_check_spec("listening_by_daypart", ListeningByDaypart, blocking=False)],
+    **SPARK,
+)
 def listening_by_daypart(
     context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkConnectResource
 ) -> dg.MaterializeResult:
@@ -75,8 +94,9 @@ def listening_by_daypart(
     danceability, acousticness and tempo per day part × weekday, in the listener's time zone."""
     inputs = GoldInputs(context, lake, spark)
     table = gold.listening_by_daypart(inputs.enriched, inputs.end).toArrow()
-    return _publish(lake, inputs, "listening_by_daypart", table, ListeningByDaypart,
-                    insights.daypart_plot)
+    return _publish(
+        lake, inputs, "listening_by_daypart", table, ListeningByDaypart, insights.daypart_plot
+    )
 
 
 @dg.asset(check_specs=[schema_check_spec("genre_mix", GenreMix, blocking=False)], **SPARK)
@@ -90,8 +110,9 @@ def genre_mix(
     return _publish(lake, inputs, "genre_mix", table, GenreMix, insights.genre_plot)
 
 
-@dg.asset(check_specs=[schema_check_spec("track_engagement", TrackEngagement, blocking=False)],
-          **SPARK)
+@dg.asset(
+    check_specs=[schema_check_spec("track_engagement", TrackEngagement, blocking=False)], **SPARK
+)
 def track_engagement(
     context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkConnectResource
 ) -> dg.MaterializeResult:
@@ -99,12 +120,15 @@ def track_engagement(
     tracks the catalog does not know (keyed by normalized artist and title)."""
     inputs = GoldInputs(context, lake, spark)
     table = gold.track_engagement(inputs.plays, inputs.end).toArrow()
-    return _publish(lake, inputs, "track_engagement", table, TrackEngagement,
-                    insights.engagement_plot)
+    return _publish(
+        lake, inputs, "track_engagement", table, TrackEngagement, insights.engagement_plot
+    )
 
 
-@dg.asset(check_specs=[schema_check_spec("feature_correlations", FeatureCorrelations,
-                                         blocking=False)], **SPARK)
+@dg.asset(
+    check_specs=[schema_check_spec("feature_correlations", FeatureCorrelations, blocking=False)],
+    **SPARK,
+)
 def feature_correlations(
     context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkConnectResource
 ) -> dg.MaterializeResult:
@@ -115,8 +139,15 @@ def feature_correlations(
     df = gold.feature_correlations(engagement, inputs.tracks, inputs.end)
     table = pa.Table.from_pandas(df, schema=CORRELATIONS_SCHEMA, preserve_index=False)
     significant = int((df["p_value"] < 0.05).sum()) if len(df) else 0
-    return _publish(lake, inputs, "feature_correlations", table, FeatureCorrelations,
-                    insights.correlation_plot, significant_at_5pct=significant)
+    return _publish(
+        lake,
+        inputs,
+        "feature_correlations",
+        table,
+        FeatureCorrelations,
+        insights.correlation_plot,
+        significant_at_5pct=significant,
+    )
 
 
 @dg.asset(check_specs=[schema_check_spec("feature_gaps", FeatureGaps, blocking=False)], **SPARK)
@@ -130,8 +161,9 @@ def feature_gaps(
     return _publish(lake, inputs, "feature_gaps", table, FeatureGaps, insights.gap_plot)
 
 
-@dg.asset(check_specs=[schema_check_spec("genre_discovery", GenreDiscovery, blocking=False)],
-          **SPARK)
+@dg.asset(
+    check_specs=[schema_check_spec("genre_discovery", GenreDiscovery, blocking=False)], **SPARK
+)
 def genre_discovery(
     context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkConnectResource
 ) -> dg.MaterializeResult:
@@ -141,5 +173,12 @@ def genre_discovery(
     table = gold.genre_discovery(inputs.enriched, inputs.tracks, inputs.end).toArrow()
     df = table.to_pandas()
     unexplored = int((~df["explored"]).sum()) if len(df) else 0
-    return _publish(lake, inputs, "genre_discovery", table, GenreDiscovery,
-                    insights.discovery_plot, unexplored_genre_rows=unexplored)
+    return _publish(
+        lake,
+        inputs,
+        "genre_discovery",
+        table,
+        GenreDiscovery,
+        insights.discovery_plot,
+        unexplored_genre_rows=unexplored,
+    )

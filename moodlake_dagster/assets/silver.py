@@ -1,6 +1,5 @@
 """Silver: clean, typed, conformed tables built with Spark from Bronze."""
 
-
 import dagster as dg
 import pyarrow as pa
 
@@ -13,8 +12,13 @@ from moodlake_dagster.resources import LakeResource, MoodlakeConfig, SparkConnec
 from moodlake_dagster.storage import empty_frame, range_predicate
 from moodlake_dagster.transform.silver import build_plays, build_tracks, build_users
 
-SPARK = {"group_name": "silver", "partitions_def": daily_partitions, "backfill_policy": single_run,
-         "kinds": {"spark", "deltalake"}, "pool": "spark"}
+SPARK = {
+    "group_name": "silver",
+    "partitions_def": daily_partitions,
+    "backfill_policy": single_run,
+    "kinds": {"spark", "deltalake"},
+    "pool": "spark",
+}
 TIMEZONES = pa.schema([("user_id", pa.string()), ("timezone", pa.string())])
 
 
@@ -38,8 +42,12 @@ def tracks(
     normalized (artist, title) song_key linking the same song across ids."""
     start, end = day_range(context)
     session = spark.get_session(context)
-    catalog = lake.spark(session, "bronze", "catalog_tracks",
-                         snapshot_predicate(lake, "bronze", "catalog_tracks", end))
+    catalog = lake.spark(
+        session,
+        "bronze",
+        "catalog_tracks",
+        snapshot_predicate(lake, "bronze", "catalog_tracks", end),
+    )
     table = build_tracks(catalog, end).toArrow()
     uri = lake.replace_range("silver", "tracks", table, "as_of_date", start, end)
     df = table.to_pandas()
@@ -50,8 +58,9 @@ def tracks(
             "rows": len(df),
             "tracks_in_several_genres": multi_genre,
             "songs_with_several_ids": int((df["song_track_ids"] > 1).sum()),
-            "preview": preview(df[["track_id", "artists", "track_name", "genres", "valence",
-                                   "energy", "song_key"]]),
+            "preview": preview(
+                df[["track_id", "artists", "track_name", "genres", "valence", "energy", "song_key"]]
+            ),
         },
         check_results=[validate(Tracks, df)],
     )
@@ -61,8 +70,10 @@ def user_timezones(session, moodlake: MoodlakeConfig):
     """Configured time zones keyed by pseudonym (account names are never stored)."""
     settings = moodlake.settings()
     key = settings.resolved_pseudonym_key()
-    rows = [{"user_id": pseudonymize(account, key), "timezone": tz}
-            for account, tz in settings.user_timezones.items()]
+    rows = [
+        {"user_id": pseudonymize(account, key), "timezone": tz}
+        for account, tz in settings.user_timezones.items()
+    ]
     if not rows:
         return empty_frame(session, TIMEZONES)
     return session.createDataFrame(pa.Table.from_pylist(rows, schema=TIMEZONES))
@@ -84,12 +95,16 @@ def plays(
     start, end = day_range(context)
     settings = moodlake.settings()
     session = spark.get_session(context)
-    events = lake.spark(session, "bronze", "listening_events",
-                        range_predicate("play_date", start, end))
-    catalog = lake.spark(session, "silver", "tracks",
-                         snapshot_predicate(lake, "silver", "tracks", end))
+    events = lake.spark(
+        session, "bronze", "listening_events", range_predicate("play_date", start, end)
+    )
+    catalog = lake.spark(
+        session, "silver", "tracks", snapshot_predicate(lake, "silver", "tracks", end)
+    )
     result = build_plays(
-        events, catalog, user_timezones(session, moodlake),
+        events,
+        catalog,
+        user_timezones(session, moodlake),
         default_timezone=settings.timezone,
         skip_threshold_ms=settings.skip_threshold_ms,
         dedup_window_s=settings.dedup_window_s,
@@ -109,11 +124,24 @@ def plays(
             "not_music_or_private": events_in - len(df) - int(df["duplicates_merged"].sum()),
             "feature_coverage": dg.MetadataValue.float(round(coverage, 4)),
             "resolution": dg.MetadataValue.json(df["resolution"].value_counts().to_dict()),
-            "skip_rate": dg.MetadataValue.float(round(float(df["skipped"].mean()), 4)
-                                                if len(df) else 0.0),
+            "skip_rate": dg.MetadataValue.float(
+                round(float(df["skipped"].mean()), 4) if len(df) else 0.0
+            ),
             "skip_source": dg.MetadataValue.json(df["skip_source"].value_counts().to_dict()),
-            "preview": preview(df[["played_at_local", "user_id", "artist_name", "track_name",
-                                   "ms_played", "skipped", "resolution", "day_part"]]),
+            "preview": preview(
+                df[
+                    [
+                        "played_at_local",
+                        "user_id",
+                        "artist_name",
+                        "track_name",
+                        "ms_played",
+                        "skipped",
+                        "resolution",
+                        "day_part",
+                    ]
+                ]
+            ),
         },
         check_results=[validate(Plays, df)],
     )

@@ -33,9 +33,7 @@ def validate(model: type[pa.DataFrameModel], df: pd.DataFrame) -> dg.AssetCheckR
         examples = cases.head(MAX_EXAMPLES)[["column", "check", "failure_case", "index"]]
         metadata |= {
             "failure_count": len(cases),
-            "failing_checks": dg.MetadataValue.json(
-                {str(k): int(v) for k, v in by_check.items()}
-            ),
+            "failing_checks": dg.MetadataValue.json({str(k): int(v) for k, v in by_check.items()}),
             "examples": dg.MetadataValue.md(examples.astype(str).to_markdown(index=False)),
         }
         return dg.AssetCheckResult(

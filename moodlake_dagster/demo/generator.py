@@ -65,31 +65,33 @@ def _user_plays(
                 if clock.date() != day:
                     break
                 track = catalog.iloc[index]
-                plays.append({
-                    "ts": clock.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    "platform": GENERATOR_PLATFORM,
-                    "ms_played": ms,
-                    "conn_country": "ZZ",
-                    "ip_addr": f"192.0.2.{int(rng.integers(1, 255))}",
-                    "master_metadata_track_name": track["track_name"],
-                    "master_metadata_album_artist_name": track["artists"].split(";")[0],
-                    "master_metadata_album_album_name": track["album_name"],
-                    "spotify_track_uri": f"spotify:track:{track['track_id']}",
-                    "episode_name": None,
-                    "episode_show_name": None,
-                    "spotify_episode_uri": None,
-                    "audiobook_title": None,
-                    "audiobook_uri": None,
-                    "audiobook_chapter_uri": None,
-                    "audiobook_chapter_title": None,
-                    "reason_start": reason_start,
-                    "reason_end": "fwdbtn" if skipped else "trackdone",
-                    "shuffle": shuffle,
-                    "skipped": skipped,
-                    "offline": False,
-                    "offline_timestamp": int(clock.timestamp()),
-                    "incognito_mode": False,
-                })
+                plays.append(
+                    {
+                        "ts": clock.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        "platform": GENERATOR_PLATFORM,
+                        "ms_played": ms,
+                        "conn_country": "ZZ",
+                        "ip_addr": f"192.0.2.{int(rng.integers(1, 255))}",
+                        "master_metadata_track_name": track["track_name"],
+                        "master_metadata_album_artist_name": track["artists"].split(";")[0],
+                        "master_metadata_album_album_name": track["album_name"],
+                        "spotify_track_uri": f"spotify:track:{track['track_id']}",
+                        "episode_name": None,
+                        "episode_show_name": None,
+                        "spotify_episode_uri": None,
+                        "audiobook_title": None,
+                        "audiobook_uri": None,
+                        "audiobook_chapter_uri": None,
+                        "audiobook_chapter_title": None,
+                        "reason_start": reason_start,
+                        "reason_end": "fwdbtn" if skipped else "trackdone",
+                        "shuffle": shuffle,
+                        "skipped": skipped,
+                        "offline": False,
+                        "offline_timestamp": int(clock.timestamp()),
+                        "incognito_mode": False,
+                    }
+                )
                 reason_start = "fwdbtn" if skipped else "trackdone"
     return plays
 

@@ -141,7 +141,9 @@ def parse_catalog(
                 raise ValueError(f"row has more fields than the header's {len(header)}")
             if any(value is None for value in raw.values()):
                 raise ValueError(f"row has fewer fields than the header's {len(header)}")
-            row = {name: _convert(raw, name, kind, lo, hi) for name, kind, lo, hi in NUMERIC_COLUMNS}
+            row = {
+                name: _convert(raw, name, kind, lo, hi) for name, kind, lo, hi in NUMERIC_COLUMNS
+            }
             for name in TEXT_COLUMNS:
                 row[name] = (raw.get(name) or "").strip() or None
             if not row["track_id"] or not _TRACK_ID.match(row["track_id"]):

@@ -31,11 +31,27 @@ FORMAT_PATTERNS = (
 )
 
 _EXTENDED_FIELDS = {
-    "ts", "platform", "ms_played", "conn_country", "master_metadata_track_name",
-    "master_metadata_album_artist_name", "master_metadata_album_album_name",
-    "spotify_track_uri", "episode_name", "episode_show_name", "spotify_episode_uri",
-    "audiobook_title", "audiobook_uri", "audiobook_chapter_uri", "audiobook_chapter_title",
-    "reason_start", "reason_end", "shuffle", "skipped", "offline", "offline_timestamp",
+    "ts",
+    "platform",
+    "ms_played",
+    "conn_country",
+    "master_metadata_track_name",
+    "master_metadata_album_artist_name",
+    "master_metadata_album_album_name",
+    "spotify_track_uri",
+    "episode_name",
+    "episode_show_name",
+    "spotify_episode_uri",
+    "audiobook_title",
+    "audiobook_uri",
+    "audiobook_chapter_uri",
+    "audiobook_chapter_title",
+    "reason_start",
+    "reason_end",
+    "shuffle",
+    "skipped",
+    "offline",
+    "offline_timestamp",
     "incognito_mode",
 }
 KNOWN_FIELDS = {
@@ -216,9 +232,12 @@ def conform(record: object, fmt: str, now: dt.datetime) -> dict:
     offline_ts = _typed(record, "offline_timestamp", (int, float))
     row["offline_timestamp"] = int(offline_ts) if offline_ts is not None else None
     row["content_type"] = (
-        "track" if row["track_uri"]
-        else "episode" if row["episode_uri"]
-        else "audiobook" if row["audiobook_uri"]
+        "track"
+        if row["track_uri"]
+        else "episode"
+        if row["episode_uri"]
+        else "audiobook"
+        if row["audiobook_uri"]
         else "unknown"
     )
     return row
@@ -259,7 +278,9 @@ def parse_history(
             try:
                 row = conform(value, fmt, now)
             except RecordError as err:
-                bad.append(BadRecord(source, index, str(err), safe_raw(value), _day_of(value, fmt, now)))
+                bad.append(
+                    BadRecord(source, index, str(err), safe_raw(value), _day_of(value, fmt, now))
+                )
                 report.bad += 1
                 continue
             if report.duplicate_of:
@@ -271,7 +292,9 @@ def parse_history(
             report.unknown_fields.update(unknown)
             username = value.get("username")
             row["user_id"] = (
-                pseudonymize(username, key) if isinstance(username, str) and username else folder_user
+                pseudonymize(username, key)
+                if isinstance(username, str) and username
+                else folder_user
             )
             row |= {
                 "_source_file": source,

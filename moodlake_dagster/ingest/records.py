@@ -43,7 +43,9 @@ class BadRecord:
     unit: str = "record"
 
     def message(self) -> str:
-        where = f"{self.unit} {self.record_index}" if self.record_index is not None else "whole file"
+        where = (
+            f"{self.unit} {self.record_index}" if self.record_index is not None else "whole file"
+        )
         return f"{self.source_file}, {where}: {self.reason}"
 
 

@@ -28,9 +28,7 @@ class LakeResource(dg.ConfigurableResource):
         )
         return uri
 
-    def quarantine(
-        self, asset: str, data: pa.Table, start: dt.date, end: dt.date
-    ) -> str:
+    def quarantine(self, asset: str, data: pa.Table, start: dt.date, end: dt.date) -> str:
         uri = self.uri("bronze", "quarantine")
         storage.replace_quarantine(
             uri, data, asset=asset, start=start, end=end, storage_options=self.storage_options
@@ -45,13 +43,17 @@ class LakeResource(dg.ConfigurableResource):
         day_range: tuple[str, dt.date, dt.date] | None = None,
     ) -> pa.Table:
         return storage.read_arrow(
-            self.uri(layer, name), schema, day_range=day_range,
+            self.uri(layer, name),
+            schema,
+            day_range=day_range,
             storage_options=self.storage_options,
         )
 
     def spark(self, spark, layer: str, name: str, predicate: str | None = None):
         return storage.spark_read(
-            spark, self.uri(layer, name), predicate=predicate,
+            spark,
+            self.uri(layer, name),
+            predicate=predicate,
             storage_options=self.storage_options,
         )
 

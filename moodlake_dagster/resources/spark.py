@@ -1,4 +1,4 @@
-"""Spark through Spark Connect: a remote cluster when configured, else the machine's local server."""
+"""Spark through Spark Connect: a cluster when configured, else the machine's local server."""
 
 from pathlib import Path
 
@@ -7,7 +7,6 @@ from pydantic import Field, PrivateAttr
 from pyspark.sql import SparkSession
 
 from moodlake_dagster.spark_server import ensure_local_server
-
 
 # Day partitions make many small files: list them in the driver rather than launching a
 # Spark job per read to list them in parallel (the default above 32 paths).

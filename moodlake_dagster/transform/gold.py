@@ -16,8 +16,15 @@ from scipy import stats
 
 MOOD_FEATURES = ("valence", "energy", "danceability", "acousticness", "tempo")
 CORRELATION_FEATURES = (
-    "danceability", "energy", "loudness", "speechiness", "acousticness",
-    "instrumentalness", "liveness", "valence", "tempo",
+    "danceability",
+    "energy",
+    "loudness",
+    "speechiness",
+    "acousticness",
+    "instrumentalness",
+    "liveness",
+    "valence",
+    "tempo",
 )
 # Features on a common 0–1 scale, used to place genres in the user's taste space.
 TASTE_FEATURES = ("valence", "energy", "danceability", "acousticness")
@@ -135,31 +142,54 @@ def feature_correlations(engagement: DataFrame, tracks: DataFrame, as_of: dt.dat
                         "as_of_date": as_of,
                     }
                 )
-    return pd.DataFrame(rows, columns=[
-        "user_id", "feature", "metric", "pearson_r", "p_value", "n", "note", "as_of_date",
-    ])
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "user_id",
+            "feature",
+            "metric",
+            "pearson_r",
+            "p_value",
+            "n",
+            "note",
+            "as_of_date",
+        ],
+    )
 
 
 def feature_gaps(enriched: DataFrame, tracks: DataFrame, as_of: dt.date) -> DataFrame:
     """Where my listening differs from the catalog: per feature, my play-weighted distribution
     against the catalog's (means, quartiles, and the gap in catalog standard deviations)."""
     mine = enriched.filter(F.col("valence").isNotNull())
-    catalog_stats = tracks.select(
-        F.explode(F.array(*[
-            F.struct(F.lit(f).alias("feature"), F.col(f).cast("double").alias("value"))
-            for f in CORRELATION_FEATURES
-        ])).alias("kv")
-    ).select("kv.feature", "kv.value").groupBy("feature").agg(
-        F.avg("value").alias("catalog_mean"),
-        F.stddev("value").alias("catalog_std"),
-        F.percentile_approx("value", 0.5).alias("catalog_median"),
+    catalog_stats = (
+        tracks.select(
+            F.explode(
+                F.array(
+                    *[
+                        F.struct(F.lit(f).alias("feature"), F.col(f).cast("double").alias("value"))
+                        for f in CORRELATION_FEATURES
+                    ]
+                )
+            ).alias("kv")
+        )
+        .select("kv.feature", "kv.value")
+        .groupBy("feature")
+        .agg(
+            F.avg("value").alias("catalog_mean"),
+            F.stddev("value").alias("catalog_std"),
+            F.percentile_approx("value", 0.5).alias("catalog_median"),
+        )
     )
     user_long = mine.select(
         "user_id",
-        F.explode(F.array(*[
-            F.struct(F.lit(f).alias("feature"), F.col(f).cast("double").alias("value"))
-            for f in CORRELATION_FEATURES
-        ])).alias("kv"),
+        F.explode(
+            F.array(
+                *[
+                    F.struct(F.lit(f).alias("feature"), F.col(f).cast("double").alias("value"))
+                    for f in CORRELATION_FEATURES
+                ]
+            )
+        ).alias("kv"),
     ).select("user_id", "kv.feature", "kv.value")
     user_stats = user_long.groupBy("user_id", "feature").agg(
         F.count("*").alias("n_plays"),
@@ -186,8 +216,10 @@ def genre_discovery(enriched: DataFrame, tracks: DataFrame, as_of: dt.date) -> D
     genre_profile = (
         tracks.select(F.explode("genres").alias("genre"), "track_id", *TASTE_FEATURES)
         .groupBy("genre")
-        .agg(F.countDistinct("track_id").alias("catalog_tracks"),
-             *[F.avg(f).alias(f"genre_{f}") for f in TASTE_FEATURES])
+        .agg(
+            F.countDistinct("track_id").alias("catalog_tracks"),
+            *[F.avg(f).alias(f"genre_{f}") for f in TASTE_FEATURES],
+        )
     )
     resolved = enriched.filter(F.col("valence").isNotNull())
     taste = resolved.groupBy("user_id").agg(*[F.avg(f).alias(f"user_{f}") for f in TASTE_FEATURES])
@@ -196,9 +228,7 @@ def genre_discovery(enriched: DataFrame, tracks: DataFrame, as_of: dt.date) -> D
         .groupBy("user_id", "genre")
         .agg(F.count("*").alias("user_plays"))
     )
-    distance = F.sqrt(sum(
-        (F.col(f"genre_{f}") - F.col(f"user_{f}")) ** 2 for f in TASTE_FEATURES
-    ))
+    distance = F.sqrt(sum((F.col(f"genre_{f}") - F.col(f"user_{f}")) ** 2 for f in TASTE_FEATURES))
     per_user = Window.partitionBy("user_id", "explored").orderBy(F.desc("affinity"), "genre")
     return (
         taste.crossJoin(genre_profile)
@@ -207,7 +237,15 @@ def genre_discovery(enriched: DataFrame, tracks: DataFrame, as_of: dt.date) -> D
         .withColumn("explored", F.col("user_plays") > 0)
         .withColumn("affinity", 1 / (1 + distance))
         .withColumn("rank", F.row_number().over(per_user))
-        .select("user_id", "genre", "explored", "user_plays", "catalog_tracks", "affinity",
-                "rank", *[f"genre_{f}" for f in TASTE_FEATURES])
+        .select(
+            "user_id",
+            "genre",
+            "explored",
+            "user_plays",
+            "catalog_tracks",
+            "affinity",
+            "rank",
+            *[f"genre_{f}" for f in TASTE_FEATURES],
+        )
         .withColumn("as_of_date", F.lit(as_of))
     )

@@ -12,8 +12,15 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 AUDIO_FEATURES = (
-    "danceability", "energy", "loudness", "speechiness", "acousticness",
-    "instrumentalness", "liveness", "valence", "tempo",
+    "danceability",
+    "energy",
+    "loudness",
+    "speechiness",
+    "acousticness",
+    "instrumentalness",
+    "liveness",
+    "valence",
+    "tempo",
 )
 # Which copy of a duplicated play survives: the richest source first.
 SOURCE_RANK = {"extended": 0, "endsong": 1, "api": 2, "basic": 3}
@@ -39,8 +46,17 @@ def build_tracks(catalog: DataFrame, as_of: dt.date) -> DataFrame:
     """
     first = [
         F.min_by(c, "_source_row").alias(c)
-        for c in ("artists", "album_name", "track_name", "duration_ms", "explicit",
-                  "key", "mode", "time_signature", *AUDIO_FEATURES)
+        for c in (
+            "artists",
+            "album_name",
+            "track_name",
+            "duration_ms",
+            "explicit",
+            "key",
+            "mode",
+            "time_signature",
+            *AUDIO_FEATURES,
+        )
     ]
     tracks = catalog.groupBy("track_id").agg(
         *first,
@@ -71,9 +87,7 @@ def name_index(tracks: DataFrame) -> DataFrame:
         normalized("artist").alias("artist_norm"),
         normalized("track_name").alias("title_norm"),
     )
-    best = Window.partitionBy("artist_norm", "title_norm").orderBy(
-        F.desc("popularity"), "track_id"
-    )
+    best = Window.partitionBy("artist_norm", "title_norm").orderBy(F.desc("popularity"), "track_id")
     return (
         exploded.withColumn("rank", F.row_number().over(best))
         .filter("rank = 1")
@@ -176,9 +190,8 @@ def build_plays(
         .join(catalog, F.col("track_id") == F.col("resolved_id"), "left")
     )
 
-    reason_skip = (
-        F.when(F.col("reason_end").isin(*SKIP_REASONS), True)
-        .when(F.col("reason_end").isin(*COMPLETE_REASONS), False)
+    reason_skip = F.when(F.col("reason_end").isin(*SKIP_REASONS), True).when(
+        F.col("reason_end").isin(*COMPLETE_REASONS), False
     )
     threshold_skip = F.col("ms_played") < skip_threshold_ms
     plays = plays.withColumn(
@@ -213,9 +226,18 @@ def build_plays(
         .withColumn(
             "play_id",
             # The surviving record's identity: two real plays can share user, minute and song.
-            F.sha2(F.concat_ws("|", "user_id", F.col("ts").cast("string"), "dedup_key",
-                               "ms_played", "_source_file", "_record_index"), 256)
-            .substr(1, 24),
+            F.sha2(
+                F.concat_ws(
+                    "|",
+                    "user_id",
+                    F.col("ts").cast("string"),
+                    "dedup_key",
+                    "ms_played",
+                    "_source_file",
+                    "_record_index",
+                ),
+                256,
+            ).substr(1, 24),
         )
     )
     return plays.select(
@@ -254,12 +276,16 @@ def build_plays(
 
 def build_users(plays: DataFrame, as_of: dt.date) -> DataFrame:
     """Pseudonymous users with their time zone and first/last play up to `as_of`."""
-    return plays.groupBy("user_id").agg(
-        F.min_by("timezone", "played_at_utc").alias("timezone"),
-        F.min("played_at_utc").alias("first_play_utc"),
-        F.max("played_at_utc").alias("last_play_utc"),
-        F.count("*").alias("plays"),
-        F.countDistinct("local_date").alias("active_days"),
-        F.array_sort(F.collect_set("source_format")).alias("sources"),
-        F.avg(F.col("has_features").cast("double")).alias("feature_coverage"),
-    ).withColumn("as_of_date", F.lit(as_of))
+    return (
+        plays.groupBy("user_id")
+        .agg(
+            F.min_by("timezone", "played_at_utc").alias("timezone"),
+            F.min("played_at_utc").alias("first_play_utc"),
+            F.max("played_at_utc").alias("last_play_utc"),
+            F.count("*").alias("plays"),
+            F.countDistinct("local_date").alias("active_days"),
+            F.array_sort(F.collect_set("source_format")).alias("sources"),
+            F.avg(F.col("has_features").cast("double")).alias("feature_coverage"),
+        )
+        .withColumn("as_of_date", F.lit(as_of))
+    )
