@@ -1,6 +1,12 @@
-"""Gold: one table per question (descriptive, diagnostic, benchmark), each with a plot."""
+"""Gold: one table per question (descriptive, diagnostic, benchmark), each with a plot.
+
+The six tables are separate assets in the graph, computed by one subsettable multi-asset step:
+they all start from the same Silver read (every play up to the as-of day joined to the tracks
+snapshot), which Spark then caches once instead of six steps each scanning a year of day files.
+"""
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import dagster as dg
 import pandas as pd
@@ -22,15 +28,6 @@ from moodlake_dagster.partitions import daily_partitions, day_range, single_run
 from moodlake_dagster.resources import LakeResource, SparkConnectResource
 from moodlake_dagster.transform import gold
 
-SPARK = {
-    "group_name": "gold",
-    "partitions_def": daily_partitions,
-    "backfill_policy": single_run,
-    "kinds": {"spark", "deltalake"},
-    "pool": "spark",
-    "deps": ["plays", "tracks", "users"],
-}
-
 CORRELATIONS_SCHEMA = pa.schema(
     [
         ("user_id", pa.string()),
@@ -51,25 +48,89 @@ class GoldInputs:
     def __init__(self, context, lake: LakeResource, spark: SparkConnectResource):
         self.start, self.end = day_range(context)
         session = spark.get_session(context)
-        self.plays = lake.spark(session, "silver", "plays", f"play_date <= '{self.end}'")
+        self.plays = lake.spark(session, "silver", "plays", f"play_date <= '{self.end}'").cache()
         self.tracks = lake.spark(
             session, "silver", "tracks", snapshot_predicate(lake, "silver", "tracks", self.end)
-        )
+        ).cache()
+        self.enriched = gold.plays_with_features(self.plays, self.tracks).cache()
 
-    @property
-    def enriched(self):
-        return gold.plays_with_features(self.plays, self.tracks)
+
+def _daypart(i: GoldInputs) -> pa.Table:
+    return gold.listening_by_daypart(i.enriched, i.end).toArrow()
+
+
+def _genre_mix(i: GoldInputs) -> pa.Table:
+    return gold.genre_mix(i.enriched, i.end).toArrow()
+
+
+def _engagement(i: GoldInputs) -> pa.Table:
+    return gold.track_engagement(i.plays, i.end).toArrow()
+
+
+def _correlations(i: GoldInputs) -> pa.Table:
+    frame = gold.feature_correlations(gold.track_engagement(i.plays, i.end), i.tracks, i.end)
+    return pa.Table.from_pandas(frame, schema=CORRELATIONS_SCHEMA, preserve_index=False)
+
+
+def _gaps(i: GoldInputs) -> pa.Table:
+    return gold.feature_gaps(i.enriched, i.tracks, i.end).toArrow()
+
+
+def _discovery(i: GoldInputs) -> pa.Table:
+    return gold.genre_discovery(i.enriched, i.tracks, i.end).toArrow()
+
+
+@dataclass(frozen=True)
+class GoldTable:
+    description: str
+    build: Callable[[GoldInputs], pa.Table]
+    model: type[pa_models.DataFrameModel]
+    plot: Callable[[pd.DataFrame], object]
+    extra: Callable[[pd.DataFrame], dict] = lambda df: {}
+
+
+GOLD_TABLES = {
+    "listening_by_daypart": GoldTable(
+        "When do I listen, and in what mood: plays, minutes, skip rate and mean valence, "
+        "energy, danceability, acousticness and tempo per day part × weekday, in the "
+        "listener's time zone.",
+        _daypart, ListeningByDaypart, insights.daypart_plot,
+    ),
+    "genre_mix": GoldTable(
+        "What do I listen to: share of resolved plays per genre (a play split over its "
+        "track's genres), minutes and distinct tracks.",
+        _genre_mix, GenreMix, insights.genre_plot,
+    ),
+    "track_engagement": GoldTable(
+        "How I engage with each track: plays, skips, skip rate, completion and minutes, "
+        "including tracks the catalog does not know (keyed by normalized artist and title).",
+        _engagement, TrackEngagement, insights.engagement_plot,
+    ),
+    "feature_correlations": GoldTable(
+        "Which audio features go with what I play: Pearson r with p-value and n between each "
+        "feature and per-track play count and skip rate.",
+        _correlations, FeatureCorrelations, insights.correlation_plot,
+        lambda df: {"significant_at_5pct": int((df["p_value"] < 0.05).sum())},
+    ),
+    "feature_gaps": GoldTable(
+        "Personal vs. catalog benchmark, features: where my play-weighted feature "
+        "distribution sits against the whole catalog's (means, quartiles, gap in catalog "
+        "standard deviations).",
+        _gaps, FeatureGaps, insights.gap_plot,
+    ),
+    "genre_discovery": GoldTable(
+        "Personal vs. catalog benchmark, genres: catalog genres I have never played, ranked "
+        "by how close their mood profile is to mine: discovery opportunities.",
+        _discovery, GenreDiscovery, insights.discovery_plot,
+        lambda df: {"unexplored_genre_rows": int((~df["explored"]).sum())},
+    ),
+}
 
 
 def _publish(
-    lake: LakeResource,
-    inputs: GoldInputs,
-    name: str,
-    table: pa.Table,
-    model: type[pa_models.DataFrameModel],
-    plot: Callable[[pd.DataFrame], object],
-    **metadata,
+    lake: LakeResource, inputs: GoldInputs, name: str, spec: GoldTable
 ) -> dg.MaterializeResult:
+    table = spec.build(inputs)
     uri = lake.replace_range("gold", name, table, "as_of_date", inputs.start, inputs.end)
     df = table.to_pandas()
     metadata = {
@@ -77,108 +138,55 @@ def _publish(
         "rows": len(df),
         "as_of_date": inputs.end.isoformat(),
         "preview": insights.preview(df),
-    } | metadata
+    }
     if len(df):
-        metadata["plot"] = insights.figure_md(plot(df), name)
-    return dg.MaterializeResult(metadata=metadata, check_results=[validate(model, df)])
-
-
-@dg.asset(
-    check_specs=[schema_check_spec("listening_by_daypart", ListeningByDaypart, blocking=False)],
-    **SPARK,
-)
-def listening_by_daypart(
-    context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkConnectResource
-) -> dg.MaterializeResult:
-    """When do I listen, and in what mood: plays, minutes, skip rate and mean valence, energy,
-    danceability, acousticness and tempo per day part × weekday, in the listener's time zone."""
-    inputs = GoldInputs(context, lake, spark)
-    table = gold.listening_by_daypart(inputs.enriched, inputs.end).toArrow()
-    return _publish(
-        lake, inputs, "listening_by_daypart", table, ListeningByDaypart, insights.daypart_plot
+        metadata |= spec.extra(df) | {"plot": insights.figure_md(spec.plot(df), name)}
+    check = validate(spec.model, df)
+    return dg.MaterializeResult(
+        asset_key=name,
+        metadata=metadata,
+        check_results=[
+            dg.AssetCheckResult(
+                asset_key=name,
+                check_name=check.check_name,
+                passed=check.passed,
+                severity=check.severity,
+                metadata=check.metadata,
+                description=check.description,
+            )
+        ],
     )
 
 
-@dg.asset(check_specs=[schema_check_spec("genre_mix", GenreMix, blocking=False)], **SPARK)
-def genre_mix(
-    context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkConnectResource
-) -> dg.MaterializeResult:
-    """What do I listen to: share of resolved plays per genre (a play split over its track's
-    genres), minutes and distinct tracks."""
-    inputs = GoldInputs(context, lake, spark)
-    table = gold.genre_mix(inputs.enriched, inputs.end).toArrow()
-    return _publish(lake, inputs, "genre_mix", table, GenreMix, insights.genre_plot)
-
-
-@dg.asset(
-    check_specs=[schema_check_spec("track_engagement", TrackEngagement, blocking=False)], **SPARK
+@dg.multi_asset(
+    name="gold_tables",
+    specs=[
+        dg.AssetSpec(
+            name,
+            group_name="gold",
+            description=spec.description,
+            deps=["plays", "tracks", "users"],
+            kinds={"spark", "deltalake"},
+            partitions_def=daily_partitions,
+            skippable=True,
+        )
+        for name, spec in GOLD_TABLES.items()
+    ],
+    check_specs=[
+        schema_check_spec(name, spec.model, blocking=False) for name, spec in GOLD_TABLES.items()
+    ],
+    partitions_def=daily_partitions,
+    backfill_policy=single_run,
+    can_subset=True,
+    pool="spark",
 )
-def track_engagement(
-    context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkConnectResource
-) -> dg.MaterializeResult:
-    """How I engage with each track: plays, skips, skip rate, completion and minutes, including
-    tracks the catalog does not know (keyed by normalized artist and title)."""
+def gold_tables(context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkConnectResource):
+    """The Gold tables selected for this run, as of the run's last day."""
     inputs = GoldInputs(context, lake, spark)
-    table = gold.track_engagement(inputs.plays, inputs.end).toArrow()
-    return _publish(
-        lake, inputs, "track_engagement", table, TrackEngagement, insights.engagement_plot
-    )
-
-
-@dg.asset(
-    check_specs=[schema_check_spec("feature_correlations", FeatureCorrelations, blocking=False)],
-    **SPARK,
-)
-def feature_correlations(
-    context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkConnectResource
-) -> dg.MaterializeResult:
-    """Which audio features go with what I play: Pearson r with p-value and n between each
-    feature and per-track play count and skip rate."""
-    inputs = GoldInputs(context, lake, spark)
-    engagement = gold.track_engagement(inputs.plays, inputs.end)
-    df = gold.feature_correlations(engagement, inputs.tracks, inputs.end)
-    table = pa.Table.from_pandas(df, schema=CORRELATIONS_SCHEMA, preserve_index=False)
-    significant = int((df["p_value"] < 0.05).sum()) if len(df) else 0
-    return _publish(
-        lake,
-        inputs,
-        "feature_correlations",
-        table,
-        FeatureCorrelations,
-        insights.correlation_plot,
-        significant_at_5pct=significant,
-    )
-
-
-@dg.asset(check_specs=[schema_check_spec("feature_gaps", FeatureGaps, blocking=False)], **SPARK)
-def feature_gaps(
-    context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkConnectResource
-) -> dg.MaterializeResult:
-    """Personal vs. catalog benchmark, features: where my play-weighted feature distribution
-    sits against the whole catalog's (means, quartiles, gap in catalog standard deviations)."""
-    inputs = GoldInputs(context, lake, spark)
-    table = gold.feature_gaps(inputs.enriched, inputs.tracks, inputs.end).toArrow()
-    return _publish(lake, inputs, "feature_gaps", table, FeatureGaps, insights.gap_plot)
-
-
-@dg.asset(
-    check_specs=[schema_check_spec("genre_discovery", GenreDiscovery, blocking=False)], **SPARK
-)
-def genre_discovery(
-    context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkConnectResource
-) -> dg.MaterializeResult:
-    """Personal vs. catalog benchmark, genres: catalog genres I have never played, ranked by
-    how close their mood profile is to mine: discovery opportunities."""
-    inputs = GoldInputs(context, lake, spark)
-    table = gold.genre_discovery(inputs.enriched, inputs.tracks, inputs.end).toArrow()
-    df = table.to_pandas()
-    unexplored = int((~df["explored"]).sum()) if len(df) else 0
-    return _publish(
-        lake,
-        inputs,
-        "genre_discovery",
-        table,
-        GenreDiscovery,
-        insights.discovery_plot,
-        unexplored_genre_rows=unexplored,
-    )
+    try:
+        for key in context.selected_asset_keys:
+            name = key.to_user_string()
+            yield _publish(lake, inputs, name, GOLD_TABLES[name])
+    finally:
+        for frame in (inputs.enriched, inputs.tracks, inputs.plays):
+            frame.unpersist()
