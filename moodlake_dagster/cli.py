@@ -136,10 +136,7 @@ def summarize(result) -> tuple[list[str], bool]:
                 )
         elif event.event_type == DagsterEventType.STEP_FAILURE:
             ok = False
-            error = event.event_specific_data.error
-            lines.append(
-                f"  STEP FAILED: {event.step_key}: {error.message.strip() if error else ''}"
-            )
+            lines.append(f"  STEP FAILED: {event.step_key}: {_root_cause(event)}")
     assets = []
     for name, meta in latest.items():
         facts = [
@@ -156,6 +153,14 @@ def summarize(result) -> tuple[list[str], bool]:
         ]
         assets.append(f"  {name:<22} {', '.join(facts)}  [{partitions[name]} partition(s)]")
     return assets + lines, ok
+
+
+def _root_cause(event) -> str:
+    """The innermost error message of a step failure (the user's problem, not Dagster's)."""
+    error = event.event_specific_data.error
+    while error is not None and error.cause is not None:
+        error = error.cause
+    return error.message.strip() if error else "unknown error"
 
 
 def cmd_build(args) -> int:

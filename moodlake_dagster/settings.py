@@ -34,7 +34,7 @@ class Settings:
     user_timezones: Mapping[str, str] = field(default_factory=dict)
     default_user: str = "me"
     spark_remote: str | None = None
-    spark_port: int = 15002
+    spark_port: int | None = None
     spark_driver_memory: str = "4g"
     skip_threshold_ms: int = 30_000
     dedup_window_s: int = 90
@@ -90,7 +90,7 @@ def _valid_tz(tz: str, variable: str) -> str:
     return tz
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _int(env: Mapping[str, str], name: str, default: int | None) -> int | None:
     raw = env.get(name)
     if raw in (None, ""):
         return default
@@ -116,7 +116,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         user_timezones=_parse_user_timezones(env.get("MOODLAKE_USER_TIMEZONES", "")),
         default_user=env.get("MOODLAKE_DEFAULT_USER") or "me",
         spark_remote=env.get("MOODLAKE_SPARK_REMOTE") or None,
-        spark_port=_int(env, "MOODLAKE_SPARK_PORT", 15002),
+        spark_port=_int(env, "MOODLAKE_SPARK_PORT", None),
         spark_driver_memory=env.get("MOODLAKE_SPARK_DRIVER_MEMORY") or "4g",
         skip_threshold_ms=_int(env, "MOODLAKE_SKIP_THRESHOLD_MS", 30_000),
         dedup_window_s=_int(env, "MOODLAKE_DEDUP_WINDOW_S", 90),

@@ -68,22 +68,37 @@ def running_server(state_dir: Path) -> LocalServer | None:
     return None
 
 
+DEFAULT_PORT = 15002
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def ensure_local_server(
     state_dir: Path,
     *,
-    port: int = 15002,
+    port: int | None = None,
     driver_memory: str = "4g",
     timeout_s: float = 180.0,
     log=None,
 ) -> LocalServer:
-    """Return the running local server, starting it if needed (safe across processes)."""
+    """Return the running local server, starting it if needed (safe across processes).
+
+    Without an explicit `port`, 15002 is used when free and any free port otherwise (the
+    state file remembers which); an explicit port that is taken is an error.
+    """
     state_dir.mkdir(parents=True, exist_ok=True)
     with open(state_dir / "start.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         server = running_server(state_dir)
         if server:
             return server
-        if _port_open(port):
+        if port is None:
+            port = DEFAULT_PORT if not _port_open(DEFAULT_PORT) else _free_port()
+        elif _port_open(port):
             raise SparkServerError(
                 f"port {port} is taken by another process; set MOODLAKE_SPARK_PORT to a free port "
                 "or MOODLAKE_SPARK_REMOTE to use that server"

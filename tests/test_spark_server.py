@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from moodlake_dagster.resources import SparkConnectResource
-from moodlake_dagster.spark_server import ensure_local_server, running_server
+from moodlake_dagster.spark_server import SparkServerError, ensure_local_server, running_server
 
 
 def test_second_use_reuses_the_running_server(spark_url, tmp_path_factory):
@@ -24,3 +26,9 @@ def test_resource_prefers_spark_remote(spark_url, tmp_path):
     assert session.range(5).count() == 5
     resource.teardown_after_execution(None)
     assert resource._session is None
+
+
+def test_taken_explicit_port_is_a_clear_error(spark_url, tmp_path):
+    port = int(spark_url.rsplit(":", 1)[1])
+    with pytest.raises(SparkServerError, match=f"port {port} is taken.*MOODLAKE_SPARK_PORT"):
+        ensure_local_server(tmp_path, port=port)

@@ -94,34 +94,46 @@ GOLD_TABLES = {
         "When do I listen, and in what mood: plays, minutes, skip rate and mean valence, "
         "energy, danceability, acousticness and tempo per day part × weekday, in the "
         "listener's time zone.",
-        _daypart, ListeningByDaypart, insights.daypart_plot,
+        _daypart,
+        ListeningByDaypart,
+        insights.daypart_plot,
     ),
     "genre_mix": GoldTable(
         "What do I listen to: share of resolved plays per genre (a play split over its "
         "track's genres), minutes and distinct tracks.",
-        _genre_mix, GenreMix, insights.genre_plot,
+        _genre_mix,
+        GenreMix,
+        insights.genre_plot,
     ),
     "track_engagement": GoldTable(
         "How I engage with each track: plays, skips, skip rate, completion and minutes, "
         "including tracks the catalog does not know (keyed by normalized artist and title).",
-        _engagement, TrackEngagement, insights.engagement_plot,
+        _engagement,
+        TrackEngagement,
+        insights.engagement_plot,
     ),
     "feature_correlations": GoldTable(
         "Which audio features go with what I play: Pearson r with p-value and n between each "
         "feature and per-track play count and skip rate.",
-        _correlations, FeatureCorrelations, insights.correlation_plot,
+        _correlations,
+        FeatureCorrelations,
+        insights.correlation_plot,
         lambda df: {"significant_at_5pct": int((df["p_value"] < 0.05).sum())},
     ),
     "feature_gaps": GoldTable(
         "Personal vs. catalog benchmark, features: where my play-weighted feature "
         "distribution sits against the whole catalog's (means, quartiles, gap in catalog "
         "standard deviations).",
-        _gaps, FeatureGaps, insights.gap_plot,
+        _gaps,
+        FeatureGaps,
+        insights.gap_plot,
     ),
     "genre_discovery": GoldTable(
         "Personal vs. catalog benchmark, genres: catalog genres I have never played, ranked "
         "by how close their mood profile is to mine: discovery opportunities.",
-        _discovery, GenreDiscovery, insights.discovery_plot,
+        _discovery,
+        GenreDiscovery,
+        insights.discovery_plot,
         lambda df: {"unexplored_genre_rows": int((~df["explored"]).sum())},
     ),
 }

@@ -24,7 +24,7 @@ class SparkConnectResource(dg.ConfigurableResource):
 
     spark_remote: str | None = Field(default=None, description="Spark Connect URL, sc://host:port")
     state_dir: str = Field(description="Where the local server keeps its pid, port and log")
-    local_port: int = 15002
+    local_port: int | None = Field(default=None, description="Fixed port; default 15002 if free")
     driver_memory: str = "4g"
     _session: SparkSession | None = PrivateAttr(default=None)
 
