@@ -28,7 +28,9 @@ def _log_problems(context: dg.AssetExecutionContext, bad: list[BadRecord], extra
 
 def _quarantine_md(bad: list[BadRecord], rows: int = 10) -> dg.MetadataValue:
     lines = ["| file | record | reason |", "|---|---|---|"]
-    lines += [f"| {b.source_file} | {b.record_index} | {b.reason} |" for b in bad[:rows]]
+    lines += [
+        f"| {b.source_file} | {b.record_index} | {b.reason.replace('|', '/')} |" for b in bad[:rows]
+    ]
     return dg.MetadataValue.md("\n".join(lines) if bad else "nothing quarantined")
 
 
@@ -46,6 +48,8 @@ def catalog_tracks(
     per genre), with lineage. Snapshot keyed by as-of day; bad rows go to quarantine."""
     start, end = day_range(context)
     settings = moodlake.settings()
+    if not settings.catalog.is_file():
+        raise FileNotFoundError(f"MOODLAKE_CATALOG={settings.catalog} is not a file")
     now = dt.datetime.now(dt.UTC)
     batch = parse_catalog(
         settings.catalog,
