@@ -9,8 +9,11 @@ from moodlake_dagster.settings import Settings
 
 
 def build_resources(settings: Settings) -> dict:
-    """Local folder lake and local Spark by default; a remote Spark Connect URL or an object
-    store root (MOODLAKE_LAKE=s3://…, credentials from the usual AWS_* variables) by setting."""
+    """Local folder lake and local Spark by default; a remote Spark Connect URL by setting.
+
+    An object-store root (MOODLAKE_LAKE=s3://…) reaches delta-rs, which reads AWS_* variables;
+    it is untested here and Spark would need the hadoop-aws connector.
+    """
     return {
         "lake": LakeResource(root=settings.lake_root),
         "spark": SparkConnectResource(

@@ -35,20 +35,6 @@ class LakeResource(dg.ConfigurableResource):
         )
         return uri
 
-    def read(
-        self,
-        layer: str,
-        name: str,
-        schema: pa.Schema,
-        day_range: tuple[str, dt.date, dt.date] | None = None,
-    ) -> pa.Table:
-        return storage.read_arrow(
-            self.uri(layer, name),
-            schema,
-            day_range=day_range,
-            storage_options=self.storage_options,
-        )
-
     def spark(self, spark, layer: str, name: str, predicate: str | None = None):
         return storage.spark_read(
             spark,
