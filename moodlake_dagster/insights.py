@@ -59,7 +59,9 @@ def daypart_plot(df: pd.DataFrame) -> plt.Figure:
         )
         .reindex(order)
     )
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.2), width_ratios=[3, 1.4])
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(10.5, 3.2), width_ratios=[3, 1.4], layout="constrained"
+    )
     image = left.imshow(grid.values, cmap="viridis", aspect="auto")
     left.set_xticks(range(7), WEEKDAYS)
     left.set_yticks(range(len(order)), order)
