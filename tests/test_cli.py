@@ -69,3 +69,25 @@ def test_pseudonym_key_file_is_private_and_stable(tmp_path):
     assert key_file.stat().st_mode & 0o077 == 0
     env_key = load_settings({"MOODLAKE_HOME": str(tmp_path), "MOODLAKE_PSEUDONYM_KEY": "s3cret"})
     assert env_key.resolved_pseudonym_key() == b"s3cret"
+
+
+def test_bad_paths_fail_with_the_variable_and_path(tmp_path, monkeypatch, capsys):
+    landing = tmp_path / "landing" / "me"
+    landing.mkdir(parents=True)
+    (landing / "StreamingHistory0.json").write_text(
+        json.dumps(
+            [{"endTime": "2024-03-01 10:00", "artistName": "A", "trackName": "T", "msPlayed": 1}]
+        )
+    )
+    monkeypatch.setenv("MOODLAKE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MOODLAKE_LANDING", str(tmp_path / "landing"))
+    monkeypatch.setenv("MOODLAKE_CATALOG", str(tmp_path / "missing.csv"))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    assert cli.main(["build"]) == 1
+    out = capsys.readouterr().out
+    assert f"STEP FAILED: catalog_tracks: FileNotFoundError: MOODLAKE_CATALOG={tmp_path}" in out
+    assert "FAILED in" in out
+
+    monkeypatch.setenv("MOODLAKE_LANDING", str(tmp_path / "nowhere"))
+    with pytest.raises(SystemExit, match=r"MOODLAKE_LANDING=.*nowhere is not a folder"):
+        cli.main(["build"])
