@@ -76,6 +76,20 @@ def read_arrow(
     return dataset.to_table(filter=(pc.field(column) >= start) & (pc.field(column) <= end))
 
 
+def count_rows(
+    uri: str,
+    column: str,
+    start: dt.date,
+    end: dt.date,
+    storage_options: Mapping[str, str] | None = None,
+) -> int:
+    """Rows of days [start, end], counted from Parquet metadata without a Spark job."""
+    if not table_exists(uri, storage_options):
+        return 0
+    dataset = DeltaTable(uri, storage_options=_opts(storage_options)).to_pyarrow_dataset()
+    return dataset.count_rows(filter=(pc.field(column) >= start) & (pc.field(column) <= end))
+
+
 def replace_quarantine(
     uri: str,
     data: pa.Table,

@@ -104,6 +104,11 @@ def test_bronze_metadata_accounts_for_every_record(lake):
     assert meta["records_in_files"] == meta["records_in"] + meta["records_outside_range"]
     assert meta["records_in_files"] == 6_978 + 45_116
     assert meta["rows_quarantined"] == 0
+    plays = {k: v.value for k, v in materializations(lake["ranged"])["plays"][-1].metadata.items()}
+    assert plays["bronze_events_in"] == meta["rows_landed"]
+    assert plays["bronze_events_in"] == (
+        plays["rows"] + plays["duplicates_removed"] + plays["not_music_or_private"]
+    )
 
 
 def test_snapshots_are_as_of_the_range_end_and_gold_has_plots(lake):

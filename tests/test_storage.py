@@ -43,6 +43,8 @@ def test_partition_write_replaces_exactly_its_partition(tmp_path, spark):
     only_b = storage.spark_read(spark, uri, predicate=storage.range_predicate("play_date", B, B))
     assert only_b.count() == 3
     assert storage.partition_days(uri, "play_date") == [A, B]
+    assert storage.count_rows(uri, "play_date", B, B) == 3
+    assert storage.count_rows(uri, "play_date", A, B) == 4
 
 
 def test_range_write_refuses_rows_outside_its_range(tmp_path):

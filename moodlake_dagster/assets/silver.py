@@ -113,7 +113,7 @@ def plays(
     table = result.toArrow()
     uri = lake.replace_range("silver", "plays", table, "play_date", start, end)
     df = table.to_pandas()
-    events_in = events.count()
+    events_in = lake.count_rows("bronze", "listening_events", "play_date", start, end)
     coverage = float(df["has_features"].mean()) if len(df) else 0.0
     return dg.MaterializeResult(
         metadata={

@@ -35,6 +35,11 @@ class LakeResource(dg.ConfigurableResource):
         )
         return uri
 
+    def count_rows(self, layer: str, name: str, column: str, start: dt.date, end: dt.date) -> int:
+        return storage.count_rows(
+            self.uri(layer, name), column, start, end, storage_options=self.storage_options
+        )
+
     def spark(self, spark, layer: str, name: str, predicate: str | None = None):
         return storage.spark_read(
             spark,
