@@ -109,7 +109,7 @@ def main() -> int:
         first, last = cli.data_day_range(settings)
         layers: dict[str, float] = defaultdict(float)
         stages = {}
-        for label, assets, span in cli.BUILD_STAGES:
+        for label, assets, span in cli.build_stages():
             began = time.monotonic()
             result = cli.run_build(first if span == "range" else last, last, assets)
             if not result.success:
@@ -124,7 +124,7 @@ def main() -> int:
 
         # A new day of history: its events, then the snapshots built from them (what the
         # sensor will request); and the whole graph for that day, catalog included.
-        everything = [a for _, assets, _ in cli.BUILD_STAGES for a in assets]
+        everything = [a for _, assets, _ in cli.build_stages() for a in assets]
         new_day = [a for a in everything if a not in ("catalog_tracks", "tracks")]
         runs = {}
         for label, selection in (("incremental", new_day), ("full_graph", everything)):

@@ -73,23 +73,17 @@ def data_day_range(settings: Settings) -> tuple[dt.date, dt.date]:
 # snapshots built from them. Snapshots are built as of the last day only: a snapshot as of D
 # stands for every day up to D, and Dagster records one event per partition, so a snapshot per
 # day would cost minutes of bookkeeping for identical tables.
-BUILD_STAGES = (
-    ("snapshot sources", ["catalog_tracks", "tracks"], "end"),
-    ("events", ["listening_events", "plays"], "range"),
-    (
-        "snapshots",
-        [
-            "users",
-            "listening_by_daypart",
-            "genre_mix",
-            "track_engagement",
-            "feature_correlations",
-            "feature_gaps",
-            "genre_discovery",
-        ],
-        "end",
-    ),
-)
+def build_stages() -> list[tuple[str, list[str], str]]:
+    """(label, assets, "range" or "end") for each run of a build, in order."""
+    from moodlake_dagster.assets.gold import GOLD_TABLES
+
+    return [
+        ("snapshot sources", ["catalog_tracks", "tracks"], "end"),
+        ("events", ["listening_events", "plays"], "range"),
+        ("snapshots", ["users", *GOLD_TABLES], "end"),
+    ]
+
+
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
@@ -174,7 +168,7 @@ def cmd_build(args) -> int:
     print(f"MoodLake build: days {start} … {end} ({(end - start).days + 1} day partitions)")
     print(f"  catalog:  {settings.catalog}")
     print(f"  landing:  {settings.landing}")
-    stages = [("selection", args.select, "range")] if args.select else BUILD_STAGES
+    stages = [("selection", args.select, "range")] if args.select else build_stages()
     began, ok = time.monotonic(), True
     for label, assets, span in stages:
         stage_start = start if span == "range" else end

@@ -14,18 +14,10 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from scipy import stats
 
+from moodlake_dagster.transform.silver import AUDIO_FEATURES
+
 MOOD_FEATURES = ("valence", "energy", "danceability", "acousticness", "tempo")
-CORRELATION_FEATURES = (
-    "danceability",
-    "energy",
-    "loudness",
-    "speechiness",
-    "acousticness",
-    "instrumentalness",
-    "liveness",
-    "valence",
-    "tempo",
-)
+CORRELATION_FEATURES = AUDIO_FEATURES
 # Features on a common 0–1 scale, used to place genres in the user's taste space.
 TASTE_FEATURES = ("valence", "energy", "danceability", "acousticness")
 
