@@ -68,9 +68,6 @@ class Settings:
             key_file.chmod(0o600)
         return key_file.read_text().strip().encode()
 
-    def timezone_for(self, account: str) -> str:
-        return self.user_timezones.get(account, self.timezone)
-
 
 def _parse_user_timezones(raw: str) -> dict[str, str]:
     pairs = {}

@@ -59,23 +59,6 @@ def replace_range(
     )
 
 
-def read_arrow(
-    uri: str,
-    schema: pa.Schema,
-    *,
-    day_range: tuple[str, dt.date, dt.date] | None = None,
-    storage_options: Mapping[str, str] | None = None,
-) -> pa.Table:
-    """Rows of a table, optionally only the days `(column, start, end)`; empty if absent."""
-    if not table_exists(uri, storage_options):
-        return schema.empty_table()
-    dataset = DeltaTable(uri, storage_options=_opts(storage_options)).to_pyarrow_dataset()
-    if day_range is None:
-        return dataset.to_table()
-    column, start, end = day_range
-    return dataset.to_table(filter=(pc.field(column) >= start) & (pc.field(column) <= end))
-
-
 def count_rows(
     uri: str,
     column: str,

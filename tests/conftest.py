@@ -18,6 +18,19 @@ EXTENDED = HISTORY / "spotify-music-analysis"
 BASIC = HISTORY / "my-spotify-data"
 CATALOG_SAMPLE = REPO / "moodlake_dagster" / "demo_data" / "catalog_sample.csv"
 NOW = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
+# The tables each layer must have: written out here, not imported, so a lost one fails a test.
+LAYERS = {
+    "bronze": ["catalog_tracks", "listening_events"],
+    "silver": ["tracks", "plays", "users"],
+    "gold": [
+        "listening_by_daypart",
+        "genre_mix",
+        "track_engagement",
+        "feature_correlations",
+        "feature_gaps",
+        "genre_discovery",
+    ],
+}
 
 
 def _free_port() -> int:

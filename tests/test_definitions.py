@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import dagster as dg
+from conftest import LAYERS
 
 from moodlake_dagster.definitions import make_definitions
 from moodlake_dagster.partitions import daily_partitions
 
-GROUPS = {
-    "bronze": {"catalog_tracks", "listening_events"},
-    "silver": {"tracks", "plays", "users"},
-    "gold": {
-        "listening_by_daypart",
-        "genre_mix",
-        "track_engagement",
-        "feature_correlations",
-        "feature_gaps",
-        "genre_discovery",
-    },
-}
+GROUPS = {layer: set(names) for layer, names in LAYERS.items()}
 
 
 def test_asset_graph_groups_partitions_and_checks():

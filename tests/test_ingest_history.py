@@ -80,8 +80,10 @@ def test_bad_input_is_quarantined_with_file_and_record_and_nothing_is_lost(tmp_p
         '[{"endTime": "2024-03-03 10:00", "artistName": "A", "trackName": "T", "msPlayed": 1},'
         ' {"endTime": "2024-03-03 11:00", "artistNa',
     )
-    # empty file
+    # empty file; a single object instead of an array; an array that is never closed
     _write(landing / "me" / "StreamingHistory3.json", "")
+    _write(landing / "me" / "StreamingHistory4.json", json.dumps(GOOD))
+    _write(landing / "me" / "StreamingHistory5.json", "[" + json.dumps(GOOD))
     # a future time stamp, an unknown field, a wrong type
     _write(
         landing / "me" / "Streaming_History_Audio_2024.json",
@@ -116,6 +118,10 @@ def test_bad_input_is_quarantined_with_file_and_record_and_nothing_is_lost(tmp_p
     assert reasons[(f"{me}/StreamingHistory1.json", 1)].startswith("malformed JSON at line 2")
     assert reasons[(f"{me}/StreamingHistory2.json", 1)].startswith("truncated record")
     assert reasons[(f"{me}/StreamingHistory3.json", None)] == "empty file"
+    assert reasons[(f"{me}/StreamingHistory4.json", None)].startswith("not a JSON array")
+    assert reasons[(f"{me}/StreamingHistory5.json", None)] == (
+        "truncated file: the JSON array is not closed"
+    )
     assert "in the future" in reasons[(f"{me}/Streaming_History_Audio_2024.json", 0)]
     assert (
         "'ms_played' has the wrong type" in reasons[(f"{me}/Streaming_History_Audio_2024.json", 2)]
@@ -128,6 +134,7 @@ def test_bad_input_is_quarantined_with_file_and_record_and_nothing_is_lost(tmp_p
         (f"{me}/StreamingHistory1.json", 0),
         (f"{me}/StreamingHistory1.json", 2),
         (f"{me}/StreamingHistory2.json", 0),
+        (f"{me}/StreamingHistory5.json", 0),
         (f"{me}/Streaming_History_Audio_2024.json", 1),
     }
     assert batch.unknown_field_messages() == [

@@ -7,7 +7,7 @@ import json
 
 import dagster as dg
 import pytest
-from conftest import BASIC, EXTENDED, link_landing, make_settings
+from conftest import BASIC, EXTENDED, LAYERS, link_landing, make_settings
 from deltalake import DeltaTable
 
 from moodlake_dagster.definitions import ASSETS, build_job, make_definitions
@@ -16,18 +16,7 @@ from moodlake_dagster.resources import build_resources
 
 DAY = "2021-12-31"  # basic export
 RANGE = ("2024-07-21", "2024-07-23")  # extended history: the first days of its 2024 block
-TABLES = {
-    "bronze": ["catalog_tracks", "listening_events", "quarantine"],
-    "silver": ["tracks", "plays", "users"],
-    "gold": [
-        "listening_by_daypart",
-        "genre_mix",
-        "track_engagement",
-        "feature_correlations",
-        "feature_gaps",
-        "genre_discovery",
-    ],
-}
+TABLES = LAYERS | {"bronze": [*LAYERS["bronze"], "quarantine"]}
 GOLD = TABLES["gold"]
 
 

@@ -4,7 +4,7 @@ import datetime as dt
 
 import dagster as dg
 
-from moodlake_dagster.checks import schema_check_spec, validate
+from moodlake_dagster.checks import empty_result, schema_check_spec, validate
 from moodlake_dagster.checks.schemas import CatalogTracks, ListeningEvents
 from moodlake_dagster.demo.generator import generate_history
 from moodlake_dagster.ingest.catalog import catalog_table, parse_catalog
@@ -72,15 +72,11 @@ def catalog_tracks(
         [f"{settings.catalog.name}: unknown column {c!r} ignored" for c in batch.unknown_columns],
     )
     df = table.to_pandas()
-    checks = [validate(CatalogTracks, df)]
-    if not batch.rows:
-        checks = [
-            dg.AssetCheckResult(
-                check_name=checks[0].check_name,
-                passed=False,
-                metadata={"reason": f"no row of {settings.catalog} landed"},
-            )
-        ]
+    check = (
+        validate(CatalogTracks, df)
+        if batch.rows
+        else empty_result(f"no row of {settings.catalog} landed")
+    )
     return dg.MaterializeResult(
         metadata={
             "table_uri": uri,
@@ -94,7 +90,7 @@ def catalog_tracks(
             "quarantine_examples": _quarantine_md(batch.bad),
             "preview": preview(df.drop(columns=["_batch_id", "_source_sha256"])),
         },
-        check_results=checks,
+        check_results=[check],
     )
 
 

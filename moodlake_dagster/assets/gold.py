@@ -153,20 +153,8 @@ def _publish(
     }
     if len(df):
         metadata |= spec.extra(df) | {"plot": insights.figure_md(spec.plot(df), name)}
-    check = validate(spec.model, df)
     return dg.MaterializeResult(
-        asset_key=name,
-        metadata=metadata,
-        check_results=[
-            dg.AssetCheckResult(
-                asset_key=name,
-                check_name=check.check_name,
-                passed=check.passed,
-                severity=check.severity,
-                metadata=check.metadata,
-                description=check.description,
-            )
-        ],
+        asset_key=name, metadata=metadata, check_results=[validate(spec.model, df, asset=name)]
     )
 
 

@@ -11,6 +11,17 @@ CHECK_NAME = "pandera_schema"
 MAX_EXAMPLES = 10
 
 
+def empty_result(reason: str) -> dg.AssetCheckResult:
+    """A failed check for a table that should have rows and has none."""
+    return dg.AssetCheckResult(
+        check_name=CHECK_NAME,
+        passed=False,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"reason": reason},
+        description=reason,
+    )
+
+
 def schema_check_spec(asset: str, model: type[pa.DataFrameModel], *, blocking: bool):
     """The check spec an asset declares; blocking ones stop bad data reaching the next layer."""
     return dg.AssetCheckSpec(
@@ -22,8 +33,13 @@ def schema_check_spec(asset: str, model: type[pa.DataFrameModel], *, blocking: b
     )
 
 
-def validate(model: type[pa.DataFrameModel], df: pd.DataFrame) -> dg.AssetCheckResult:
-    """Validate every row lazily and report failure counts and examples as metadata."""
+def validate(
+    model: type[pa.DataFrameModel], df: pd.DataFrame, asset: str | None = None
+) -> dg.AssetCheckResult:
+    """Validate every row lazily and report failure counts and examples as metadata.
+
+    `asset` names the checked asset where a step materializes several (a multi-asset).
+    """
     metadata: dict = {"rows_checked": len(df), "model": model.__name__}
     try:
         model.validate(df, lazy=True)
@@ -37,6 +53,7 @@ def validate(model: type[pa.DataFrameModel], df: pd.DataFrame) -> dg.AssetCheckR
             "examples": dg.MetadataValue.md(examples.astype(str).to_markdown(index=False)),
         }
         return dg.AssetCheckResult(
+            asset_key=asset,
             check_name=CHECK_NAME,
             passed=False,
             severity=dg.AssetCheckSeverity.ERROR,
@@ -44,5 +61,8 @@ def validate(model: type[pa.DataFrameModel], df: pd.DataFrame) -> dg.AssetCheckR
             description=f"{len(cases)} failure(s) of {model.__name__}",
         )
     return dg.AssetCheckResult(
-        check_name=CHECK_NAME, passed=True, metadata=metadata | {"failure_count": 0}
+        asset_key=asset,
+        check_name=CHECK_NAME,
+        passed=True,
+        metadata=metadata | {"failure_count": 0},
     )

@@ -12,13 +12,15 @@ DAY_PARTS = ["night", "morning", "afternoon", "evening"]
 SOURCE_FORMATS = ["basic", "extended", "endsong", "api"]
 
 
-class _Strict(pa.DataFrameModel):
+class _Model(pa.DataFrameModel):
+    """Extra columns allowed; dtypes coerced so Spark's int32 and int64 both pass."""
+
     class Config:
         strict = False
         coerce = True
 
 
-class CatalogTracks(_Strict):
+class CatalogTracks(_Model):
     as_of_date: Series[object] = pa.Field(nullable=False)
     track_id: Series[str] = pa.Field(str_matches=r"^[0-9A-Za-z]{22}$")
     artists: Series[str] = pa.Field(str_length={"min_value": 1})
@@ -41,7 +43,7 @@ class CatalogTracks(_Strict):
     _source_row: Series[int] = pa.Field(ge=1)
 
 
-class ListeningEvents(_Strict):
+class ListeningEvents(_Model):
     play_date: Series[object]
     ts: Series[pd.DatetimeTZDtype] = pa.Field(**UTC)
     user_id: Series[str] = pa.Field(str_matches=r"^u_[0-9a-f]{16}$")
@@ -56,7 +58,7 @@ class ListeningEvents(_Strict):
         return df["ts"].dt.date == df["play_date"]
 
 
-class Tracks(_Strict):
+class Tracks(_Model):
     as_of_date: Series[object]
     track_id: Series[str] = pa.Field(unique=True, str_matches=r"^[0-9A-Za-z]{22}$")
     genres: Series[object]
@@ -72,7 +74,7 @@ class Tracks(_Strict):
         return genres.map(lambda g: g is not None and len(g) > 0)
 
 
-class Plays(_Strict):
+class Plays(_Model):
     play_date: Series[object]
     play_id: Series[str] = pa.Field(unique=True)
     user_id: Series[str] = pa.Field(str_matches=r"^u_[0-9a-f]{16}$")
@@ -93,7 +95,7 @@ class Plays(_Strict):
         return (df["resolution"] == "unresolved") == df["track_id"].isna()
 
 
-class Users(_Strict):
+class Users(_Model):
     as_of_date: Series[object]
     user_id: Series[str] = pa.Field(unique=True, str_matches=r"^u_[0-9a-f]{16}$")
     timezone: Series[str]
@@ -105,7 +107,7 @@ class Users(_Strict):
         return df["first_play_utc"] <= df["last_play_utc"]
 
 
-class ListeningByDaypart(_Strict):
+class ListeningByDaypart(_Model):
     user_id: Series[str]
     day_part: Series[str] = pa.Field(isin=DAY_PARTS)
     weekday: Series[int] = pa.Field(ge=1, le=7)
@@ -115,7 +117,7 @@ class ListeningByDaypart(_Strict):
     avg_energy: Series[float] = pa.Field(nullable=True, **UNIT)
 
 
-class GenreMix(_Strict):
+class GenreMix(_Model):
     user_id: Series[str]
     genre: Series[str]
     plays: Series[float] = pa.Field(gt=0)
@@ -127,7 +129,7 @@ class GenreMix(_Strict):
         return (totals - 1).abs() < 1e-6
 
 
-class TrackEngagement(_Strict):
+class TrackEngagement(_Model):
     user_id: Series[str]
     track_key: Series[str]
     plays: Series[int] = pa.Field(ge=1)
@@ -140,7 +142,7 @@ class TrackEngagement(_Strict):
         return df["skips"] <= df["plays"]
 
 
-class FeatureCorrelations(_Strict):
+class FeatureCorrelations(_Model):
     user_id: Series[str]
     feature: Series[str]
     metric: Series[str] = pa.Field(isin=["play_count", "skip_rate"])
@@ -149,7 +151,7 @@ class FeatureCorrelations(_Strict):
     n: Series[int] = pa.Field(ge=0)
 
 
-class FeatureGaps(_Strict):
+class FeatureGaps(_Model):
     user_id: Series[str]
     feature: Series[str]
     n_plays: Series[int] = pa.Field(ge=1)
@@ -158,7 +160,7 @@ class FeatureGaps(_Strict):
     gap: Series[float]
 
 
-class GenreDiscovery(_Strict):
+class GenreDiscovery(_Model):
     user_id: Series[str]
     genre: Series[str]
     explored: Series[bool]

@@ -263,16 +263,15 @@ def parse_history(
         source = lineage_path(relative, key)
         data = path.read_bytes()
         report = FileReport(source, fmt, hashlib.sha256(data).hexdigest())
-        report.duplicate_of = seen_hashes.setdefault(report.sha256, source)
-        if report.duplicate_of == source:
-            report.duplicate_of = None
+        first = seen_hashes.setdefault(report.sha256, source)
+        report.duplicate_of = first if first != source else None
         reports.append(report)
         folder_user = pseudonymize(account_label(relative, default_user), key)
         text = data.decode("utf-8", errors="replace")
         for index, (value, error, raw) in enumerate(iter_json_array(text)):
             report.records += 1
             if error:
-                bad.append(BadRecord(source, index if raw else None, error, safe_raw(raw)))
+                bad.append(BadRecord(source, None if raw is None else index, error, safe_raw(raw)))
                 report.bad += 1
                 continue
             try:

@@ -31,7 +31,8 @@ QUARANTINE_SCHEMA = pa.schema(
 class BadRecord:
     """One record that could not land, with enough to find it again in its file.
 
-    `record_index` is the 0-based position in the file (None when the whole file is bad);
+    `record_index` is the 0-based position in the file (None when the whole file is bad: an
+    empty or unclosed file counts as one record in, so nothing passes unaccounted);
     `record_date` is the play day when it could still be read, so range runs can own it.
     """
 
@@ -78,8 +79,10 @@ def quarantine_table(
     )
 
 
-def iter_json_array(text: str) -> Iterator[tuple[object | None, str | None, str]]:
+def iter_json_array(text: str) -> Iterator[tuple[object | None, str | None, str | None]]:
     """Yield (value, error, raw) for each element of a JSON array, surviving damage.
+
+    `raw` is the element's text, or None for a problem of the whole file.
 
     A broken element is reported and skipped by resynchronising on the next `{`, so one bad
     record (or a truncated tail) does not cost the good records around it.
@@ -87,10 +90,10 @@ def iter_json_array(text: str) -> Iterator[tuple[object | None, str | None, str]
     decoder = json.JSONDecoder()
     stripped = text.lstrip()
     if not stripped:
-        yield None, "empty file", ""
+        yield None, "empty file", None
         return
     if not stripped.startswith("["):
-        yield None, "not a JSON array (expected '[' at the start of the file)", stripped[:200]
+        yield None, f"not a JSON array: starts with {stripped[:20]!r}, expected '['", None
         return
     pos = len(text) - len(stripped) + 1
     length = len(text)
@@ -98,7 +101,7 @@ def iter_json_array(text: str) -> Iterator[tuple[object | None, str | None, str]
         while pos < length and text[pos] in " \t\r\n,":
             pos += 1
         if pos >= length:
-            yield None, "truncated file: the JSON array is not closed", ""
+            yield None, "truncated file: the JSON array is not closed", None
             return
         if text[pos] == "]":
             return

@@ -23,7 +23,7 @@ TASTE_FEATURES = ("valence", "energy", "danceability", "acousticness")
 
 
 def plays_with_features(plays: DataFrame, tracks: DataFrame) -> DataFrame:
-    feature_cols = [F.col(c) for c in (*CORRELATION_FEATURES, "genres", "popularity")]
+    feature_cols = [F.col(c) for c in (*CORRELATION_FEATURES, "genres")]
     return plays.join(tracks.select("track_id", *feature_cols), "track_id", "left")
 
 
