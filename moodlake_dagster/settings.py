@@ -40,6 +40,9 @@ class Settings:
     dedup_window_s: int = 90
     include_incognito: bool = False
     pseudonym_key: str | None = None
+    landing_settle_s: float = 30.0
+    landing_patience_s: float = 600.0
+    api_plays_in_training: bool = False
 
     @property
     def uses_demo_landing(self) -> bool:
@@ -97,6 +100,10 @@ def _int(env: Mapping[str, str], name: str, default: int | None) -> int | None:
         raise SettingsError(f"{name}: expected an integer, got {raw!r}") from err
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    return env.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from `env` (default: the process environment)."""
     env = os.environ if env is None else env
@@ -117,6 +124,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         spark_driver_memory=env.get("MOODLAKE_SPARK_DRIVER_MEMORY") or "4g",
         skip_threshold_ms=_int(env, "MOODLAKE_SKIP_THRESHOLD_MS", 30_000),
         dedup_window_s=_int(env, "MOODLAKE_DEDUP_WINDOW_S", 90),
-        include_incognito=env.get("MOODLAKE_INCLUDE_INCOGNITO", "").lower() in {"1", "true", "yes"},
+        include_incognito=_flag(env, "MOODLAKE_INCLUDE_INCOGNITO"),
         pseudonym_key=env.get("MOODLAKE_PSEUDONYM_KEY") or None,
+        landing_settle_s=_int(env, "MOODLAKE_LANDING_SETTLE_S", 30),
+        landing_patience_s=_int(env, "MOODLAKE_LANDING_PATIENCE_S", 600),
+        api_plays_in_training=_flag(env, "MOODLAKE_API_PLAYS_IN_TRAINING"),
     )

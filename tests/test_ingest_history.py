@@ -183,3 +183,34 @@ def test_account_comes_from_username_then_folder_then_default(tmp_path):
     flat = json.dumps(batch.events, default=str)
     for secret in ("Alice", "bob", "198.51.100.7", "Mozilla"):
         assert secret not in flat
+
+
+def test_the_export_zip_as_spotify_sends_it(shared_data, tmp_path):
+    """A zip in an account folder: members parsed, lineage names the member, account kept."""
+    import zipfile
+
+    archive = tmp_path / "landing" / "efrrowini" / "my_spotify_data.zip"
+    archive.parent.mkdir(parents=True)
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(EXTENDED.glob("*.json")):
+            zf.write(path, f"Spotify Extended Streaming History/{path.name}")
+        zf.writestr("Spotify Extended Streaming History/ReadMeFirst.pdf", b"%PDF")
+    batch = parse(tmp_path / "landing")
+    assert len(batch.events) == 6_978 and batch.bad == []
+    assert {e["user_id"] for e in batch.events} == {pseudonymize("efrrowini", KEY)}
+    sources = {e["_source_file"] for e in batch.events}
+    account = pseudonymize("efrrowini", KEY)
+    assert (
+        f"{account}/my_spotify_data.zip/Spotify Extended Streaming History/"
+        + ("Streaming_History_Audio_2024.json")
+        in sources
+    )
+    assert not any("efrrowini" in s for s in sources)
+
+
+def test_a_corrupt_zip_is_reported_not_fatal(tmp_path):
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "export.zip").write_bytes(b"PK\x03\x04 not really a zip")
+    batch = parse(landing)
+    assert batch.events == [] and batch.ignored_files == ["export.zip (not a readable zip archive)"]

@@ -6,6 +6,7 @@ Formats, recognised by file name:
 - Extended Streaming History: `Streaming_History_Audio_*.json` (ts = when the stream ended);
 - legacy extended: `endsong_<N>.json` (adds username, ip_addr_decrypted, user_agent_decrypted).
 
+Files may also arrive inside the `.zip` Spotify sends; its members are read in place.
 The account a file belongs to is its `username` field where present, else the first folder
 under the landing root (`landing/alice/...` is alice), else MOODLAKE_DEFAULT_USER.
 """
@@ -15,9 +16,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pyarrow as pa
 
@@ -132,27 +134,86 @@ class HistoryBatch:
         ]
 
 
-def history_format(path: Path) -> str | None:
+def history_format(name: str) -> str | None:
+    """The export format a file name belongs to (None for anything else)."""
     for fmt, pattern in FORMAT_PATTERNS:
-        if pattern.match(path.name):
+        if pattern.match(name):
             return fmt
     return None
 
 
-def discover_history_files(landing: Path) -> tuple[list[tuple[Path, str]], list[Path]]:
-    """History files under `landing` (recursively, sorted) and the JSON files passed over."""
+@dataclass(frozen=True)
+class HistorySource:
+    """One history file: a JSON file under the landing folder or a member of a `.zip` there.
+
+    `location` is the file on disk relative to the landing folder (the archive for a member);
+    its first folder, if any, names the account.
+    """
+
+    landing: Path
+    location: Path
+    format: str
+    member: str | None = None
+
+    def read(self) -> bytes:
+        path = self.landing / self.location
+        if self.member is None:
+            return path.read_bytes()
+        with zipfile.ZipFile(path) as archive:
+            return archive.read(self.member)
+
+    def lineage(self, key: bytes) -> str:
+        """Path for lineage columns, account folder pseudonymized (`archive.zip/member`)."""
+        base = lineage_path(self.location, key)
+        return f"{base}/{self.member}" if self.member else base
+
+
+def archive_members(path: Path) -> tuple[list[tuple[str, str]], list[str]]:
+    """(member, format) of the history files inside a zip, and the JSON members passed over."""
     found, ignored = [], []
-    for path in sorted(landing.rglob("*.json")):
-        fmt = history_format(path)
-        if fmt:
-            found.append((path, fmt))
-        elif not _QUIETLY_IGNORED.match(path.name):
-            ignored.append(path.relative_to(landing))
+    with zipfile.ZipFile(path) as archive:
+        for member in sorted(archive.namelist()):
+            name = PurePosixPath(member).name
+            if not name.endswith(".json"):
+                continue
+            fmt = history_format(name)
+            if fmt:
+                found.append((member, fmt))
+            elif not _QUIETLY_IGNORED.match(name):
+                ignored.append(member)
     return found, ignored
 
 
-def account_label(relative: Path, default_user: str) -> str:
-    return relative.parts[0] if len(relative.parts) > 1 else default_user
+def discover_history_files(landing: Path) -> tuple[list[HistorySource], list[str]]:
+    """History files under `landing` (recursively, sorted; zips opened) and those passed over.
+
+    Hidden files and partial downloads (`.part`, `.crdownload`, `.tmp`) are not history yet.
+    """
+    found: list[HistorySource] = []
+    ignored: list[str] = []
+    for path in sorted(landing.rglob("*")):
+        relative = path.relative_to(landing)
+        if not path.is_file() or any(part.startswith(".") for part in relative.parts):
+            continue
+        if path.suffix == ".json":
+            fmt = history_format(path.name)
+            if fmt:
+                found.append(HistorySource(landing, relative, fmt))
+            elif not _QUIETLY_IGNORED.match(path.name):
+                ignored.append(str(relative))
+        elif path.suffix == ".zip":
+            try:
+                members, passed = archive_members(path)
+            except zipfile.BadZipFile:
+                ignored.append(f"{relative} (not a readable zip archive)")
+                continue
+            found += [HistorySource(landing, relative, fmt, member) for member, fmt in members]
+            ignored += [f"{relative}/{member}" for member in passed]
+    return found, ignored
+
+
+def account_label(location: Path, default_user: str) -> str:
+    return location.parts[0] if len(location.parts) > 1 else default_user
 
 
 def lineage_path(relative: Path, key: bytes) -> str:
@@ -258,15 +319,15 @@ def parse_history(
     bad: list[BadRecord] = []
     reports: list[FileReport] = []
     seen_hashes: dict[str, str] = {}
-    for path, fmt in files:
-        relative = path.relative_to(landing)
-        source = lineage_path(relative, key)
-        data = path.read_bytes()
+    for file in files:
+        fmt = file.format
+        source = file.lineage(key)
+        data = file.read()
         report = FileReport(source, fmt, hashlib.sha256(data).hexdigest())
         first = seen_hashes.setdefault(report.sha256, source)
         report.duplicate_of = first if first != source else None
         reports.append(report)
-        folder_user = pseudonymize(account_label(relative, default_user), key)
+        folder_user = pseudonymize(account_label(file.location, default_user), key)
         text = data.decode("utf-8", errors="replace")
         for index, (value, error, raw) in enumerate(iter_json_array(text)):
             report.records += 1
@@ -278,7 +339,7 @@ def parse_history(
                 row = conform(value, fmt, now)
             except RecordError as err:
                 bad.append(
-                    BadRecord(source, index, str(err), safe_raw(value), _day_of(value, fmt, now))
+                    BadRecord(source, index, str(err), safe_raw(value), record_day(value, fmt, now))
                 )
                 report.bad += 1
                 continue
@@ -302,10 +363,10 @@ def parse_history(
                 "_batch_id": batch_id,
             }
             events.append(row)
-    return HistoryBatch(events, bad, reports, [lineage_path(p, key) for p in ignored])
+    return HistoryBatch(events, bad, reports, [lineage_path(Path(p), key) for p in ignored])
 
 
-def _day_of(value: object, fmt: str, now: dt.datetime) -> dt.date | None:
+def record_day(value: object, fmt: str, now: dt.datetime) -> dt.date | None:
     """The play day of a bad record when its time stamp is still readable and not future."""
     if not isinstance(value, dict):
         return None

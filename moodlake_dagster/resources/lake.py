@@ -50,3 +50,9 @@ class LakeResource(dg.ConfigurableResource):
 
     def snapshot_day(self, layer: str, name: str, as_of: dt.date) -> dt.date | None:
         return storage.snapshot_day(self.uri(layer, name), as_of, self.storage_options)
+
+    def exists(self, layer: str, name: str) -> bool:
+        return storage.table_exists(self.uri(layer, name), self.storage_options)
+
+    def partition_days(self, layer: str, name: str, column: str) -> list[dt.date]:
+        return storage.partition_days(self.uri(layer, name), column, self.storage_options)

@@ -22,6 +22,9 @@ class MoodlakeConfig(dg.ConfigurableResource):
     dedup_window_s: int = 90
     include_incognito: bool = False
     pseudonym_key: str | None = None
+    landing_settle_s: float = 30.0
+    landing_patience_s: float = 600.0
+    api_plays_in_training: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MoodlakeConfig:
@@ -36,6 +39,9 @@ class MoodlakeConfig(dg.ConfigurableResource):
             dedup_window_s=settings.dedup_window_s,
             include_incognito=settings.include_incognito,
             pseudonym_key=settings.pseudonym_key,
+            landing_settle_s=settings.landing_settle_s,
+            landing_patience_s=settings.landing_patience_s,
+            api_plays_in_training=settings.api_plays_in_training,
         )
 
     def settings(self) -> Settings:
@@ -51,4 +57,7 @@ class MoodlakeConfig(dg.ConfigurableResource):
             dedup_window_s=self.dedup_window_s,
             include_incognito=self.include_incognito,
             pseudonym_key=self.pseudonym_key,
+            landing_settle_s=self.landing_settle_s,
+            landing_patience_s=self.landing_patience_s,
+            api_plays_in_training=self.api_plays_in_training,
         )

@@ -1,5 +1,8 @@
-"""Sensors that notice new listening history (landing folder, Spotify Web API).
+"""Sensors: new listening history (landing folder, Spotify API) flows in by itself."""
 
-Empty until the sensor issue lands: today new history is ingested by `moodlake build` or by
-materializing `listening_events` for the days it covers.
-"""
+from moodlake_dagster.sensors.landing import landing_history_sensor
+from moodlake_dagster.sensors.snapshots import listening_snapshot_sensor
+
+SENSORS = [landing_history_sensor, listening_snapshot_sensor]
+
+__all__ = ["SENSORS", "landing_history_sensor", "listening_snapshot_sensor"]

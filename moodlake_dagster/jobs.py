@@ -1,0 +1,30 @@
+"""The jobs: the whole-graph build, and the two halves the sensors request in turn."""
+
+import dagster as dg
+
+# `moodlake build` runs this in-process: one run, one Spark session, no process per step.
+build_job = dg.define_asset_job(
+    "moodlake_build",
+    selection=dg.AssetSelection.all(),
+    executor_def=dg.in_process_executor,
+    description="Materialize every table for a day or a range of days in one run.",
+)
+
+# New plays re-derive the event tables for the days they touch (the catalog snapshot joins
+# them only when Silver tracks do not exist yet)...
+history_job = dg.define_asset_job(
+    "listening_history",
+    selection=dg.AssetSelection.assets("catalog_tracks", "tracks", "listening_events", "plays"),
+    executor_def=dg.in_process_executor,
+    description="Ingest new listening history for the days it touches (requested by sensors).",
+)
+
+# ...then the snapshots built from every play are rebuilt as of the latest day.
+snapshot_job = dg.define_asset_job(
+    "listening_snapshots",
+    selection=dg.AssetSelection.assets("users") | dg.AssetSelection.groups("gold"),
+    executor_def=dg.in_process_executor,
+    description="Rebuild users and Gold as of the latest listening day, after new history.",
+)
+
+HISTORY_TRIGGER_TAG = "moodlake/trigger"

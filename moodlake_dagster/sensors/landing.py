@@ -1,0 +1,67 @@
+"""The landing-folder sensor: new or changed history files → a run for the days they touch."""
+
+import datetime as dt
+
+import dagster as dg
+
+from moodlake_dagster.ingest.landing import LandingCursor, scan_landing
+from moodlake_dagster.jobs import history_job
+from moodlake_dagster.resources import LakeResource, MoodlakeConfig
+from moodlake_dagster.sensors.requests import history_run_request, partition_days_only
+
+LANDING_INTERVAL_S = 60
+
+
+@dg.sensor(
+    job=history_job,
+    minimum_interval_seconds=LANDING_INTERVAL_S,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+)
+def landing_history_sensor(
+    context: dg.SensorEvaluationContext, moodlake: MoodlakeConfig, lake: LakeResource
+) -> dg.SensorResult:
+    """Watches MOODLAKE_LANDING for history files (JSON of any export format, or the export's
+    .zip) and requests one run over the play days that new or changed files touch."""
+    settings = moodlake.settings()
+    if not settings.landing.is_dir():
+        return dg.SensorResult(
+            skip_reason=f"MOODLAKE_LANDING={settings.landing} is not a folder (yet)"
+        )
+    changes = scan_landing(
+        settings.landing,
+        LandingCursor.parse(context.cursor),
+        now=dt.datetime.now(dt.UTC),
+        settle_s=settings.landing_settle_s,
+        patience_s=settings.landing_patience_s,
+    )
+    for name, why in changes.waiting.items():
+        context.log.info(f"{name}: {why}")
+    for name, why in changes.problems.items():
+        context.log.warning(f"{name}: {why}")
+    days, outside = partition_days_only(changes.days)
+    if outside:
+        context.log.warning(
+            f"{len(outside)} play day(s) before the first partition "
+            f"({min(outside)}..{max(outside)}) are not ingested; set MOODLAKE_PARTITIONS_START"
+        )
+    cursor = changes.cursor.dump()
+    if not days:
+        return dg.SensorResult(skip_reason=_nothing_to_do(changes), cursor=cursor)
+    context.log.info(
+        f"{len(changes.changed)} changed, {len(changes.removed)} removed file(s): "
+        f"{len(days)} play day(s) from {min(days)} to {max(days)}"
+    )
+    request = history_run_request(
+        days, run_key=f"landing-{changes.fingerprint}", trigger="landing", lake=lake
+    )
+    return dg.SensorResult(run_requests=[request], cursor=cursor)
+
+
+def _nothing_to_do(changes) -> str:
+    if changes.waiting:
+        waiting = "; ".join(f"{name}: {why}" for name, why in changes.waiting.items())
+        return f"Waiting for {len(changes.waiting)} file(s) still being written — {waiting}"
+    if changes.changed:
+        names = ", ".join(changes.changed)
+        return f"{names}: no readable play in it; its problems go to the quarantine table"
+    return "No new or changed history file in the landing folder"

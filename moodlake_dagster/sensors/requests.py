@@ -1,0 +1,45 @@
+"""The run requests both history sensors make: event days first, snapshots after."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+
+from moodlake_dagster.jobs import HISTORY_TRIGGER_TAG
+from moodlake_dagster.partitions import daily_partitions
+from moodlake_dagster.resources import LakeResource
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def partition_days_only(days: set[dt.date]) -> tuple[set[dt.date], set[dt.date]]:
+    """(days the partitions definition has, days it does not) — e.g. before its start."""
+    first = dt.date.fromisoformat(daily_partitions.start.strftime("%Y-%m-%d"))
+    kept = {d for d in days if d >= first}
+    return kept, days - kept
+
+
+def history_run_request(
+    days: set[dt.date], *, run_key: str, trigger: str, lake: LakeResource
+) -> dg.RunRequest:
+    """One run over the changed days' span (one backfill, never a run per day).
+
+    The Bronze asset re-reads every source and replaces exactly the run's range, so days
+    inside the span that did not change are re-derived unchanged. The catalog snapshot joins
+    the run only while Silver tracks are missing (the first ingest on a fresh lake).
+    """
+    assets = ["listening_events", "plays"]
+    if not lake.exists("silver", "tracks"):
+        assets = ["catalog_tracks", "tracks", *assets]
+    return dg.RunRequest(
+        run_key=run_key,
+        asset_selection=[dg.AssetKey(name) for name in assets],
+        tags={
+            RANGE_START_TAG: min(days).isoformat(),
+            RANGE_END_TAG: max(days).isoformat(),
+            HISTORY_TRIGGER_TAG: trigger,
+            "moodlake/days_changed": str(len(days)),
+        },
+    )
