@@ -227,6 +227,53 @@ def cmd_spark(args) -> int:
     return 0
 
 
+def _spotify_resource(settings):
+    from moodlake_dagster.resources import build_resources
+
+    return build_resources(settings)["spotify"]
+
+
+def cmd_spotify(args) -> int:
+    """One-time login, status, and disconnect for the Spotify Web API."""
+    from moodlake_dagster.ingest.privacy import pseudonymize
+    from moodlake_dagster.resources import LakeResource
+    from moodlake_dagster.spotify import account
+
+    settings = load_settings()
+    spotify = _spotify_resource(settings)
+    if args.action == "login":
+        auth = spotify.auth()
+        print("Open this address, allow MoodLake, then paste the address you are sent to:")
+        print(f"  {account.login_url(auth)}")
+        redirected = input("Redirected URL: ").strip()
+        token = account.complete_login(auth, redirected)
+        print(f"Logged in; token saved to {spotify.token_cache} (mode 600, scope {token['scope']})")
+        return 0
+    if args.action == "status":
+        cache = Path(spotify.token_cache)
+        print(f"configured: {'yes' if spotify.configured else 'no (MOODLAKE_SPOTIFY_CLIENT_ID)'}")
+        print(f"logged in:  {'yes, token in ' + str(cache) if cache.exists() else 'no'}")
+        print(f"API plays in model training: {'yes' if settings.api_plays_in_training else 'no'}")
+        return 0
+    user_id = pseudonymize(spotify.account, settings.resolved_pseudonym_key())
+    removed = account.remove_token(Path(spotify.token_cache))
+    print(f"Token {'removed' if removed else 'was not there'}: {spotify.token_cache}")
+    lake = LakeResource(root=settings.lake_root)
+    deleted = account.forget_api_user(lake, user_id)
+    for table, rows in deleted.items():
+        print(f"  {table}: {rows} row(s) deleted")
+    days = lake.partition_days("bronze", "listening_events", "play_date")
+    if args.no_rebuild or not days or not any(deleted.values()):
+        return 0
+    from moodlake_dagster.assets.gold import GOLD_TABLES
+
+    prepare_dagster_home(settings)
+    print(f"Rebuilding users and Gold as of {days[-1]} without the API plays …")
+    lines, ok = summarize(run_build(days[-1], days[-1], ["users", *GOLD_TABLES]))
+    print("\n".join(lines))
+    return 0 if ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     load_dotenv(os.environ.get("MOODLAKE_ENV_FILE", ".env"))
     parser = argparse.ArgumentParser(
@@ -245,6 +292,12 @@ def main(argv: list[str] | None = None) -> int:
     spark = sub.add_parser("spark", help="the local Spark Connect server")
     spark.add_argument("action", choices=["status", "stop"])
     spark.set_defaults(func=cmd_spark)
+    spotify = sub.add_parser("spotify", help="log in to, check, or disconnect the Spotify API")
+    spotify.add_argument("action", choices=["login", "status", "disconnect"])
+    spotify.add_argument(
+        "--no-rebuild", action="store_true", help="disconnect: do not rebuild users and Gold"
+    )
+    spotify.set_defaults(func=cmd_spotify)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -10,7 +10,8 @@ from moodlake_dagster.resources import build_resources
 from moodlake_dagster.sensors import SENSORS
 from moodlake_dagster.settings import load_settings
 
-ASSETS = dg.load_assets_from_modules([bronze, silver, gold])
+# External sources first (shown in the graph, never materialized), then the assets.
+ASSETS = [bronze.spotify_api_responses, *dg.load_assets_from_modules([bronze, silver, gold])]
 
 
 def make_definitions(env=None) -> dg.Definitions:

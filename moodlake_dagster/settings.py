@@ -43,6 +43,18 @@ class Settings:
     landing_settle_s: float = 30.0
     landing_patience_s: float = 600.0
     api_plays_in_training: bool = False
+    spotify_client_id: str | None = None
+    spotify_client_secret: str | None = None
+    spotify_redirect_uri: str = "http://127.0.0.1:8888/callback"
+    spotify_api_url: str = "https://api.spotify.com/v1/"
+    spotify_accounts_url: str = "https://accounts.spotify.com"
+    spotify_account: str | None = None
+    spotify_max_wait_s: int = 30
+    spotify_request_spacing_s: float = 1.0
+
+    @property
+    def spotify_token_cache(self) -> Path:
+        return self.home / "secrets" / "spotify-token.json"
 
     @property
     def uses_demo_landing(self) -> bool:
@@ -129,4 +141,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         landing_settle_s=_int(env, "MOODLAKE_LANDING_SETTLE_S", 30),
         landing_patience_s=_int(env, "MOODLAKE_LANDING_PATIENCE_S", 600),
         api_plays_in_training=_flag(env, "MOODLAKE_API_PLAYS_IN_TRAINING"),
+        spotify_client_id=env.get("MOODLAKE_SPOTIFY_CLIENT_ID") or None,
+        spotify_client_secret=env.get("MOODLAKE_SPOTIFY_CLIENT_SECRET") or None,
+        spotify_redirect_uri=env.get("MOODLAKE_SPOTIFY_REDIRECT_URI")
+        or "http://127.0.0.1:8888/callback",
+        spotify_api_url=env.get("MOODLAKE_SPOTIFY_API_URL") or "https://api.spotify.com/v1/",
+        spotify_accounts_url=env.get("MOODLAKE_SPOTIFY_ACCOUNTS_URL")
+        or "https://accounts.spotify.com",
+        spotify_account=env.get("MOODLAKE_SPOTIFY_ACCOUNT") or None,
+        spotify_max_wait_s=_int(env, "MOODLAKE_SPOTIFY_MAX_WAIT_S", 30),
+        spotify_request_spacing_s=float(env.get("MOODLAKE_SPOTIFY_REQUEST_SPACING_S") or 1.0),
     )

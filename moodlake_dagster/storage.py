@@ -147,3 +147,27 @@ def empty_frame(spark, schema: pa.Schema):
     from pyspark.sql.pandas.types import from_arrow_schema
 
     return spark.createDataFrame([], schema=from_arrow_schema(schema))
+
+
+def append(
+    uri: str,
+    data: pa.Table,
+    partition_by: list[str],
+    storage_options: Mapping[str, str] | None = None,
+) -> None:
+    """Append-only tables (raw API responses): nothing is replaced, every request is kept."""
+    write_deltalake(
+        uri, data, mode="append", partition_by=partition_by, storage_options=_opts(storage_options)
+    )
+
+
+def read_rows(
+    uri: str,
+    filters: list[tuple] | None = None,
+    storage_options: Mapping[str, str] | None = None,
+) -> list[dict]:
+    """Small tables read without Spark (pyarrow filters, e.g. `[("request_date", ">=", d)]`)."""
+    if not table_exists(uri, storage_options):
+        return []
+    table = DeltaTable(uri, storage_options=_opts(storage_options))
+    return table.to_pyarrow_table(filters=filters).to_pylist()

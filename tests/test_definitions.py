@@ -14,7 +14,11 @@ GROUPS = {layer: set(names) for layer, names in LAYERS.items()}
 def test_asset_graph_groups_partitions_and_checks():
     defs = make_definitions({"MOODLAKE_HOME": "/nonexistent-moodlake-home"})
     graph = defs.resolve_asset_graph()
-    specs = {key.to_user_string(): graph.get(key) for key in graph.get_all_asset_keys()}
+    nodes = {key.to_user_string(): graph.get(key) for key in graph.get_all_asset_keys()}
+    # Raw API responses are appended by a sensor: an external asset, shown, never materialized.
+    external = nodes.pop("spotify_api_responses")
+    assert not external.is_materializable and external.group_name == "bronze"
+    specs = nodes
     assert {name: node.group_name for name, node in specs.items()} == {
         name: group for group, names in GROUPS.items() for name in names
     }
@@ -32,3 +36,30 @@ def test_asset_graph_groups_partitions_and_checks():
     assert blocking == GROUPS["bronze"] | GROUPS["silver"]
     assert specs["plays"].pools == {"spark"} and not specs["listening_events"].pools
     assert specs["plays"].parent_keys == {dg.AssetKey("listening_events"), dg.AssetKey("tracks")}
+    assert dg.AssetKey("spotify_api_responses") in specs["listening_events"].parent_keys
+
+
+def test_sensors_and_the_jobs_they_request():
+    defs = make_definitions({"MOODLAKE_HOME": "/nonexistent-moodlake-home"})
+    sensors = {s.name: s for s in defs.sensors}
+    assert set(sensors) == {
+        "landing_history_sensor",
+        "spotify_recent_plays_sensor",
+        "listening_snapshot_sensor",
+    }
+    for sensor in sensors.values():
+        assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
+        assert sensor.description and len(sensor.description) > 40
+    assert sensors["spotify_recent_plays_sensor"].minimum_interval_seconds <= 600
+    history = defs.resolve_job_def("listening_history")
+    assert {k.to_user_string() for k in history.asset_layer.executable_asset_keys} == {
+        "catalog_tracks",
+        "tracks",
+        "listening_events",
+        "plays",
+    }
+    snapshots = defs.resolve_job_def("listening_snapshots")
+    assert {k.to_user_string() for k in snapshots.asset_layer.executable_asset_keys} == {
+        "users",
+        *LAYERS["gold"],
+    }

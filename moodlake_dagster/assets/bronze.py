@@ -7,6 +7,7 @@ import dagster as dg
 from moodlake_dagster.checks import empty_result, schema_check_spec, validate
 from moodlake_dagster.checks.schemas import CatalogTracks, ListeningEvents
 from moodlake_dagster.demo.generator import generate_history
+from moodlake_dagster.ingest.api import api_events
 from moodlake_dagster.ingest.catalog import catalog_table, parse_catalog
 from moodlake_dagster.ingest.history import events_table, parse_history
 from moodlake_dagster.ingest.records import BadRecord, quarantine_table
@@ -94,19 +95,32 @@ def catalog_tracks(
     )
 
 
+spotify_api_responses = dg.AssetSpec(
+    "spotify_api_responses",
+    group_name="bronze",
+    kinds={"spotify", "deltalake"},
+    description=(
+        "Spotify Web API recently-played responses as received, appended by the "
+        "spotify_recent_plays_sensor with their request time (context URIs removed)."
+    ),
+)
+
+
 @dg.asset(
     group_name="bronze",
     partitions_def=daily_partitions,
     backfill_policy=single_run,
     kinds={"python", "deltalake"},
+    deps=[spotify_api_responses],
     check_specs=[schema_check_spec("listening_events", ListeningEvents, blocking=True)],
 )
 def listening_events(
     context: dg.AssetExecutionContext, lake: LakeResource, moodlake: MoodlakeConfig
 ) -> dg.MaterializeResult:
     """Every play from every history file in the landing folder (privacy export, Extended
-    Streaming History, legacy endsong), keyed by the UTC day it happened. IP addresses and user
-    agents are dropped here; account names become keyed pseudonyms."""
+    Streaming History, legacy endsong, also inside the export's .zip) and from stored Web API
+    responses, keyed by the UTC day it happened. IP addresses and user agents are dropped here;
+    account names become keyed pseudonyms."""
     start, end = day_range(context)
     settings = moodlake.settings()
     if settings.uses_demo_landing and not settings.landing.exists():
@@ -126,8 +140,12 @@ def listening_events(
         batch_id=context.run.run_id,
         ingested_at=now,
     )
-    in_range = [e for e in batch.events if start <= e["play_date"] <= end]
-    bad = [b for b in batch.bad if b.record_date is None or start <= b.record_date <= end]
+    # A play from day D is requested on day D or later: older responses cannot hold it.
+    responses = lake.read_rows("bronze", "spotify_api_responses", [("request_date", ">=", start)])
+    from_api, bad_api = api_events(responses, now=now, ingested_at=now, batch_id=context.run.run_id)
+    events = batch.events + from_api
+    in_range = [e for e in events if start <= e["play_date"] <= end]
+    bad = [b for b in batch.bad + bad_api if b.record_date is None or start <= b.record_date <= end]
     table = events_table(in_range)
     uri = lake.replace_range("bronze", "listening_events", table, "play_date", start, end)
     lake.quarantine(
@@ -154,7 +172,12 @@ def listening_events(
             "rows_landed": len(in_range),
             "rows_quarantined": len(bad),
             "records_in_files": batch.records_in,
-            "records_outside_range": batch.records_in - len(in_range) - len(bad),
+            "plays_from_api": sum(1 for e in in_range if e["source_format"] == "api"),
+            "records_outside_range": batch.records_in
+            + len(from_api)
+            + len(bad_api)
+            - len(in_range)
+            - len(bad),
             "files": len(batch.files),
             "duplicate_files": sum(1 for f in batch.files if f.duplicate_of),
             "ignored_files": dg.MetadataValue.json(batch.ignored_files),

@@ -47,11 +47,15 @@ class ListeningEvents(_Model):
     play_date: Series[object]
     ts: Series[pd.DatetimeTZDtype] = pa.Field(**UTC)
     user_id: Series[str] = pa.Field(str_matches=r"^u_[0-9a-f]{16}$")
-    ms_played: Series[int] = pa.Field(ge=0)
+    ms_played: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
     content_type: Series[str] = pa.Field(isin=["track", "episode", "audiobook", "unknown"])
     source_format: Series[str] = pa.Field(isin=SOURCE_FORMATS)
     _source_file: Series[str]
     _record_index: Series[int] = pa.Field(ge=0)
+
+    @pa.dataframe_check(error="only Web API plays may lack ms played")
+    def ms_played_known_for_exports(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["ms_played"].notna() | (df["source_format"] == "api")
 
     @pa.dataframe_check(error="play_date must be the UTC day of ts")
     def play_date_matches_ts(cls, df: pd.DataFrame) -> Series[bool]:
@@ -82,9 +86,9 @@ class Plays(_Model):
     local_hour: Series[int] = pa.Field(ge=0, le=23)
     weekday: Series[int] = pa.Field(ge=1, le=7)
     day_part: Series[str] = pa.Field(isin=DAY_PARTS)
-    ms_played: Series[int] = pa.Field(ge=0)
+    ms_played: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
     skipped: Series[bool] = pa.Field(nullable=False)
-    skip_source: Series[str] = pa.Field(isin=["flag", "reason_end", "threshold"])
+    skip_source: Series[str] = pa.Field(isin=["flag", "reason_end", "threshold", "api"])
     completion: Series[float] = pa.Field(nullable=True, **UNIT)
     resolution: Series[str] = pa.Field(isin=["id", "name", "unresolved"])
     has_features: Series[bool]

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
+import dagster as dg
+
 from moodlake_dagster.resources.lake import LakeResource
 from moodlake_dagster.resources.settings import MoodlakeConfig
 from moodlake_dagster.resources.spark import SparkConnectResource
+from moodlake_dagster.resources.spotify import SpotifyResource
 from moodlake_dagster.settings import Settings
 
 
@@ -23,7 +28,31 @@ def build_resources(settings: Settings) -> dict:
             driver_memory=settings.spark_driver_memory,
         ),
         "moodlake": MoodlakeConfig.from_settings(settings),
+        "spotify": SpotifyResource(
+            client_id=settings.spotify_client_id,
+            client_secret=_secret("MOODLAKE_SPOTIFY_CLIENT_SECRET", settings.spotify_client_secret),
+            redirect_uri=settings.spotify_redirect_uri,
+            token_cache=str(settings.spotify_token_cache),
+            api_url=settings.spotify_api_url,
+            accounts_url=settings.spotify_accounts_url,
+            account=settings.spotify_account or settings.default_user,
+            max_wait_s=settings.spotify_max_wait_s,
+            request_spacing_s=settings.spotify_request_spacing_s,
+        ),
     }
 
 
-__all__ = ["LakeResource", "MoodlakeConfig", "SparkConnectResource", "build_resources"]
+def _secret(variable: str, value: str | None):
+    """A secret set in the process environment stays an EnvVar: the UI never shows it."""
+    if value and os.environ.get(variable) == value:
+        return dg.EnvVar(variable)
+    return value
+
+
+__all__ = [
+    "LakeResource",
+    "MoodlakeConfig",
+    "SparkConnectResource",
+    "SpotifyResource",
+    "build_resources",
+]

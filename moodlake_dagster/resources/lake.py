@@ -56,3 +56,11 @@ class LakeResource(dg.ConfigurableResource):
 
     def partition_days(self, layer: str, name: str, column: str) -> list[dt.date]:
         return storage.partition_days(self.uri(layer, name), column, self.storage_options)
+
+    def append(self, layer: str, name: str, data: pa.Table, partition_by: list[str]) -> str:
+        uri = self.uri(layer, name)
+        storage.append(uri, data, partition_by, self.storage_options)
+        return uri
+
+    def read_rows(self, layer: str, name: str, filters: list[tuple] | None = None) -> list[dict]:
+        return storage.read_rows(self.uri(layer, name), filters, self.storage_options)

@@ -16,6 +16,10 @@ LANDING_INTERVAL_S = 60
     job=history_job,
     minimum_interval_seconds=LANDING_INTERVAL_S,
     default_status=dg.DefaultSensorStatus.STOPPED,
+    description=(
+        "Watches MOODLAKE_LANDING for history files (JSON of any export format, or the "
+        "export's .zip) and requests one run over the play days new or changed files touch."
+    ),
 )
 def landing_history_sensor(
     context: dg.SensorEvaluationContext, moodlake: MoodlakeConfig, lake: LakeResource

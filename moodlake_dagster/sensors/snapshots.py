@@ -11,6 +11,10 @@ from moodlake_dagster.resources import LakeResource
     monitored_jobs=[history_job],
     request_job=snapshot_job,
     default_status=dg.DefaultSensorStatus.STOPPED,
+    description=(
+        "After a successful listening_history run, requests users and Gold as of the latest "
+        "listening day."
+    ),
 )
 def listening_snapshot_sensor(context: dg.RunStatusSensorContext, lake: LakeResource):
     """When a history run succeeds, requests users and Gold as of the latest listening day:

@@ -111,11 +111,17 @@ def _dedup(plays: DataFrame, window_s: int) -> DataFrame:
     prev_ts, prev_ms = F.lag("ts").over(order), F.lag("ms_played").over(order)
     prev_format = F.lag("source_format").over(order)
     gap_s = F.unix_micros("ts").cast("double") / 1e6 - F.unix_micros(prev_ts).cast("double") / 1e6
-    identical = (gap_s == 0) & (F.col("ms_played") == prev_ms)
+    identical = (gap_s == 0) & F.col("ms_played").eqNullSafe(prev_ms)
+    # The Web API reports no ms played: its copies match on track and time alone.
+    ms_agree = (
+        F.col("ms_played").isNull()
+        | prev_ms.isNull()
+        | (F.abs(F.col("ms_played") - prev_ms) <= SAME_PLAY_MS_TOLERANCE)
+    )
     same_play = (
         prev_ts.isNotNull()
         & (gap_s <= window_s)
-        & (F.abs(F.col("ms_played") - prev_ms) <= SAME_PLAY_MS_TOLERANCE)
+        & ms_agree
         & ((F.col("source_format") != prev_format) | identical)
     )
     cumulative = order.rowsBetween(Window.unboundedPreceding, Window.currentRow)
@@ -152,7 +158,8 @@ def build_plays(
     """Bronze listening events → one row per real music play, resolved to the catalog.
 
     Skipped: the export's flag where present, else its reason_end, else ms_played below
-    `skip_threshold_ms`. Local time uses the user's time zone, never UTC.
+    `skip_threshold_ms` (Web API plays, over 30 s by Spotify's rule, count as not skipped).
+    Local time uses the user's time zone, never UTC.
     """
     rank = F.create_map(*[x for k, v in SOURCE_RANK.items() for x in (F.lit(k), F.lit(v))])
     music = events.filter(F.col("content_type") == "track")
@@ -194,12 +201,18 @@ def build_plays(
         F.col("reason_end").isin(*COMPLETE_REASONS), False
     )
     threshold_skip = F.col("ms_played") < skip_threshold_ms
+    # The Web API lists only plays longer than 30 s: not skips by the threshold rule.
+    api_play = F.col("source_format") == "api"
     plays = plays.withColumn(
         "skip_source",
         F.when(F.col("skipped").isNotNull(), "flag")
         .when(reason_skip.isNotNull(), "reason_end")
+        .when(api_play, "api")
         .otherwise("threshold"),
-    ).withColumn("skipped", F.coalesce(F.col("skipped"), reason_skip, threshold_skip))
+    ).withColumn(
+        "skipped",
+        F.coalesce(F.col("skipped"), reason_skip, F.when(api_play, False), threshold_skip),
+    )
 
     zones = F.broadcast(user_timezones.select("user_id", F.col("timezone").alias("_tz")))
     plays = plays.join(zones, "user_id", "left").withColumn(
