@@ -151,3 +151,18 @@ def test_threshold_skip_and_unresolved_plays_are_kept(spark, tracks, tmp_path):
     assert df.iloc[1]["completion"] == pytest.approx(176_000 / 176_226)
     assert df.iloc[1]["duplicates_merged"] == 1
     assert df.iloc[0]["completion"] != df.iloc[0]["completion"]  # NaN: no duration known
+
+
+def test_api_plays_enter_training_only_on_opt_in(spark):
+    import pandas as pd
+
+    from moodlake_dagster.transform.policy import training_plays
+
+    plays = pd.DataFrame(
+        {"play_id": ["a", "b", "c"], "source_format": ["extended", "api", "basic"]}
+    )
+    assert training_plays(plays, include_api_plays=False)["play_id"].tolist() == ["a", "c"]
+    assert len(training_plays(plays, include_api_plays=True)) == 3
+    frame = spark.createDataFrame(plays)
+    kept = training_plays(frame, include_api_plays=False).select("play_id").toPandas()
+    assert sorted(kept["play_id"]) == ["a", "c"]

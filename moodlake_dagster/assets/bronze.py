@@ -95,23 +95,12 @@ def catalog_tracks(
     )
 
 
-spotify_api_responses = dg.AssetSpec(
-    "spotify_api_responses",
-    group_name="bronze",
-    kinds={"spotify", "deltalake"},
-    description=(
-        "Spotify Web API recently-played responses as received, appended by the "
-        "spotify_recent_plays_sensor with their request time (context URIs removed)."
-    ),
-)
-
-
 @dg.asset(
     group_name="bronze",
     partitions_def=daily_partitions,
     backfill_policy=single_run,
     kinds={"python", "deltalake"},
-    deps=[spotify_api_responses],
+    deps=["spotify_api_responses"],
     check_specs=[schema_check_spec("listening_events", ListeningEvents, blocking=True)],
 )
 def listening_events(

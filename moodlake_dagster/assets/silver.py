@@ -31,7 +31,7 @@ def snapshot_predicate(lake: LakeResource, layer: str, name: str, as_of) -> str:
 
 
 @dg.asset(
-    deps=["catalog_tracks"],
+    deps=["catalog_tracks", "spotify_tracks"],
     check_specs=[schema_check_spec("tracks", Tracks, blocking=True)],
     **SPARK,
 )
@@ -39,7 +39,8 @@ def tracks(
     context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkConnectResource
 ) -> dg.MaterializeResult:
     """One row per track_id with its genres as a list, range-checked audio features, and a
-    normalized (artist, title) song_key linking the same song across ids."""
+    normalized (artist, title) song_key linking the same song across ids. Catalog first;
+    played tracks it lacks join from Web API lookups that carry features."""
     start, end = day_range(context)
     session = spark.get_session(context)
     catalog = lake.spark(
@@ -48,7 +49,13 @@ def tracks(
         "catalog_tracks",
         snapshot_predicate(lake, "bronze", "catalog_tracks", end),
     )
-    table = build_tracks(catalog, end).toArrow()
+    # Track metadata does not change with time: every lookup so far counts, as the catalog.
+    api_tracks = (
+        lake.spark(session, "bronze", "spotify_tracks")
+        if lake.exists("bronze", "spotify_tracks")
+        else None
+    )
+    table = build_tracks(catalog, end, api_tracks).toArrow()
     uri = lake.replace_range("silver", "tracks", table, "as_of_date", start, end)
     df = table.to_pandas()
     multi_genre = int((df["genres"].map(len) > 1).sum())
@@ -58,6 +65,7 @@ def tracks(
             "rows": len(df),
             "tracks_in_several_genres": multi_genre,
             "songs_with_several_ids": int((df["song_track_ids"] > 1).sum()),
+            "tracks_with_api_features": int((df["features_source"] == "api").sum()),
             "preview": preview(
                 df[["track_id", "artists", "track_name", "genres", "valence", "energy", "song_key"]]
             ),

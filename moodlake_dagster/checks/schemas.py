@@ -62,6 +62,15 @@ class ListeningEvents(_Model):
         return df["ts"].dt.date == df["play_date"]
 
 
+class SpotifyTracks(_Model):
+    track_id: Series[str] = pa.Field(unique=True, str_matches=r"^[0-9A-Za-z]{22}$")
+    lookup_status: Series[str] = pa.Field(isin=["found", "not_found"])
+    features_source: Series[str] = pa.Field(isin=["api"], nullable=True)
+    valence: Series[float] = pa.Field(nullable=True, **UNIT)
+    energy: Series[float] = pa.Field(nullable=True, **UNIT)
+    tempo: Series[float] = pa.Field(nullable=True, ge=0.0, le=300.0)
+
+
 class Tracks(_Model):
     as_of_date: Series[object]
     track_id: Series[str] = pa.Field(unique=True, str_matches=r"^[0-9A-Za-z]{22}$")
@@ -73,9 +82,12 @@ class Tracks(_Model):
     acousticness: Series[float] = pa.Field(**UNIT)
     tempo: Series[float] = pa.Field(ge=0.0, le=300.0)
 
-    @pa.check("genres", error="genres must be a non-empty list")
-    def genres_non_empty(cls, genres: Series[object]) -> Series[bool]:
-        return genres.map(lambda g: g is not None and len(g) > 0)
+    features_source: Series[str] = pa.Field(isin=["catalog", "api"])
+
+    @pa.dataframe_check(error="catalog tracks need a non-empty genre list")
+    def genres_non_empty(cls, df: pd.DataFrame) -> Series[bool]:
+        known = df["genres"].map(lambda g: g is not None and len(g) > 0)
+        return known | (df["features_source"] == "api")
 
 
 class Plays(_Model):

@@ -39,10 +39,14 @@ def normalized(column: Column | str) -> Column:
     return F.trim(F.regexp_replace(text, r"\s+", " "))
 
 
-def build_tracks(catalog: DataFrame, as_of: dt.date) -> DataFrame:
+def build_tracks(
+    catalog: DataFrame, as_of: dt.date, api_tracks: DataFrame | None = None
+) -> DataFrame:
     """One row per track_id; its genres as a sorted list; songs linked across ids by song_key.
 
     The Kaggle file repeats a track once per genre; scalar columns come from its first row.
+    Played tracks the catalog lacks join from Web API lookups when those carry features
+    (`features_source` says which).
     """
     first = [
         F.min_by(c, "_source_row").alias(c)
@@ -71,9 +75,38 @@ def build_tracks(catalog: DataFrame, as_of: dt.date) -> DataFrame:
             "song_key", F.concat_ws("|", normalized("primary_artist"), normalized("track_name"))
         )
     )
+    tracks = tracks.withColumn("features_source", F.lit("catalog"))
+    if api_tracks is not None:
+        tracks = tracks.unionByName(_api_tracks(api_tracks, tracks), allowMissingColumns=True)
     per_song = Window.partitionBy("song_key")
     return tracks.withColumn("song_track_ids", F.count("*").over(per_song)).withColumn(
         "as_of_date", F.lit(as_of)
+    )
+
+
+def _api_tracks(api_tracks: DataFrame, catalog: DataFrame) -> DataFrame:
+    """Web API lookups with audio features, for ids the catalog lacks; genres unknown."""
+    with_features = api_tracks.filter(
+        (F.col("lookup_status") == "found") & (F.col("features_source") == "api")
+    ).join(catalog.select("track_id"), "track_id", "left_anti")
+    artists = F.split("artists", ";")
+    return with_features.select(
+        "track_id",
+        "artists",
+        "album_name",
+        "track_name",
+        "duration_ms",
+        "explicit",
+        "key",
+        "mode",
+        "time_signature",
+        *AUDIO_FEATURES,
+        F.lit(0).cast("long").alias("popularity"),
+        F.array().cast("array<string>").alias("genres"),
+        artists.alias("artist_list"),
+        artists[0].alias("primary_artist"),
+        F.concat_ws("|", normalized(artists[0]), normalized("track_name")).alias("song_key"),
+        F.lit("api").alias("features_source"),
     )
 
 

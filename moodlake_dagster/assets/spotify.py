@@ -1,0 +1,108 @@
+"""Bronze from the Spotify Web API: raw recently-played responses, and track enrichment."""
+
+import datetime as dt
+
+import dagster as dg
+
+from moodlake_dagster.checks import nothing_to_check, schema_check_spec, validate
+from moodlake_dagster.checks.schemas import SpotifyTracks
+from moodlake_dagster.ingest.enrichment import (
+    enrich_tracks,
+    features_off_reason,
+    spotify_tracks_table,
+    switch_features_off,
+)
+from moodlake_dagster.insights import preview
+from moodlake_dagster.partitions import daily_partitions, day_range, single_run
+from moodlake_dagster.resources import LakeResource, MoodlakeConfig, SpotifyResource
+
+# Track lookups are one request each, spaced: cap a run, the next run goes on.
+MAX_LOOKUPS_PER_RUN = 200
+
+spotify_api_responses = dg.AssetSpec(
+    "spotify_api_responses",
+    group_name="bronze",
+    kinds={"spotify", "deltalake"},
+    description=(
+        "Spotify Web API recently-played responses as received, appended by the "
+        "spotify_recent_plays_sensor with their request time (context URIs removed)."
+    ),
+)
+
+
+def tracks_to_look_up(lake: LakeResource, as_of: dt.date) -> tuple[list[str], int]:
+    """Played Spotify ids that neither the catalog nor an earlier lookup knows, and how many
+    played ids there are in all."""
+    played = {
+        row["track_uri"].rsplit(":", 1)[-1]
+        for row in lake.read_rows("bronze", "listening_events", [("play_date", "<=", as_of)])
+        if (row["track_uri"] or "").startswith("spotify:track:")
+    }
+    known = {r["track_id"] for r in lake.read_rows("bronze", "catalog_tracks")}
+    known |= {r["track_id"] for r in lake.read_rows("bronze", "spotify_tracks")}
+    return sorted(played - known), len(played)
+
+
+@dg.asset(
+    group_name="bronze",
+    partitions_def=daily_partitions,
+    backfill_policy=single_run,
+    kinds={"spotify", "deltalake"},
+    deps=["listening_events", "catalog_tracks"],
+    check_specs=[schema_check_spec("spotify_tracks", SpotifyTracks, blocking=True)],
+)
+def spotify_tracks(
+    context: dg.AssetExecutionContext,
+    lake: LakeResource,
+    spotify: SpotifyResource,
+    moodlake: MoodlakeConfig,
+) -> dg.MaterializeResult:
+    """Metadata (and audio features, where the app still has access) from the Web API for
+    played tracks the catalog does not have. Features come from the catalog first; tracks
+    left without features are kept and counted."""
+    _, end = day_range(context)
+    missing, played = tracks_to_look_up(lake, end)
+    base = {"played_track_ids": played, "not_in_catalog_or_looked_up": len(missing)}
+    token = spotify.configured and spotify.auth().cache_handler.get_cached_token()
+    if not missing or not token:
+        why = "nothing to look up" if not missing else "Spotify is not connected"
+        return dg.MaterializeResult(
+            metadata=base | {"tracks_fetched": 0, "skipped": why},
+            check_results=[nothing_to_check(why)],
+        )
+    state = moodlake.settings().home / "spotify" / "audio-features-off.json"
+    already_off = features_off_reason(state)
+    now = dt.datetime.now(dt.UTC)
+    result = enrich_tracks(
+        spotify.client(),
+        missing[:MAX_LOOKUPS_PER_RUN],
+        features_off=already_off,
+        spacing_s=spotify.request_spacing_s,
+        now=now,
+        log=context.log.warning,
+    )
+    if result.features_off and not already_off:
+        switch_features_off(state, result.features_off, now.date())
+    if result.stopped:
+        context.log.warning(result.stopped)
+    table = spotify_tracks_table(result.rows)
+    if result.rows:
+        lake.append("bronze", "spotify_tracks", table, partition_by=["fetched_date"])
+    df = table.to_pandas()
+    return dg.MaterializeResult(
+        metadata=base
+        | {
+            "table_uri": lake.uri("bronze", "spotify_tracks"),
+            "tracks_fetched": result.found,
+            "tracks_not_found": len(result.rows) - result.found,
+            "tracks_with_api_features": result.with_features,
+            "tracks_without_features": result.found - result.with_features,
+            "left_for_next_run": len(missing) - len(result.rows),
+            "audio_features": result.features_off or "on",
+            "stopped_early": result.stopped or "no",
+            "preview": preview(df[["track_id", "lookup_status", "track_name", "valence"]]),
+        },
+        check_results=[
+            validate(SpotifyTracks, df) if len(df) else nothing_to_check(str(result.stopped))
+        ],
+    )
