@@ -234,3 +234,41 @@ def test_requested_runs_materialize_and_snapshots_follow(sensor):
     by_daypart = DeltaTable(f"{root}/gold/listening_by_daypart").to_pandas()
     assert by_daypart["plays"].sum() == len(plays)
     assert set(by_daypart["as_of_date"].astype(str)) == {"2024-07-26"}
+
+
+def test_the_code_location_serves_both_sensors(shared_data, tmp_path):
+    """`dagster sensor preview` evaluates the sensors in a real code server, as the daemon does."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    _write(
+        tmp_path / "landing" / ACCOUNT / "Streaming_History_Audio_2022.json",
+        _records("Streaming_History_Audio_2022.json"),
+    )
+    (tmp_path / "dagster").mkdir()
+    env = {
+        "PATH": os.environ["PATH"],
+        "DAGSTER_HOME": str(tmp_path / "dagster"),
+        "MOODLAKE_HOME": str(tmp_path / "home"),
+        "MOODLAKE_LANDING": str(tmp_path / "landing"),
+        "MOODLAKE_PSEUDONYM_KEY": "k",
+    }
+    dagster = str(Path(sys.executable).with_name("dagster"))
+
+    def preview(name: str) -> str:
+        done = subprocess.run(
+            [dagster, "sensor", "preview", "-m", "moodlake_dagster.definitions", name],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
+        return done.stdout + done.stderr
+
+    landing = preview("landing_history_sensor")
+    assert "returning run requests for 1 run(s)" in landing
+    assert "from 2022-" in landing
+    spotify = preview("spotify_recent_plays_sensor")
+    assert "Spotify is not configured" in spotify
