@@ -54,11 +54,11 @@ def data_day_range(settings: Settings) -> tuple[dt.date, dt.date]:
     if settings.uses_demo_landing and not settings.landing.exists():
         generate_history(settings.catalog, settings.landing)
         print(f"Generated the demo listening history (labelled GENERATED) in {settings.landing}")
-    if not settings.landing.is_dir():
+    if not settings.landing_store.exists():
         raise SystemExit(f"MOODLAKE_LANDING={settings.landing} is not a folder")
     now = dt.datetime.now(dt.UTC)
     batch = parse_history(
-        settings.landing,
+        settings.landing_store,
         key=b"range-scan",
         default_user="-",
         now=now,

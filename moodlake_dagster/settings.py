@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from moodlake_dagster.ingest.landing_store import LandingStore
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEMO_CATALOG = PACKAGE_DIR / "demo_data" / "catalog_sample.csv"
 
@@ -28,7 +30,7 @@ class SettingsError(ValueError):
 class Settings:
     home: Path
     catalog: Path
-    landing: Path
+    landing: Path | str  # a folder, or an fsspec URL (s3://bucket/prefix) for an object store
     lake_root: str
     timezone: str = "UTC"
     user_timezones: Mapping[str, str] = field(default_factory=dict)
@@ -55,6 +57,10 @@ class Settings:
     @property
     def spotify_token_cache(self) -> Path:
         return self.home / "secrets" / "spotify-token.json"
+
+    @property
+    def landing_store(self) -> LandingStore:
+        return LandingStore(str(self.landing))
 
     @property
     def uses_demo_landing(self) -> bool:
@@ -112,6 +118,13 @@ def _int(env: Mapping[str, str], name: str, default: int | None) -> int | None:
         raise SettingsError(f"{name}: expected an integer, got {raw!r}") from err
 
 
+def _landing(raw: str) -> Path | str:
+    """Object-store URLs stay as given; local folders become absolute paths."""
+    if "://" in raw and not raw.startswith("file://"):
+        return raw
+    return Path(raw.removeprefix("file://")).expanduser().resolve()
+
+
 def _flag(env: Mapping[str, str], name: str) -> bool:
     return env.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
@@ -121,7 +134,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     home = Path(env.get("MOODLAKE_HOME") or Path.cwd() / ".moodlake").expanduser().resolve()
     landing_raw = env.get("MOODLAKE_LANDING")
-    landing = Path(landing_raw).expanduser().resolve() if landing_raw else home / "demo" / "landing"
+    landing = _landing(landing_raw) if landing_raw else home / "demo" / "landing"
     catalog = Path(env.get("MOODLAKE_CATALOG") or DEMO_CATALOG).expanduser().resolve()
     return Settings(
         home=home,

@@ -272,3 +272,40 @@ def test_the_code_location_serves_both_sensors(shared_data, tmp_path):
     assert "from 2022-" in landing
     spotify = preview("spotify_recent_plays_sensor")
     assert "Spotify is not configured" in spotify
+
+
+def test_an_object_store_prefix_works_like_a_folder(shared_data, tmp_path):
+    """MOODLAKE_LANDING as an fsspec URL (here the in-memory filesystem, as s3:// would be)."""
+    import fsspec
+
+    from moodlake_dagster.assets.bronze import listening_events
+    from moodlake_dagster.settings import load_settings
+
+    prefix = f"memory://moodlake-test-{tmp_path.name}/landing"
+    fs = fsspec.filesystem("memory")
+    records = [
+        r for r in _records("Streaming_History_Audio_2024.json") if r["ts"][:10] in FIRST_DAYS
+    ]
+    fs.pipe(f"{prefix}/{ACCOUNT}/Streaming_History_Audio_2024.json", json.dumps(records).encode())
+    settings = load_settings(
+        {
+            "MOODLAKE_HOME": str(tmp_path / "home"),
+            "MOODLAKE_LANDING": prefix,
+            "MOODLAKE_PSEUDONYM_KEY": "k",
+            "MOODLAKE_LANDING_SETTLE_S": "0",
+        }
+    )
+    assert settings.landing == prefix
+    tick = Tick(settings, dg.DagsterInstance.ephemeral())
+    (request,) = tick().run_requests
+    assert _days(request) == ("2024-07-21", "2024-07-26")
+    assert not tick().run_requests  # nothing new on the second look
+
+    result = dg.materialize(
+        [listening_events],
+        resources=build_resources(settings),
+        partition_key="2024-07-22",
+    )
+    assert result.success
+    events = DeltaTable(f"{settings.lake_root}/bronze/listening_events").to_pandas()
+    assert len(events) == sum(1 for r in records if r["ts"][:10] == "2024-07-22")

@@ -118,11 +118,11 @@ def listening_events(
             f"Generated demo listening history ({len(files)} files, labelled "
             f"GENERATED) in {settings.landing}"
         )
-    if not settings.landing.is_dir():
+    if not settings.landing_store.exists():
         raise FileNotFoundError(f"MOODLAKE_LANDING={settings.landing} is not a folder")
     now = dt.datetime.now(dt.UTC)
     batch = parse_history(
-        settings.landing,
+        settings.landing_store,
         key=settings.resolved_pseudonym_key(),
         default_user=settings.default_user,
         now=now,

@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 
 import pyarrow as pa
 
+from moodlake_dagster.ingest.landing_store import LandingStore
 from moodlake_dagster.ingest.privacy import DROPPED_FIELDS, pseudonymize
 from moodlake_dagster.ingest.records import BadRecord, iter_json_array, safe_raw
 
@@ -146,20 +147,19 @@ def history_format(name: str) -> str | None:
 class HistorySource:
     """One history file: a JSON file under the landing folder or a member of a `.zip` there.
 
-    `location` is the file on disk relative to the landing folder (the archive for a member);
-    its first folder, if any, names the account.
+    `location` is the file relative to the landing folder (the archive for a member); its
+    first folder, if any, names the account.
     """
 
-    landing: Path
-    location: Path
+    landing: LandingStore
+    location: PurePosixPath
     format: str
     member: str | None = None
 
     def read(self) -> bytes:
-        path = self.landing / self.location
         if self.member is None:
-            return path.read_bytes()
-        with zipfile.ZipFile(path) as archive:
+            return self.landing.read_bytes(self.location)
+        with self.landing.open(self.location) as handle, zipfile.ZipFile(handle) as archive:
             return archive.read(self.member)
 
     def lineage(self, key: bytes) -> str:
@@ -168,10 +168,10 @@ class HistorySource:
         return f"{base}/{self.member}" if self.member else base
 
 
-def archive_members(path: Path) -> tuple[list[tuple[str, str]], list[str]]:
+def archive_members(handle) -> tuple[list[tuple[str, str]], list[str]]:
     """(member, format) of the history files inside a zip, and the JSON members passed over."""
     found, ignored = [], []
-    with zipfile.ZipFile(path) as archive:
+    with zipfile.ZipFile(handle) as archive:
         for member in sorted(archive.namelist()):
             name = PurePosixPath(member).name
             if not name.endswith(".json"):
@@ -184,46 +184,50 @@ def archive_members(path: Path) -> tuple[list[tuple[str, str]], list[str]]:
     return found, ignored
 
 
-def discover_history_files(landing: Path) -> tuple[list[HistorySource], list[str]]:
+def discover_history_files(
+    landing: LandingStore | Path | str,
+) -> tuple[list[HistorySource], list[str]]:
     """History files under `landing` (recursively, sorted; zips opened) and those passed over.
 
     Hidden files and partial downloads (`.part`, `.crdownload`, `.tmp`) are not history yet.
     """
+    store = LandingStore.of(landing)
     found: list[HistorySource] = []
     ignored: list[str] = []
-    for path in sorted(landing.rglob("*")):
-        relative = path.relative_to(landing)
-        if not path.is_file() or any(part.startswith(".") for part in relative.parts):
+    for landed in store.files():
+        relative = landed.relative
+        if any(part.startswith(".") for part in relative.parts):
             continue
-        if path.suffix == ".json":
-            fmt = history_format(path.name)
+        if relative.suffix == ".json":
+            fmt = history_format(relative.name)
             if fmt:
-                found.append(HistorySource(landing, relative, fmt))
-            elif not _QUIETLY_IGNORED.match(path.name):
+                found.append(HistorySource(store, relative, fmt))
+            elif not _QUIETLY_IGNORED.match(relative.name):
                 ignored.append(str(relative))
-        elif path.suffix == ".zip":
+        elif relative.suffix == ".zip":
             try:
-                members, passed = archive_members(path)
+                with store.open(relative) as handle:
+                    members, passed = archive_members(handle)
             except zipfile.BadZipFile:
                 ignored.append(f"{relative} (not a readable zip archive)")
                 continue
-            found += [HistorySource(landing, relative, fmt, member) for member, fmt in members]
+            found += [HistorySource(store, relative, fmt, member) for member, fmt in members]
             ignored += [f"{relative}/{member}" for member in passed]
     return found, ignored
 
 
-def account_label(location: Path, default_user: str) -> str:
+def account_label(location: PurePosixPath, default_user: str) -> str:
     return location.parts[0] if len(location.parts) > 1 else default_user
 
 
-def lineage_path(relative: Path, key: bytes) -> str:
+def lineage_path(relative: PurePosixPath, key: bytes) -> str:
     """The file's path under the landing folder with the account folder pseudonymized.
 
     Folder names are account names, and lineage columns must not carry them in clear.
     """
     if len(relative.parts) == 1:
         return relative.name
-    return str(Path(pseudonymize(relative.parts[0], key), *relative.parts[1:]))
+    return str(PurePosixPath(pseudonymize(relative.parts[0], key), *relative.parts[1:]))
 
 
 def _parse_ts(value: object, fmt: str) -> dt.datetime:
@@ -305,7 +309,7 @@ def conform(record: object, fmt: str, now: dt.datetime) -> dict:
 
 
 def parse_history(
-    landing: Path,
+    landing: LandingStore | Path | str,
     *,
     key: bytes,
     default_user: str,
@@ -363,7 +367,9 @@ def parse_history(
                 "_batch_id": batch_id,
             }
             events.append(row)
-    return HistoryBatch(events, bad, reports, [lineage_path(Path(p), key) for p in ignored])
+    return HistoryBatch(
+        events, bad, reports, [lineage_path(PurePosixPath(p), key) for p in ignored]
+    )
 
 
 def record_day(value: object, fmt: str, now: dt.datetime) -> dt.date | None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from moodlake_dagster.ingest.history import HistorySource, discover_history_files, record_day
+from moodlake_dagster.ingest.landing_store import LandingStore
 from moodlake_dagster.ingest.records import iter_json_array
 
 CURSOR_VERSION = 1
@@ -89,9 +90,9 @@ def expand_runs(runs: list[list[str]]) -> Iterable[dt.date]:
             day += dt.timedelta(days=1)
 
 
-def _files_on_disk(landing: Path) -> dict[str, list[HistorySource]]:
-    """History sources grouped by the file on disk that holds them (a zip holds several)."""
-    sources, _ = discover_history_files(landing)
+def _files_by_location(store: LandingStore) -> dict[str, list[HistorySource]]:
+    """History sources grouped by the file that holds them (a zip holds several)."""
+    sources, _ = discover_history_files(store)
     grouped: dict[str, list[HistorySource]] = {}
     for source in sources:
         grouped.setdefault(str(source.location), []).append(source)
@@ -117,7 +118,7 @@ def read_days(sources: list[HistorySource], now: dt.datetime) -> tuple[set[dt.da
 
 
 def scan_landing(
-    landing: Path,
+    landing: LandingStore | Path | str,
     cursor: LandingCursor,
     *,
     now: dt.datetime,
@@ -131,24 +132,26 @@ def scan_landing(
     for `patience_s`; after that it is ingested as it is and its damage quarantined. A removed
     file's days are re-derived too, so its plays leave the lake.
     """
-    files = _files_on_disk(landing)
+    store = LandingStore.of(landing)
+    stats = {str(f.relative): f for f in store.files()}
+    files = _files_by_location(store)
     result = LandingChanges(LandingCursor(dict(cursor.files)))
     now_s = now.timestamp()
     for name, sources in files.items():
-        stat = (landing / name).stat()
+        stat = stats[name]
         old = cursor.files.get(name)
-        if old and (old.size, old.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+        if old and (old.size, old.mtime_ns) == (stat.size, stat.mtime_ns):
             continue
-        still_for = now_s - stat.st_mtime_ns / 1e9
+        still_for = now_s - stat.mtime_ns / 1e9
         if still_for < settle_s:
             result.waiting[name] = (
                 f"modified {still_for:.0f} s ago; waiting until it has been unchanged for "
                 f"{settle_s:.0f} s"
             )
             continue
-        digest = hashlib.sha256((landing / name).read_bytes()).hexdigest()
+        digest = hashlib.sha256(store.read_bytes(stat.relative)).hexdigest()
         if old and old.sha256 == digest:  # touched, not changed
-            result.cursor.files[name] = FileState(stat.st_size, stat.st_mtime_ns, digest, old.days)
+            result.cursor.files[name] = FileState(stat.size, stat.mtime_ns, digest, old.days)
             continue
         days, problem = read_days(sources, now)
         if problem and still_for < patience_s:
@@ -158,9 +161,7 @@ def scan_landing(
             continue
         if problem:
             result.problems[name] = f"{problem}; ingested as it is, the damage is quarantined"
-        result.cursor.files[name] = FileState(
-            stat.st_size, stat.st_mtime_ns, digest, compact_runs(days)
-        )
+        result.cursor.files[name] = FileState(stat.size, stat.mtime_ns, digest, compact_runs(days))
         result.changed.append(name)
         result.days |= days | (old.day_set() if old else set())
     for name in sorted(set(cursor.files) - set(files)):

@@ -48,7 +48,7 @@ class MoodlakeConfig(dg.ConfigurableResource):
         return Settings(
             home=Path(self.home),
             catalog=Path(self.catalog),
-            landing=Path(self.landing),
+            landing=self.landing if "://" in self.landing else Path(self.landing),
             lake_root="",
             timezone=self.timezone,
             user_timezones=self.user_timezones,

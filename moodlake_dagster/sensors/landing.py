@@ -27,12 +27,12 @@ def landing_history_sensor(
     """Watches MOODLAKE_LANDING for history files (JSON of any export format, or the export's
     .zip) and requests one run over the play days that new or changed files touch."""
     settings = moodlake.settings()
-    if not settings.landing.is_dir():
+    if not settings.landing_store.exists():
         return dg.SensorResult(
             skip_reason=f"MOODLAKE_LANDING={settings.landing} is not a folder (yet)"
         )
     changes = scan_landing(
-        settings.landing,
+        settings.landing_store,
         LandingCursor.parse(context.cursor),
         now=dt.datetime.now(dt.UTC),
         settle_s=settings.landing_settle_s,
