@@ -238,15 +238,21 @@ def cmd_spotify(args) -> int:
     from moodlake_dagster.ingest.privacy import pseudonymize
     from moodlake_dagster.resources import LakeResource
     from moodlake_dagster.spotify import account
+    from moodlake_dagster.spotify.client import SpotifyError
 
     settings = load_settings()
     spotify = _spotify_resource(settings)
     if args.action == "login":
+        if not spotify.configured:
+            raise SystemExit("Set MOODLAKE_SPOTIFY_CLIENT_ID first (see .env.example)")
         auth = spotify.auth()
         print("Open this address, allow MoodLake, then paste the address you are sent to:")
         print(f"  {account.login_url(auth)}")
         redirected = input("Redirected URL: ").strip()
-        token = account.complete_login(auth, redirected)
+        try:
+            token = account.complete_login(auth, redirected)
+        except SpotifyError as err:
+            raise SystemExit(f"Login failed: {err}") from err
         print(f"Logged in; token saved to {spotify.token_cache} (mode 600, scope {token['scope']})")
         return 0
     if args.action == "status":

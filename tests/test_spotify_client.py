@@ -13,6 +13,7 @@ from spotify_server import FakeSpotify, play_item
 
 from moodlake_dagster.spotify.client import (
     SpotifyClient,
+    SpotifyError,
     SpotifyLoginRequired,
     SpotifyRateLimited,
     SpotifyUnavailable,
@@ -128,3 +129,41 @@ def test_network_down_is_unavailable(fake, tmp_path):
     client, _, _ = make_client(fake, tmp_path, api_url=dead)
     with pytest.raises(SpotifyUnavailable, match="cannot reach Spotify"):
         client.recently_played(after_ms=None)
+
+
+def test_authorization_code_flow_with_a_client_secret(fake, tmp_path):
+    """With a secret the login is the classic Authorization Code flow: the token request
+    authenticates the app, and the cached refresh token then serves the API calls."""
+    import base64
+
+    from moodlake_dagster.spotify.account import complete_login, login_url
+
+    seen: list[str] = []
+    original = fake._token
+
+    def recording(handler, form):
+        seen.append(handler.headers.get("Authorization", ""))
+        return original(handler, form)
+
+    fake._token = recording
+    cache = tmp_path / "secrets" / "spotify-token.json"
+    auth = auth_manager(
+        client_id="test-client",
+        client_secret="test-secret",
+        redirect_uri="http://127.0.0.1:8888/callback",
+        token_cache=cache,
+        accounts_url=fake.url,
+    )
+    url = login_url(auth)
+    assert url.startswith(f"{fake.url}/authorize?") and "code_challenge" not in url
+    token = complete_login(auth, "http://127.0.0.1:8888/callback?code=xyz")
+    assert token["refresh_token"] == "refresh-1"
+    expected = base64.b64encode(b"test-client:test-secret").decode()
+    assert seen == [f"Basic {expected}"]
+    client = SpotifyClient(auth, api_url=fake.api_url, max_wait_s=1)
+    assert client.recently_played(after_ms=None)[0]["items"] == []
+
+    with pytest.raises(SpotifyError, match="access_denied"):
+        complete_login(auth, "http://127.0.0.1:8888/callback?error=access_denied")
+    with pytest.raises(SpotifyError, match="no authorization code"):
+        complete_login(auth, "http://127.0.0.1:8888/callback")

@@ -12,8 +12,10 @@ import re
 from pathlib import Path
 
 from deltalake import DeltaTable
+from spotipy.oauth2 import SpotifyOauthError
 
 from moodlake_dagster.resources.lake import LakeResource
+from moodlake_dagster.spotify.client import SpotifyError
 
 USER_ID = re.compile(r"^u_[0-9a-f]{16}$")
 SNAPSHOT_TABLES = [
@@ -33,9 +35,12 @@ def login_url(auth) -> str:
 
 def complete_login(auth, redirected_url: str) -> dict:
     """Exchange the code in the URL Spotify redirected to for tokens; spotipy caches them."""
-    code = auth.parse_response_code(redirected_url)
+    try:
+        code = auth.parse_response_code(redirected_url)
+    except SpotifyOauthError as err:  # ?error=access_denied: the person said no
+        raise SpotifyError(f"Spotify did not authorise MoodLake: {err}") from err
     if not code or code == redirected_url:
-        raise ValueError(f"no authorization code in {redirected_url!r}")
+        raise SpotifyError(f"no authorization code in {redirected_url!r}")
     auth.get_access_token(code=code, check_cache=False)
     return auth.cache_handler.get_cached_token()
 
