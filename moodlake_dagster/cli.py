@@ -80,7 +80,7 @@ def build_stages() -> list[tuple[str, list[str], str]]:
     return [
         ("snapshot sources", ["catalog_tracks", "tracks"], "end"),
         ("events", ["listening_events", "plays"], "range"),
-        ("snapshots", ["users", *GOLD_TABLES], "end"),
+        ("snapshots", ["users", *GOLD_TABLES, "track_moods"], "end"),
     ]
 
 
@@ -142,6 +142,10 @@ def summarize(result) -> tuple[list[str], bool]:
                 "duplicates_removed",
                 "feature_coverage",
                 "unique_track_ids",
+                "tracks_labelled",
+                "macro_auc",
+                "baseline_macro_auc",
+                "skipped",
             )
             if k in meta
         ]

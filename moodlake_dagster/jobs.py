@@ -22,9 +22,9 @@ history_job = dg.define_asset_job(
 # ...then the snapshots built from every play are rebuilt as of the latest day.
 snapshot_job = dg.define_asset_job(
     "listening_snapshots",
-    selection=dg.AssetSelection.assets("users") | dg.AssetSelection.groups("gold"),
+    selection=dg.AssetSelection.assets("users") | dg.AssetSelection.groups("gold", "ml"),
     executor_def=dg.in_process_executor,
-    description="Rebuild users and Gold as of the latest listening day, after new history.",
+    description="Rebuild users, Gold and the models as of the latest listening day.",
 )
 
 HISTORY_TRIGGER_TAG = "moodlake/trigger"

@@ -38,12 +38,14 @@ def replace_range(
     column: str,
     start: dt.date,
     end: dt.date,
+    where: str | None = None,
     storage_options: Mapping[str, str] | None = None,
 ) -> None:
     """Replace exactly the days [start, end] of a table partitioned by `column`.
 
     Days outside the range are untouched; delta-rs refuses rows outside the predicate, so a
-    bug upstream cannot leak into a neighbour's partition.
+    bug upstream cannot leak into a neighbour's partition. `where` narrows the replacement
+    further (e.g. one model's rows of a shared metrics table).
     """
     data = data.cast(pa.schema([f.with_nullable(True) for f in data.schema]))
     if not table_exists(uri, storage_options):
@@ -53,7 +55,7 @@ def replace_range(
         uri,
         data,
         mode="overwrite",
-        predicate=range_predicate(column, start, end),
+        predicate=range_predicate(column, start, end) + (f" AND {where}" if where else ""),
         partition_by=[column],
         storage_options=_opts(storage_options),
     )

@@ -62,12 +62,12 @@ def test_every_asset_materializes_and_every_check_passes(lake):
         assert result.success
         mats = materializations(result)
         assert sorted(mats) == sorted(
-            ["spotify_tracks"]
+            ["spotify_tracks", "track_moods"]
             + [a for layer in TABLES.values() for a in layer if a != "quarantine"]
         )
         assert all(len(m) == partitions for m in mats.values())
         checks = result.get_asset_check_evaluations()
-        assert len(checks) == 12 and all(c.passed for c in checks)
+        assert len(checks) == 14 and all(c.passed for c in checks)
         # Without a Spotify login the enrichment writes nothing and says why (the basic
         # export of the single day has no track ids to look up).
         enrichment = mats["spotify_tracks"][0].metadata
@@ -149,3 +149,25 @@ def test_build_job_runs_a_range_as_one_run(lake):
     assert sorted(m.partition for m in mats) == [
         (days[0] + dt.timedelta(n)).isoformat() for n in range(3)
     ]
+
+
+def test_the_mood_classifier_labels_every_track_and_records_its_metrics(lake):
+    from moodlake_dagster.ml.store import ModelStore
+
+    meta = materializations(lake["ranged"])["track_moods"][0].metadata
+    assert meta["macro_auc"].value >= 0.90
+    assert meta["macro_auc"].value >= meta["baseline_macro_auc"].value
+    moods = table(lake, "gold", "track_moods")
+    tracks = table(lake, "silver", "tracks")
+    latest = moods[moods["as_of_date"].astype(str) == RANGE[1]]
+    in_silver = tracks.loc[tracks["as_of_date"].astype(str) == RANGE[1], "track_id"]
+    assert set(latest["track_id"]) == set(in_silver)
+    metrics = table(lake, "gold", "model_metrics")
+    macro = metrics[(metrics["model"] == "mood_classifier") & (metrics["metric"] == "macro_auc")]
+    assert sorted(macro["as_of_date"].astype(str)) == sorted([DAY, RANGE[1]])
+    assert (macro["n_eval"] > 500).all() and (macro["baseline"] > 0.5).all()
+    estimator, card = ModelStore(lake["settings"].home / "models").load(
+        "mood_classifier", dt.date.fromisoformat(RANGE[1])
+    )
+    assert card["macro_auc"] == meta["macro_auc"].value
+    assert set(latest["mood"]) <= set(estimator.classes_)

@@ -182,3 +182,13 @@ class GenreDiscovery(_Model):
     explored: Series[bool]
     user_plays: Series[int] = pa.Field(ge=0)
     affinity: Series[float] = pa.Field(gt=0, le=1)
+
+
+class TrackMoods(_Model):
+    as_of_date: Series[object]
+    track_id: Series[str] = pa.Field(unique=True)
+    mood: Series[str] = pa.Field(
+        isin=["happy", "sad", "chill", "party", "sleep", "study", "romance"]
+    )
+    probability: Series[float] = pa.Field(**UNIT)
+    in_training: Series[bool]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import dagster as dg
+import pandas as pd
 import pyarrow as pa
 
 from moodlake_dagster import storage
@@ -20,13 +21,36 @@ class LakeResource(dg.ConfigurableResource):
         return storage.table_uri(self.root, layer, name)
 
     def replace_range(
-        self, layer: str, name: str, data: pa.Table, column: str, start: dt.date, end: dt.date
+        self,
+        layer: str,
+        name: str,
+        data: pa.Table,
+        column: str,
+        start: dt.date,
+        end: dt.date,
+        where: str | None = None,
     ) -> str:
         uri = self.uri(layer, name)
         storage.replace_range(
-            uri, data, column=column, start=start, end=end, storage_options=self.storage_options
+            uri,
+            data,
+            column=column,
+            start=start,
+            end=end,
+            where=where,
+            storage_options=self.storage_options,
         )
         return uri
+
+    def snapshot(self, layer: str, name: str, as_of: dt.date):
+        """The snapshot a reader as of `as_of` uses, as pandas (small tables, no Spark)."""
+        day = self.snapshot_day(layer, name, as_of)
+        if day is None:
+            raise storage.MissingTableError(f"{layer}/{name} has no snapshot: materialize it first")
+        rows = storage.read_rows(
+            self.uri(layer, name), [("as_of_date", "=", day)], self.storage_options
+        )
+        return pd.DataFrame(rows)
 
     def quarantine(self, asset: str, data: pa.Table, start: dt.date, end: dt.date) -> str:
         uri = self.uri("bronze", "quarantine")

@@ -1,0 +1,137 @@
+"""The mood classifier: audio features → one of the catalog's mood-named genres.
+
+Labels come from the genre a curator filed the track under (happy, sad, chill, …), not from
+rules on valence or energy, so they are independent of the inputs. Evaluation is artist-grouped
+cross-validation: no artist is in both the training and the evaluation fold, so the score is
+not inflated by an artist's recognisable sound. A logistic regression on the same folds is the
+baseline the served model must beat.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier, VotingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import GroupKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+MOODS = ("happy", "sad", "chill", "party", "sleep", "study", "romance")
+FEATURES = (
+    "danceability",
+    "energy",
+    "loudness",
+    "speechiness",
+    "acousticness",
+    "instrumentalness",
+    "liveness",
+    "valence",
+    "tempo",
+    "mode",
+    "key",
+    "time_signature",
+    "duration_ms",
+)
+FOLDS = 5
+SEED = 7
+
+
+class NotEnoughLabels(ValueError):
+    """Too few labelled tracks (or artists) to train and evaluate honestly."""
+
+
+@dataclass
+class MoodEvaluation:
+    macro_auc: float
+    baseline_macro_auc: float
+    per_class_auc: dict[str, float]
+    baseline_per_class_auc: dict[str, float]
+    n_tracks: int
+    n_artists: int
+    folds: list[tuple[set[str], set[str]]] = field(repr=False, default_factory=list)
+
+
+def labelled_tracks(tracks: pd.DataFrame) -> pd.DataFrame:
+    """Tracks filed under exactly one mood genre, with that mood as `label`."""
+    genres = tracks["genres"].map(lambda g: [x for x in g if x in MOODS])
+    one = genres.map(len) == 1
+    labelled = tracks.loc[one].copy()
+    labelled["label"] = genres[one].map(lambda g: g[0])
+    labelled["artist_group"] = labelled["primary_artist"].fillna(labelled["track_id"])
+    return labelled.reset_index(drop=True)
+
+
+def model() -> VotingClassifier:
+    """Gradient boosting and the linear model, probabilities averaged.
+
+    On the 10k sample the linear baseline alone scores about as well as boosting (0.948 vs
+    0.947 macro AUC); their average beats both (0.953), so that is the model served.
+    """
+    boosted = HistGradientBoostingClassifier(
+        max_iter=300,
+        learning_rate=0.03,
+        max_leaf_nodes=5,
+        min_samples_leaf=25,
+        l2_regularization=3.0,
+        max_features=0.6,
+        random_state=SEED,
+    )
+    return VotingClassifier([("boosted", boosted), ("linear", baseline())], voting="soft")
+
+
+def baseline():
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+
+
+def _macro(y: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> tuple[float, dict]:
+    per_class = {str(c): float(roc_auc_score(y == c, proba[:, i])) for i, c in enumerate(classes)}
+    return float(np.mean(list(per_class.values()))), per_class
+
+
+def evaluate(labelled: pd.DataFrame) -> MoodEvaluation:
+    """Out-of-fold probabilities from artist-grouped CV, for the model and the baseline."""
+    artists = labelled["artist_group"].nunique()
+    if len(labelled) < 50 or artists < FOLDS or labelled["label"].nunique() < 2:
+        raise NotEnoughLabels(
+            f"{len(labelled)} labelled tracks by {artists} artists in "
+            f"{labelled['label'].nunique()} mood(s): need ≥ 50 tracks, ≥ {FOLDS} artists, ≥ 2 moods"
+        )
+    X = labelled[list(FEATURES)].to_numpy(dtype=float)
+    y = labelled["label"].to_numpy()
+    groups = labelled["artist_group"].to_numpy()
+    classes = np.array(sorted(set(y)))
+    oof = np.zeros((len(y), len(classes)))
+    oof_base = np.zeros_like(oof)
+    folds = []
+    for train, test in GroupKFold(n_splits=FOLDS).split(X, y, groups):
+        folds.append((set(groups[train]), set(groups[test])))
+        for estimator, out in ((model(), oof), (baseline(), oof_base)):
+            estimator.fit(X[train], y[train])
+            proba = estimator.predict_proba(X[test])
+            columns = [list(classes).index(c) for c in estimator.classes_]
+            out[np.ix_(test, columns)] = proba
+    macro, per_class = _macro(y, oof, classes)
+    base_macro, base_per_class = _macro(y, oof_base, classes)
+    return MoodEvaluation(macro, base_macro, per_class, base_per_class, len(y), int(artists), folds)
+
+
+def train(labelled: pd.DataFrame) -> VotingClassifier:
+    """The model served for labelling: fitted on every labelled track."""
+    return model().fit(labelled[list(FEATURES)].to_numpy(dtype=float), labelled["label"])
+
+
+def label(estimator, tracks: pd.DataFrame) -> pd.DataFrame:
+    """Each track's most likely mood and its probability."""
+    proba = estimator.predict_proba(tracks[list(FEATURES)].to_numpy(dtype=float))
+    best = proba.argmax(axis=1)
+    return pd.DataFrame(
+        {
+            "track_id": tracks["track_id"].to_numpy(),
+            "mood": estimator.classes_[best],
+            "probability": proba[np.arange(len(best)), best],
+        }
+    )
