@@ -80,7 +80,7 @@ def build_stages() -> list[tuple[str, list[str], str]]:
     return [
         ("snapshot sources", ["catalog_tracks", "tracks"], "end"),
         ("events", ["listening_events", "plays"], "range"),
-        ("snapshots", ["users", *GOLD_TABLES, "track_moods"], "end"),
+        ("snapshots", ["users", *GOLD_TABLES, "track_moods", "listening_modes"], "end"),
     ]
 
 
@@ -145,6 +145,9 @@ def summarize(result) -> tuple[list[str], bool]:
                 "tracks_labelled",
                 "macro_auc",
                 "baseline_macro_auc",
+                "users_with_modes",
+                "k",
+                "silhouette",
                 "skipped",
             )
             if k in meta

@@ -173,3 +173,16 @@ def read_rows(
         return []
     table = DeltaTable(uri, storage_options=_opts(storage_options))
     return table.to_pyarrow_table(filters=filters).to_pylist()
+
+
+def read_frame(
+    uri: str,
+    filters: list[tuple] | None = None,
+    columns: list[str] | None = None,
+    storage_options: Mapping[str, str] | None = None,
+):
+    """A table (or its filtered rows and chosen columns) as pandas, without Spark."""
+    if not table_exists(uri, storage_options):
+        raise MissingTableError(f"no Delta table at {uri}: materialize its asset first")
+    table = DeltaTable(uri, storage_options=_opts(storage_options))
+    return table.to_pyarrow_table(filters=filters, columns=columns).to_pandas()

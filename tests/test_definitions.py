@@ -10,7 +10,7 @@ from moodlake_dagster.partitions import daily_partitions
 
 GROUPS = {layer: set(names) for layer, names in LAYERS.items()}
 GROUPS["bronze"].add("spotify_tracks")  # writes a table only when Spotify is connected
-GROUPS["ml"] = {"track_moods"}
+GROUPS["ml"] = {"track_moods", "listening_modes"}
 
 
 def test_asset_graph_groups_partitions_and_checks():
@@ -65,5 +65,5 @@ def test_sensors_and_the_jobs_they_request():
     assert {k.to_user_string() for k in snapshots.asset_layer.executable_asset_keys} == {
         "users",
         *LAYERS["gold"],
-        "track_moods",
+        *GROUPS["ml"],
     }

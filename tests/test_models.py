@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import CATALOG_SAMPLE, NOW
 
@@ -77,3 +78,36 @@ def test_the_model_store_reloads_what_it_saved(tracks, tmp_path):
     assert (mood.label(loaded, sample)["mood"] == mood.label(estimator, sample)["mood"]).all()
     with pytest.raises(LookupError, match="no mood_classifier model trained as of"):
         store.load("mood_classifier", AS_OF - dt.timedelta(days=1))
+
+
+def test_listening_modes_find_and_name_two_real_kinds_of_listening(tracks):
+    """Quiet acoustic tracks at night and loud danceable ones in the afternoon (real catalog
+    tracks): two modes, named for what they are, and new plays assigned to the right one."""
+    from moodlake_dagster.ml import modes
+
+    quiet = tracks[(tracks["acousticness"] > 0.8) & (tracks["energy"] < 0.25)].head(150)
+    loud = tracks[(tracks["energy"] > 0.85) & (tracks["danceability"] > 0.7)].head(150)
+    assert len(quiet) == len(loud) == 150
+    plays = pd.concat(
+        [
+            quiet.assign(day_part="night", local_hour=1),
+            loud.assign(day_part="afternoon", local_hour=15),
+        ],
+        ignore_index=True,
+    )
+    fitted = modes.fit_user("u_0123456789abcdef", plays)
+    assert fitted.k == 2 and fitted.silhouette > 0.3
+    assert fitted.curve[2] == max(fitted.curve.values())
+    names = set(fitted.modes["name"])
+    assert names == {"calm acoustic nights", "energetic danceable afternoons"}
+    assert abs(fitted.modes["share"].sum() - 1) < 1e-9
+    night = fitted.modes.set_index("name").loc["calm acoustic nights", "mode_id"]
+    fresh = tracks[(tracks["acousticness"] > 0.8) & (tracks["energy"] < 0.25)].iloc[150:170]
+    assert (modes.assign(fitted, fresh) == night).mean() >= 0.9  # tempo can pull one away
+
+
+def test_too_few_plays_for_modes_is_a_clear_reason(tracks):
+    from moodlake_dagster.ml import modes
+
+    with pytest.raises(ValueError, match="12 plays with audio features"):
+        modes.fit_user("u_0123456789abcdef", tracks.head(12).assign(day_part="night", local_hour=1))

@@ -62,12 +62,12 @@ def test_every_asset_materializes_and_every_check_passes(lake):
         assert result.success
         mats = materializations(result)
         assert sorted(mats) == sorted(
-            ["spotify_tracks", "track_moods"]
+            ["spotify_tracks", "track_moods", "listening_modes"]
             + [a for layer in TABLES.values() for a in layer if a != "quarantine"]
         )
         assert all(len(m) == partitions for m in mats.values())
         checks = result.get_asset_check_evaluations()
-        assert len(checks) == 14 and all(c.passed for c in checks)
+        assert len(checks) == 15 and all(c.passed for c in checks)
         # Without a Spotify login the enrichment writes nothing and says why (the basic
         # export of the single day has no track ids to look up).
         enrichment = mats["spotify_tracks"][0].metadata
@@ -171,3 +171,11 @@ def test_the_mood_classifier_labels_every_track_and_records_its_metrics(lake):
     )
     assert card["macro_auc"] == meta["macro_auc"].value
     assert set(latest["mood"]) <= set(estimator.classes_)
+
+
+def test_listening_modes_say_why_a_listener_has_none(lake):
+    """Three days of history are too few plays for modes: skipped with the reason, no crash."""
+    meta = materializations(lake["ranged"])["listening_modes"][0].metadata
+    assert meta["users_with_modes"].value == 0
+    reasons = meta["users_skipped"].value
+    assert reasons and all("at least 30 needed" in r for r in reasons.values())

@@ -192,3 +192,19 @@ class TrackMoods(_Model):
     )
     probability: Series[float] = pa.Field(**UNIT)
     in_training: Series[bool]
+
+
+class ListeningModes(_Model):
+    as_of_date: Series[object]
+    user_id: Series[str] = pa.Field(str_matches=r"^u_[0-9a-f]{16}$")
+    mode_id: Series[int] = pa.Field(ge=0)
+    name: Series[str] = pa.Field(str_length={"min_value": 3})
+    plays: Series[int] = pa.Field(ge=1)
+    share: Series[float] = pa.Field(**UNIT)
+    typical_day_part: Series[str] = pa.Field(isin=DAY_PARTS)
+    centroid_valence: Series[float] = pa.Field(**UNIT)
+    centroid_energy: Series[float] = pa.Field(**UNIT)
+
+    @pa.dataframe_check(error="each listener's mode shares sum to 1")
+    def shares_sum_to_one(cls, df: pd.DataFrame) -> Series[bool]:
+        return (df.groupby("user_id")["share"].transform("sum") - 1).abs() < 1e-6

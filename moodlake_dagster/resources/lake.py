@@ -88,3 +88,12 @@ class LakeResource(dg.ConfigurableResource):
 
     def read_rows(self, layer: str, name: str, filters: list[tuple] | None = None) -> list[dict]:
         return storage.read_rows(self.uri(layer, name), filters, self.storage_options)
+
+    def frame(
+        self,
+        layer: str,
+        name: str,
+        filters: list[tuple] | None = None,
+        columns: list[str] | None = None,
+    ) -> pd.DataFrame:
+        return storage.read_frame(self.uri(layer, name), filters, columns, self.storage_options)
