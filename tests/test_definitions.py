@@ -10,7 +10,7 @@ from moodlake_dagster.partitions import daily_partitions
 
 GROUPS = {layer: set(names) for layer, names in LAYERS.items()}
 GROUPS["bronze"].add("spotify_tracks")  # writes a table only when Spotify is connected
-GROUPS["ml"] = {"track_moods", "listening_modes"}
+GROUPS["ml"] = {"track_moods", "listening_modes", "preference_model"}
 
 
 def test_asset_graph_groups_partitions_and_checks():
@@ -30,7 +30,10 @@ def test_asset_graph_groups_partitions_and_checks():
         assert node.description and len(node.description) > 40, name
     checks = {(key.asset_key.to_user_string(), key.name) for key in graph.asset_check_keys}
     assert {name for name, check in checks if check == "pandera_schema"} == set(specs)
-    assert checks - {(name, "pandera_schema") for name in specs} == {("track_moods", "auc_bar")}
+    assert checks - {(name, "pandera_schema") for name in specs} == {
+        ("track_moods", "auc_bar"),
+        ("preference_model", "auc_bar"),
+    }
     blocking = {
         k.asset_key.to_user_string()
         for k in graph.asset_check_keys

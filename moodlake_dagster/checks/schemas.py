@@ -208,3 +208,16 @@ class ListeningModes(_Model):
     @pa.dataframe_check(error="each listener's mode shares sum to 1")
     def shares_sum_to_one(cls, df: pd.DataFrame) -> Series[bool]:
         return (df.groupby("user_id")["share"].transform("sum") - 1).abs() < 1e-6
+
+
+class PreferenceModel(_Model):
+    as_of_date: Series[object]
+    user_id: Series[str] = pa.Field(unique=True, str_matches=r"^u_[0-9a-f]{16}$")
+    status: Series[str] = pa.Field(isin=["trained", "skipped"])
+    auc: Series[float] = pa.Field(nullable=True, **UNIT)
+    baseline_auc: Series[float] = pa.Field(nullable=True, **UNIT)
+
+    @pa.dataframe_check(error="a skipped listener needs a reason, a trained one an AUC")
+    def explained(cls, df: pd.DataFrame) -> Series[bool]:
+        trained = df["status"] == "trained"
+        return (trained & df["auc"].notna()) | (~trained & df["reason"].notna())
