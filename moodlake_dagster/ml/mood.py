@@ -20,22 +20,10 @@ from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from moodlake_dagster.transform.silver import AUDIO_FEATURES
+
 MOODS = ("happy", "sad", "chill", "party", "sleep", "study", "romance")
-FEATURES = (
-    "danceability",
-    "energy",
-    "loudness",
-    "speechiness",
-    "acousticness",
-    "instrumentalness",
-    "liveness",
-    "valence",
-    "tempo",
-    "mode",
-    "key",
-    "time_signature",
-    "duration_ms",
-)
+FEATURES = (*AUDIO_FEATURES, "mode", "key", "time_signature", "duration_ms")
 FOLDS = 5
 SEED = 7
 

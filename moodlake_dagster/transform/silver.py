@@ -22,6 +22,18 @@ AUDIO_FEATURES = (
     "valence",
     "tempo",
 )
+# A track's descriptive columns: from the catalog's first row, or from a Web API lookup.
+TRACK_COLUMNS = (
+    "artists",
+    "album_name",
+    "track_name",
+    "duration_ms",
+    "explicit",
+    "key",
+    "mode",
+    "time_signature",
+    *AUDIO_FEATURES,
+)
 # Which copy of a duplicated play survives: the richest source first.
 SOURCE_RANK = {"extended": 0, "endsong": 1, "api": 2, "basic": 3}
 SKIP_REASONS = ("fwdbtn", "backbtn", "clickrow")
@@ -48,20 +60,7 @@ def build_tracks(
     Played tracks the catalog lacks join from Web API lookups when those carry features
     (`features_source` says which).
     """
-    first = [
-        F.min_by(c, "_source_row").alias(c)
-        for c in (
-            "artists",
-            "album_name",
-            "track_name",
-            "duration_ms",
-            "explicit",
-            "key",
-            "mode",
-            "time_signature",
-            *AUDIO_FEATURES,
-        )
-    ]
+    first = [F.min_by(c, "_source_row").alias(c) for c in TRACK_COLUMNS]
     tracks = catalog.groupBy("track_id").agg(
         *first,
         F.max("popularity").alias("popularity"),
@@ -92,15 +91,7 @@ def _api_tracks(api_tracks: DataFrame, catalog: DataFrame) -> DataFrame:
     artists = F.split("artists", ";")
     return with_features.select(
         "track_id",
-        "artists",
-        "album_name",
-        "track_name",
-        "duration_ms",
-        "explicit",
-        "key",
-        "mode",
-        "time_signature",
-        *AUDIO_FEATURES,
+        *TRACK_COLUMNS,
         F.lit(0).cast("long").alias("popularity"),
         F.array().cast("array<string>").alias("genres"),
         artists.alias("artist_list"),

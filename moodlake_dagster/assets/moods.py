@@ -1,0 +1,145 @@
+"""The mood classifier asset: labels every track with a mood, scored on held-out artists."""
+
+import dagster as dg
+import matplotlib.pyplot as plt
+import pyarrow as pa
+
+from moodlake_dagster.assets.ml_common import AUC_CHECK, ML, model_store, record_metrics
+from moodlake_dagster.checks import nothing_to_check, schema_check_spec, validate
+from moodlake_dagster.checks.schemas import TrackMoods
+from moodlake_dagster.insights import figure_md, preview
+from moodlake_dagster.ml import mood
+from moodlake_dagster.ml.metrics import metric
+from moodlake_dagster.partitions import day_range
+from moodlake_dagster.resources import LakeResource, MoodlakeConfig
+
+MOOD_AUC_BAR = 0.90
+
+
+def auc_plot(evaluation: mood.MoodEvaluation) -> plt.Figure:
+    moods = sorted(evaluation.per_class_auc)
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    x = range(len(moods))
+    ax.bar([i - 0.2 for i in x], [evaluation.per_class_auc[m] for m in moods], 0.4, label="model")
+    ax.bar(
+        [i + 0.2 for i in x],
+        [evaluation.baseline_per_class_auc[m] for m in moods],
+        0.4,
+        label="logistic baseline",
+    )
+    ax.axhline(MOOD_AUC_BAR, color="grey", linestyle="--", linewidth=1, label="bar")
+    ax.set_xticks(list(x), moods)
+    ax.set_ylim(0.5, 1.0)
+    ax.set_ylabel("ROC AUC (artist-grouped CV)")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+@dg.asset(
+    deps=["tracks"],
+    check_specs=[
+        schema_check_spec("track_moods", TrackMoods, blocking=False),
+        dg.AssetCheckSpec(
+            AUC_CHECK,
+            asset="track_moods",
+            description=f"Mood classifier: macro ROC AUC on artist-grouped CV ≥ {MOOD_AUC_BAR} "
+            "and not below the logistic-regression baseline",
+        ),
+    ],
+    **ML,
+)
+def track_moods(
+    context: dg.AssetExecutionContext, lake: LakeResource, moodlake: MoodlakeConfig
+) -> dg.MaterializeResult:
+    """Every track in Silver (catalog and played) labelled with a mood — happy, sad, chill,
+    party, sleep, study, romance — and its probability, by a classifier trained on the
+    catalog's mood-named genres: labels a curator chose, independent of the audio features
+    the model reads."""
+    start, end = day_range(context)
+    tracks = lake.snapshot("silver", "tracks", end)
+    labelled = mood.labelled_tracks(tracks)
+    try:
+        evaluation = mood.evaluate(labelled)
+    except mood.NotEnoughLabels as err:
+        reason = f"not trained: {err}"
+        context.log.warning(reason)
+        return dg.MaterializeResult(
+            metadata={"skipped": reason},
+            check_results=[
+                nothing_to_check(reason),
+                dg.AssetCheckResult(
+                    check_name=AUC_CHECK, passed=True, description=f"cannot judge: {reason}"
+                ),
+            ],
+        )
+    estimator = mood.train(labelled)
+    labels = mood.label(estimator, tracks)
+    labels["in_training"] = labels["track_id"].isin(labelled["track_id"])
+    labels.insert(0, "as_of_date", end)
+    uri = lake.replace_range(
+        "gold",
+        "track_moods",
+        pa.Table.from_pandas(labels, preserve_index=False),
+        "as_of_date",
+        start,
+        end,
+    )
+    n = evaluation.n_tracks
+    rows = [
+        metric("macro_auc", evaluation.macro_auc, baseline=evaluation.baseline_macro_auc, n_eval=n),
+        *[
+            metric(f"auc_{m}", v, baseline=evaluation.baseline_per_class_auc[m], n_eval=n)
+            for m, v in sorted(evaluation.per_class_auc.items())
+        ],
+    ]
+    record_metrics(lake, "mood_classifier", end, rows)
+    folder = model_store(moodlake).save(
+        "mood_classifier",
+        end,
+        estimator,
+        card={
+            "features": list(mood.FEATURES),
+            "classes": list(map(str, estimator.classes_)),
+            "n_train": n,
+            "n_artists": evaluation.n_artists,
+            "evaluation": "artist-grouped 5-fold CV, out-of-fold macro one-vs-rest ROC AUC",
+            "macro_auc": evaluation.macro_auc,
+            "baseline_macro_auc": evaluation.baseline_macro_auc,
+        },
+    )
+    passed = evaluation.macro_auc >= MOOD_AUC_BAR and (
+        evaluation.macro_auc >= evaluation.baseline_macro_auc
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "table_uri": uri,
+            "model_path": str(folder),
+            "macro_auc": evaluation.macro_auc,
+            "baseline_macro_auc": evaluation.baseline_macro_auc,
+            "per_class_auc": dg.MetadataValue.json(evaluation.per_class_auc),
+            "labelled_tracks": n,
+            "artists": evaluation.n_artists,
+            "tracks_labelled": len(labels),
+            "mood_counts": dg.MetadataValue.json(labels["mood"].value_counts().to_dict()),
+            "plot": figure_md(auc_plot(evaluation), "per-mood ROC AUC, model vs baseline"),
+            "preview": preview(labels.drop(columns=["as_of_date"])),
+        },
+        check_results=[
+            validate(TrackMoods, labels),
+            dg.AssetCheckResult(
+                check_name=AUC_CHECK,
+                passed=bool(passed),
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={
+                    "macro_auc": evaluation.macro_auc,
+                    "baseline_macro_auc": evaluation.baseline_macro_auc,
+                    "bar": MOOD_AUC_BAR,
+                },
+                description=(
+                    f"macro AUC {evaluation.macro_auc:.3f} vs bar {MOOD_AUC_BAR} and baseline "
+                    f"{evaluation.baseline_macro_auc:.3f}"
+                ),
+            ),
+        ],
+    )

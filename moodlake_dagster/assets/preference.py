@@ -1,0 +1,144 @@
+"""The preference-model asset: will this listener play a track through? Scored on later days."""
+
+import dagster as dg
+import pyarrow as pa
+
+from moodlake_dagster.assets.ml_common import AUC_CHECK, ML, model_store, record_metrics
+from moodlake_dagster.checks import nothing_to_check, schema_check_spec, validate
+from moodlake_dagster.checks.schemas import PreferenceModel
+from moodlake_dagster.insights import preview
+from moodlake_dagster.ml import preference
+from moodlake_dagster.ml.metrics import metric
+from moodlake_dagster.partitions import day_range
+from moodlake_dagster.resources import LakeResource, MoodlakeConfig
+from moodlake_dagster.transform.policy import training_plays
+
+PREFERENCE_AUC_BAR = 0.80
+PREFERENCE_SCHEMA = pa.schema(
+    [
+        ("as_of_date", pa.date32()),
+        ("user_id", pa.string()),
+        ("status", pa.string()),
+        ("reason", pa.string()),
+        ("cutoff", pa.string()),
+        ("n_train", pa.int64()),
+        ("n_eval", pa.int64()),
+        ("n_eval_with_features", pa.int64()),
+        ("auc", pa.float64()),
+        ("baseline_auc", pa.float64()),
+    ]
+)
+
+
+def preference_check(results: list[preference.PreferenceResult]) -> dg.AssetCheckResult:
+    """Judge the bar only where enough evaluation plays have audio features."""
+    judged = [r for r in results if r.n_eval_with_features >= preference.MIN_EVAL_WITH_FEATURES]
+    if not judged:
+        return dg.AssetCheckResult(
+            check_name=AUC_CHECK,
+            passed=False,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=(
+                "cannot judge: no listener has "
+                f"{preference.MIN_EVAL_WITH_FEATURES} evaluation plays with audio features "
+                f"(most: {max((r.n_eval_with_features for r in results), default=0)})"
+            ),
+        )
+    worst = min(judged, key=lambda r: r.auc)
+    return dg.AssetCheckResult(
+        check_name=AUC_CHECK,
+        passed=worst.auc >= PREFERENCE_AUC_BAR,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"lowest_auc": worst.auc, "bar": PREFERENCE_AUC_BAR, "judged": len(judged)},
+        description=f"lowest held-out AUC {worst.auc:.3f} vs bar {PREFERENCE_AUC_BAR}",
+    )
+
+
+@dg.asset(
+    deps=["plays", "tracks"],
+    check_specs=[
+        schema_check_spec("preference_model", PreferenceModel, blocking=False),
+        dg.AssetCheckSpec(
+            AUC_CHECK,
+            asset="preference_model",
+            description=f"Held-out AUC ≥ {PREFERENCE_AUC_BAR} where ≥ "
+            f"{preference.MIN_EVAL_WITH_FEATURES} evaluation plays have audio features; "
+            "otherwise it says why it cannot judge",
+        ),
+    ],
+    **ML,
+)
+def preference_model(
+    context: dg.AssetExecutionContext, lake: LakeResource, moodlake: MoodlakeConfig
+) -> dg.MaterializeResult:
+    """Per listener: will they enjoy (play through, not skip) a track? Trained on the days
+    before a cutoff, evaluated on the days after it, from audio features and behaviour known
+    before each play (familiarity, earlier skip rates, day part, shuffle, how it started)."""
+    start, end = day_range(context)
+    settings = moodlake.settings()
+    plays = lake.frame("silver", "plays", [("play_date", "<=", end)])
+    plays = training_plays(plays, include_api_plays=settings.api_plays_in_training)
+    features = lake.snapshot("silver", "tracks", end)[["track_id", *preference.AUDIO]]
+    plays = plays.merge(features, on="track_id", how="left")
+    results, rows = [], []
+    for user_id, group in plays.groupby("user_id"):
+        try:
+            r = preference.train_user(str(user_id), group)
+        except preference.CannotTrain as err:
+            context.log.warning(f"{user_id}: preference model not trained: {err}")
+            rows.append({"user_id": str(user_id), "status": "skipped", "reason": str(err)})
+            continue
+        results.append(r)
+        rows.append(
+            {
+                "user_id": r.user_id,
+                "status": "trained",
+                "cutoff": r.cutoff,
+                "n_train": r.n_train,
+                "n_eval": r.n_eval,
+                "n_eval_with_features": r.n_eval_with_features,
+                "auc": r.auc,
+                "baseline_auc": r.baseline_auc,
+            }
+        )
+    table = pa.Table.from_pylist(
+        [{"as_of_date": end} | row for row in rows], schema=PREFERENCE_SCHEMA
+    )
+    uri = lake.replace_range("gold", "preference_model", table, "as_of_date", start, end)
+    record_metrics(
+        lake,
+        "preference_model",
+        end,
+        [
+            metric("auc", r.auc, baseline=r.baseline_auc, n_eval=r.n_eval, note=r.user_id)
+            for r in results
+        ],
+    )
+    metadata = {
+        "table_uri": uri,
+        "users_trained": len(results),
+        "users_skipped": dg.MetadataValue.json(
+            {row["user_id"]: row["reason"] for row in rows if row["status"] == "skipped"}
+        ),
+        "preview": preview(table.to_pandas().drop(columns=["as_of_date"])),
+    }
+    if results:
+        main = max(results, key=lambda r: r.n_eval)
+        folder = model_store(moodlake).save(
+            "preference_model",
+            end,
+            {r.user_id: r.model for r in results},
+            card={"features": list(preference.FEATURES), "label": "played through, not skipped"},
+        )
+        metadata |= {
+            "model_path": str(folder),
+            "auc": main.auc,
+            "baseline_auc": main.baseline_auc,
+            "n_eval": main.n_eval,
+            "cutoff": main.cutoff,
+        }
+    frame = table.to_pandas()
+    schema = validate(PreferenceModel, frame) if rows else nothing_to_check("no listener yet")
+    return dg.MaterializeResult(
+        metadata=metadata, check_results=[schema, preference_check(results)]
+    )
