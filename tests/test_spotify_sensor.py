@@ -201,6 +201,23 @@ def test_api_plays_reach_silver_once_and_disconnect_removes_them(fake, env, monk
     api = plays[plays["source_format"] == "api"]
     assert (~api["skipped"]).all() and set(api["skip_source"]) == {"api"}
 
+    # A per-listener snapshot built since the API fed the lake, for them and for someone else.
+    import pyarrow as pa
+
+    me = pseudonymize("efrrowini", KEY.encode())
+    other = pseudonymize("someone-else", KEY.encode())
+    snapshot = pa.table(
+        {
+            "as_of_date": [FIRST.date()] * 2,
+            "user_id": [me, other],
+            "status": ["trained", "trained"],
+        }
+    )
+    lake = build_resources(poll.settings)["lake"]
+    lake.replace_range(
+        "gold", "preference_model", snapshot, "as_of_date", FIRST.date(), FIRST.date()
+    )
+
     # Disconnect: token gone, every API-sourced row gone, export rows stay.
     monkeypatch.setattr(cli, "load_settings", lambda: poll.settings)
     assert cli.main(["spotify", "disconnect", "--no-rebuild"]) == 0
@@ -211,6 +228,8 @@ def test_api_plays_reach_silver_once_and_disconnect_removes_them(fake, env, monk
     assert len(DeltaTable(f"{root}/bronze/spotify_api_responses").to_pandas()) == 0
     left = DeltaTable(f"{root}/silver/plays").to_pandas()
     assert set(left["source_format"]) == {"extended"} and len(left) == 2
+    kept = DeltaTable(f"{root}/gold/preference_model").to_pandas()
+    assert kept["user_id"].tolist() == [other]
 
 
 def test_login_saves_the_token_outside_the_repo(fake, env, monkeypatch, capsys):

@@ -49,9 +49,6 @@ class LandingCursor:
         files = {name: vars(state) for name, state in sorted(self.files.items())}
         return json.dumps({"version": CURSOR_VERSION, "files": files}, separators=(",", ":"))
 
-    def all_days(self) -> set[dt.date]:
-        return {day for state in self.files.values() for day in state.day_set()}
-
 
 @dataclass
 class LandingChanges:

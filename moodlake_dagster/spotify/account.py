@@ -2,8 +2,9 @@
 
 Spotify's Developer Policy asks that a user's data be deleted when they disconnect. Rows that
 came from the Web API are removed from Bronze and Silver; the snapshots built from them (Silver
-users, Gold) are removed for that user from the first day the API fed them, and Delta's old
-files are vacuumed so the rows are gone from disk, not only from the latest table version.
+users, Gold, the per-listener model tables) are removed for that user from the first day the
+API fed them, and Delta's old files are vacuumed so the rows are gone from disk, not only from
+the latest table version.
 """
 
 from __future__ import annotations
@@ -14,18 +15,18 @@ from pathlib import Path
 from deltalake import DeltaTable
 from spotipy.oauth2 import SpotifyOauthError
 
+from moodlake_dagster.assets.gold import GOLD_TABLES
 from moodlake_dagster.resources.lake import LakeResource
 from moodlake_dagster.spotify.client import SpotifyError
 
 USER_ID = re.compile(r"^u_[0-9a-f]{16}$")
+# Snapshots built from a user's plays, keyed by user and as-of day: the user table, every
+# Gold table and the per-listener model tables.
 SNAPSHOT_TABLES = [
     ("silver", "users"),
-    ("gold", "listening_by_daypart"),
-    ("gold", "genre_mix"),
-    ("gold", "track_engagement"),
-    ("gold", "feature_correlations"),
-    ("gold", "feature_gaps"),
-    ("gold", "genre_discovery"),
+    *(("gold", name) for name in GOLD_TABLES),
+    ("gold", "listening_modes"),
+    ("gold", "preference_model"),
 ]
 
 
