@@ -76,15 +76,12 @@ def data_day_range(settings: Settings) -> tuple[dt.date, dt.date]:
 def build_stages() -> list[tuple[str, list[str], str]]:
     """(label, assets, "range" or "end") for each run of a build, in order."""
     from moodlake_dagster.assets.gold import GOLD_TABLES
+    from moodlake_dagster.assets.ml_common import MODEL_ASSETS
 
     return [
         ("snapshot sources", ["catalog_tracks", "tracks"], "end"),
         ("events", ["listening_events", "plays"], "range"),
-        (
-            "snapshots",
-            ["users", *GOLD_TABLES, "track_moods", "listening_modes", "preference_model"],
-            "end",
-        ),
+        ("snapshots", ["users", *GOLD_TABLES, *MODEL_ASSETS], "end"),
     ]
 
 

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import dagster as dg
 
-from moodlake_dagster.assets import bronze, gold, modes, moods, preference, silver, spotify
+from moodlake_dagster.assets import (
+    als,
+    bronze,
+    explanations,
+    gold,
+    modes,
+    moods,
+    preference,
+    recommendations,
+    silver,
+    spotify,
+)
 from moodlake_dagster.jobs import build_job, history_job, snapshot_job
 from moodlake_dagster.resources import build_resources
 from moodlake_dagster.sensors import SENSORS
@@ -13,7 +24,20 @@ from moodlake_dagster.settings import load_settings
 # External sources first (shown in the graph, never materialized), then the assets.
 ASSETS = [
     spotify.spotify_api_responses,
-    *dg.load_assets_from_modules([bronze, spotify, silver, gold, moods, modes, preference]),
+    *dg.load_assets_from_modules(
+        [
+            bronze,
+            spotify,
+            silver,
+            gold,
+            moods,
+            modes,
+            preference,
+            als,
+            recommendations,
+            explanations,
+        ]
+    ),
 ]
 
 

@@ -66,6 +66,37 @@ def spark(spark_url):
     session.stop()
 
 
+AS_OF = dt.date(2026, 6, 1)
+
+
+@pytest.fixture(scope="session")
+def sample_tracks(spark):
+    """Silver tracks (pandas) built from the 10k catalog sample, as of AS_OF."""
+    from moodlake_dagster.ingest.catalog import catalog_table, parse_catalog
+    from moodlake_dagster.transform.silver import build_tracks
+
+    batch = parse_catalog(
+        CATALOG_SAMPLE, as_of=AS_OF, batch_id="t", ingested_at=NOW, source_name="catalog_sample.csv"
+    )
+    return build_tracks(spark.createDataFrame(catalog_table(batch.rows)), AS_OF).toPandas()
+
+
+@pytest.fixture(scope="session")
+def extended_plays(shared_data, spark, sample_tracks, tmp_path_factory):
+    """Silver plays of the real Extended Streaming History, with audio features joined."""
+    from test_silver import plays_for
+
+    landing = link_landing(tmp_path_factory.mktemp("landing"), {"efrrowini": EXTENDED})
+    catalog = spark.createDataFrame(
+        sample_tracks.drop(columns=["as_of_date"]).assign(as_of_date=AS_OF)
+    )
+    plays = plays_for(spark, catalog, landing, zones=[("efrrowini", "Asia/Kolkata")])
+    features = sample_tracks[
+        ["track_id", "valence", "energy", "danceability", "acousticness", "tempo"]
+    ]
+    return plays.merge(features, on="track_id", how="left")
+
+
 def link_landing(target: Path, sources: dict[str, Path]) -> Path:
     """A landing folder whose subfolders (one per account) hold symlinks to real files."""
     for account, folder in sources.items():

@@ -7,23 +7,16 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import CATALOG_SAMPLE, NOW
 
-from moodlake_dagster.ingest.catalog import catalog_table, parse_catalog
 from moodlake_dagster.ml import mood
 from moodlake_dagster.ml.store import ModelStore
-from moodlake_dagster.transform.silver import build_tracks
 
 AS_OF = dt.date(2026, 6, 1)
 
 
 @pytest.fixture(scope="module")
-def tracks(spark):
-    batch = parse_catalog(
-        CATALOG_SAMPLE, as_of=AS_OF, batch_id="t", ingested_at=NOW, source_name="catalog_sample.csv"
-    )
-    frame = build_tracks(spark.createDataFrame(catalog_table(batch.rows)), AS_OF)
-    return frame.toPandas()
+def tracks(sample_tracks):
+    return sample_tracks
 
 
 @pytest.fixture(scope="module")
@@ -111,19 +104,6 @@ def test_too_few_plays_for_modes_is_a_clear_reason(tracks):
 
     with pytest.raises(ValueError, match="12 plays with audio features"):
         modes.fit_user("u_0123456789abcdef", tracks.head(12).assign(day_part="night", local_hour=1))
-
-
-@pytest.fixture(scope="module")
-def extended_plays(shared_data, spark, tracks, tmp_path_factory):
-    """Silver plays of the real Extended Streaming History, with audio features joined."""
-    from conftest import EXTENDED, link_landing
-    from test_silver import plays_for
-
-    landing = link_landing(tmp_path_factory.mktemp("landing"), {"efrrowini": EXTENDED})
-    catalog = spark.createDataFrame(tracks.drop(columns=["as_of_date"]).assign(as_of_date=AS_OF))
-    plays = plays_for(spark, catalog, landing, zones=[("efrrowini", "Asia/Kolkata")])
-    features = tracks[["track_id", "valence", "energy", "danceability", "acousticness", "tempo"]]
-    return plays.merge(features, on="track_id", how="left")
 
 
 def test_preference_features_use_only_earlier_plays(extended_plays):

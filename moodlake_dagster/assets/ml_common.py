@@ -12,6 +12,17 @@ ML = {
     "kinds": {"scikitlearn", "deltalake"},
 }
 AUC_CHECK = "auc_bar"
+# Every model asset in build order, and the Gold tables among them keyed by listener.
+MODEL_ASSETS = (
+    "track_moods",
+    "listening_modes",
+    "preference_model",
+    "als_recommendations",
+    "recommendations",
+    "shap_values",
+    "explanations",
+)
+LISTENER_TABLES = MODEL_ASSETS[1:]
 
 
 def model_store(moodlake: MoodlakeConfig) -> ModelStore:

@@ -11,10 +11,14 @@ CHECK_NAME = "pandera_schema"
 MAX_EXAMPLES = 10
 
 
-def nothing_to_check(reason: str) -> dg.AssetCheckResult:
+def nothing_to_check(reason: str, asset: str | None = None) -> dg.AssetCheckResult:
     """A passed check for a run that rightly wrote nothing (the reason says why)."""
     return dg.AssetCheckResult(
-        check_name=CHECK_NAME, passed=True, metadata={"reason": reason}, description=reason
+        asset_key=asset,
+        check_name=CHECK_NAME,
+        passed=True,
+        metadata={"reason": reason},
+        description=reason,
     )
 
 

@@ -221,3 +221,69 @@ class PreferenceModel(_Model):
     def explained(cls, df: pd.DataFrame) -> Series[bool]:
         trained = df["status"] == "trained"
         return (trained & df["auc"].notna()) | (~trained & df["reason"].notna())
+
+
+class AlsRecommendations(_Model):
+    as_of_date: Series[object]
+    user_id: Series[str] = pa.Field(str_matches=r"^u_[0-9a-f]{16}$")
+    rank: Series[int] = pa.Field(ge=1)
+    track_id: Series[str] = pa.Field(str_matches=r"^[0-9A-Za-z]{22}$")
+    als_score: Series[float] = pa.Field(**UNIT)
+    unit: Series[str] = pa.Field(isin=["user", "session"])
+    basis: Series[str] = pa.Field(str_length={"min_value": 3})
+
+    @pa.dataframe_check(error="one row per listener and rank, one rank per listener and track")
+    def ranked_once(cls, df: pd.DataFrame) -> Series[bool]:
+        by_rank = ~df.duplicated(["user_id", "rank"], keep=False)
+        by_track = ~df.duplicated(["user_id", "track_id"], keep=False)
+        return by_rank & by_track
+
+
+class Recommendations(_Model):
+    as_of_date: Series[object]
+    user_id: Series[str] = pa.Field(str_matches=r"^u_[0-9a-f]{16}$")
+    day_part: Series[str] = pa.Field(isin=DAY_PARTS)
+    mode: Series[str] = pa.Field(isin=["mirror", "coach"])
+    rank: Series[int] = pa.Field(ge=1)
+    track_id: Series[str] = pa.Field(str_matches=r"^[0-9A-Za-z]{22}$")
+    match_score: Series[float] = pa.Field(**UNIT)
+    improvement_score: Series[float] = pa.Field(**UNIT)
+    als_score: Series[float] = pa.Field(nullable=True, **UNIT)
+    low_valence_days: Series[int] = pa.Field(ge=0)
+
+    @pa.dataframe_check(error="a list holds a track once and each rank once")
+    def ranked_once(cls, df: pd.DataFrame) -> Series[bool]:
+        keys = ["user_id", "day_part", "mode"]
+        return ~df.duplicated([*keys, "rank"], keep=False) & ~df.duplicated(
+            [*keys, "track_id"], keep=False
+        )
+
+    @pa.dataframe_check(error="coach picks must improve on the recent mean")
+    def coach_improves(cls, df: pd.DataFrame) -> Series[bool]:
+        return (df["mode"] != "coach") | (df["improvement_score"] > 0)
+
+
+SUBJECTS = ["recommendation", "mood"]
+
+
+class ShapValues(_Model):
+    as_of_date: Series[object]
+    subject: Series[str] = pa.Field(isin=SUBJECTS)
+    track_id: Series[str] = pa.Field(str_matches=r"^[0-9A-Za-z]{22}$")
+    feature: Series[str]
+    shap_value: Series[float]
+    share: Series[float] = pa.Field(**UNIT)
+
+
+class Explanations(_Model):
+    as_of_date: Series[object]
+    subject: Series[str] = pa.Field(isin=SUBJECTS)
+    track_id: Series[str] = pa.Field(str_matches=r"^[0-9A-Za-z]{22}$")
+    label: Series[str]
+    sentence: Series[str] = pa.Field(str_length={"min_value": 20})
+
+    @pa.dataframe_check(error="a recommendation is explained for its listener, day part and list")
+    def recommendation_keys(cls, df: pd.DataFrame) -> Series[bool]:
+        recs = df["subject"] == "recommendation"
+        keyed = df[["user_id", "day_part", "mode", "rank"]].notna().all(axis=1)
+        return ~recs | keyed

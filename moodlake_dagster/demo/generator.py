@@ -44,6 +44,8 @@ def _user_plays(
     valence = catalog["valence"].to_numpy()
     energy = catalog["energy"].to_numpy()
     duration = catalog["duration_ms"].clip(lower=60_000).to_numpy()
+    names, albums, ids = (catalog[c].tolist() for c in ("track_name", "album_name", "track_id"))
+    artists = [a.split(";")[0] for a in catalog["artists"]]
     plays: list[dict] = []
     for offset in range(days):
         day = start + dt.timedelta(days=offset)
@@ -64,7 +66,6 @@ def _user_plays(
                 clock += dt.timedelta(milliseconds=ms)
                 if clock.date() != day:
                     break
-                track = catalog.iloc[index]
                 plays.append(
                     {
                         "ts": clock.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -72,10 +73,10 @@ def _user_plays(
                         "ms_played": ms,
                         "conn_country": "ZZ",
                         "ip_addr": f"192.0.2.{int(rng.integers(1, 255))}",
-                        "master_metadata_track_name": track["track_name"],
-                        "master_metadata_album_artist_name": track["artists"].split(";")[0],
-                        "master_metadata_album_album_name": track["album_name"],
-                        "spotify_track_uri": f"spotify:track:{track['track_id']}",
+                        "master_metadata_track_name": names[index],
+                        "master_metadata_album_artist_name": artists[index],
+                        "master_metadata_album_album_name": albums[index],
+                        "spotify_track_uri": f"spotify:track:{ids[index]}",
                         "episode_name": None,
                         "episode_show_name": None,
                         "spotify_episode_uri": None,
@@ -94,6 +95,37 @@ def _user_plays(
                 )
                 reason_start = "fwdbtn" if skipped else "trackdone"
     return plays
+
+
+def generate_plays(
+    catalog_csv: Path,
+    *,
+    users: int,
+    start: dt.date = dt.date(2025, 1, 1),
+    days: int = 365,
+    seed: int = 20251,
+) -> pd.DataFrame:
+    """The same listeners as plain rows (user, track, time, skipped), for model benchmarks
+    that need a large crowd without writing and parsing a million JSON records."""
+    catalog = _load_catalog(catalog_csv)
+    rng = np.random.default_rng(seed)
+    frames = []
+    for number in range(1, users + 1):
+        plays = pd.DataFrame(_user_plays(catalog, rng, start, days))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "user_id": f"demo-listener-{number}",
+                    "track_id": plays["spotify_track_uri"].str.removeprefix("spotify:track:"),
+                    "played_at_utc": pd.to_datetime(plays["ts"], utc=True),
+                    "skipped": plays["skipped"].astype(bool),
+                    "source_format": "extended",
+                }
+            )
+        )
+    frame = pd.concat(frames, ignore_index=True)
+    frame["play_date"] = frame["played_at_utc"].dt.date
+    return frame
 
 
 def generate_history(

@@ -16,6 +16,7 @@ from deltalake import DeltaTable
 from spotipy.oauth2 import SpotifyOauthError
 
 from moodlake_dagster.assets.gold import GOLD_TABLES
+from moodlake_dagster.assets.ml_common import LISTENER_TABLES
 from moodlake_dagster.resources.lake import LakeResource
 from moodlake_dagster.spotify.client import SpotifyError
 
@@ -25,8 +26,7 @@ USER_ID = re.compile(r"^u_[0-9a-f]{16}$")
 SNAPSHOT_TABLES = [
     ("silver", "users"),
     *(("gold", name) for name in GOLD_TABLES),
-    ("gold", "listening_modes"),
-    ("gold", "preference_model"),
+    *(("gold", name) for name in LISTENER_TABLES),
 ]
 
 

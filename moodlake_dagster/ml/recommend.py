@@ -1,0 +1,289 @@
+"""Recommendations in two modes, from a per-listener match model.
+
+**Match model.** For each listener a gradient-boosted classifier learns what their plays (played
+through, not skipped) look like at each time of day, against catalog tracks drawn at random
+and given day parts in the listener's own proportions — so the day part alone tells the
+model nothing, only how it combines with the audio. Its probability for a track and a day
+part is the `match_score`. It is scored on later days: held-out plays against held-out
+catalog tracks, beside a nearest-profile baseline (closeness to the listener's mean for that
+day part).
+
+**Mirror** ranks candidates by `match_score`: music for the mood the person is in.
+
+**Coach** ranks by `improvement_score`: a small step up in valence or energy from the
+listener's recent mean for that day part — +0.05 to +0.15 — times the match. Larger jumps in
+either direction, up or down, are capped: they score zero and are never picked. After a
+low-valence streak the coach only counts steps up in valence. It is for wellbeing, not
+engagement: nothing rewards listening longer.
+
+Candidates are catalog tracks the listener has never played, from the genres they play most
+(more of them when those hold too few unplayed tracks), plus what ALS suggests among them; at
+most one track per artist in a list.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import GradientBoostingClassifier
+from sklearn.metrics import roc_auc_score
+
+DAY_PARTS = ("night", "morning", "afternoon", "evening")
+AUDIO = (
+    "valence",
+    "energy",
+    "danceability",
+    "acousticness",
+    "instrumentalness",
+    "speechiness",
+    "tempo",
+    "loudness",
+)
+FEATURES = (*AUDIO, "day_part_code")
+STEP_MIN, STEP_MAX = 0.05, 0.15
+EPS = 1e-9  # 0.45 − 0.40 is 0.0499… in floating point: the band's edges belong to it
+RECENT_DAYS = 14
+MIN_RECENT = 10
+LOW_VALENCE = 0.40
+STREAK_DAYS = 3
+LIKED_GENRES = 5
+MIN_POOL = 1_000
+PER_LIST = 10
+MIN_PLAYS = 50
+EVAL_SHARE = 0.2
+MIN_EVAL = 20
+BACKGROUND = 3_000
+SEED = 13
+
+
+class CannotRecommend(ValueError):
+    """Too few plays with audio features to learn what the listener plays."""
+
+
+@dataclass
+class MatchModel:
+    user_id: str
+    model: GradientBoostingClassifier = field(repr=False)
+    day_part_shares: dict[str, float]
+    auc: float | None = None
+    baseline_auc: float | None = None
+    n_eval: int = 0
+    cutoff: dt.date | None = None
+    note: str = ""
+
+
+def day_part_code(day_parts: pd.Series) -> np.ndarray:
+    return day_parts.map({p: i for i, p in enumerate(DAY_PARTS)}).to_numpy(float)
+
+
+def design(tracks: pd.DataFrame, day_parts: pd.Series | str) -> np.ndarray:
+    """The match model's input: audio features and the day part as a code."""
+    if isinstance(day_parts, str):
+        day_parts = pd.Series(day_parts, index=tracks.index)
+    X = tracks[list(AUDIO)].to_numpy(float)
+    return np.column_stack([X, day_part_code(day_parts)])
+
+
+def _background(catalog: pd.DataFrame, shares: dict, n: int, rng) -> pd.DataFrame:
+    sample = catalog.sample(n=min(n, len(catalog)), random_state=int(rng.integers(1 << 31)))
+    parts = rng.choice(list(shares), size=len(sample), p=list(shares.values()))
+    return sample.assign(day_part=parts)
+
+
+def _fit(positives: pd.DataFrame, background: pd.DataFrame) -> GradientBoostingClassifier:
+    X = np.vstack(
+        [design(positives, positives["day_part"]), design(background, background["day_part"])]
+    )
+    y = np.r_[np.ones(len(positives)), np.zeros(len(background))]
+    model = GradientBoostingClassifier(
+        n_estimators=150, max_depth=3, learning_rate=0.05, subsample=0.8, random_state=SEED
+    )
+    return model.fit(X, y)
+
+
+def _profile_score(train: pd.DataFrame, frame: pd.DataFrame) -> np.ndarray:
+    """Baseline: minus the scaled distance to the listener's mean for that day part."""
+    scale = train[list(AUDIO)].std().replace(0, 1.0)
+    means = train.groupby("day_part")[list(AUDIO)].mean()
+    overall = train[list(AUDIO)].mean()
+    centre = np.vstack([means.loc[p] if p in means.index else overall for p in frame["day_part"]])
+    z = (frame[list(AUDIO)].to_numpy(float) - centre) / scale.to_numpy()
+    return -np.sqrt((z**2).sum(axis=1))
+
+
+def train_match(user_id: str, plays: pd.DataFrame, catalog: pd.DataFrame) -> MatchModel:
+    """Evaluate on the later days, then fit on every play for serving.
+
+    `plays`: one listener's plays with audio features (`play_date`, `day_part`, `skipped`).
+    `catalog`: tracks with audio features to draw the background from.
+    """
+    liked = plays[~plays["skipped"].astype(bool)]
+    if len(liked) < MIN_PLAYS:
+        raise CannotRecommend(
+            f"{len(liked)} plays through with audio features; at least {MIN_PLAYS} needed"
+        )
+    rng = np.random.default_rng(SEED)
+    shares = liked["day_part"].value_counts(normalize=True).to_dict()
+    result = MatchModel(user_id, None, shares)
+    days = np.sort(liked["play_date"].unique())
+    cutoff = days[int(len(days) * (1 - EVAL_SHARE))] if len(days) >= 5 else None
+    train = liked[liked["play_date"] < cutoff] if cutoff else liked.iloc[:0]
+    later = liked[liked["play_date"] >= cutoff] if cutoff else liked.iloc[:0]
+    if len(train) >= MIN_PLAYS and len(later) >= MIN_EVAL:
+        # Background tracks are split too: the evaluation negatives were never trained on.
+        pool = catalog.sample(frac=1.0, random_state=SEED)
+        half = len(pool) // 2
+        fitted = _fit(train, _background(pool.iloc[:half], shares, BACKGROUND, rng))
+        negatives = _background(pool.iloc[half:], shares, max(len(later), 200), rng)
+        frame = pd.concat([later, negatives], ignore_index=True)
+        y = np.r_[np.ones(len(later)), np.zeros(len(negatives))]
+        proba = fitted.predict_proba(design(frame, frame["day_part"]))[:, 1]
+        result.auc = float(roc_auc_score(y, proba))
+        result.baseline_auc = float(roc_auc_score(y, _profile_score(train, frame)))
+        result.n_eval, result.cutoff = len(later), cutoff
+    else:
+        result.note = (
+            f"not evaluated: {len(train)} plays before and {len(later)} from the cutoff day; "
+            f"need {MIN_PLAYS} and {MIN_EVAL}"
+        )
+    result.model = _fit(liked, _background(catalog, shares, BACKGROUND, rng))
+    return result
+
+
+def recent_means(plays: pd.DataFrame, as_of: dt.date) -> dict[str, tuple[float, float, str]]:
+    """Per day part: (valence, energy, what the mean is over) — the coach's starting point."""
+    since = as_of - dt.timedelta(days=RECENT_DAYS)
+    recent = plays[plays["play_date"] > since]
+    out = {}
+    for part in DAY_PARTS:
+        for frame, label in (
+            (recent[recent["day_part"] == part], f"your {part}s of the last {RECENT_DAYS} days"),
+            (recent, f"your last {RECENT_DAYS} days"),
+            (plays[plays["day_part"] == part], f"your {part}s"),
+            (plays, "all your listening"),
+        ):
+            if len(frame) >= MIN_RECENT or frame is plays:
+                out[part] = (float(frame["valence"].mean()), float(frame["energy"].mean()), label)
+                break
+    return out
+
+
+def low_valence_streak(plays: pd.DataFrame) -> int:
+    """How many of the latest listening days in a row had a mean valence below LOW_VALENCE."""
+    daily = plays.groupby("play_date")["valence"].mean().sort_index(ascending=False)
+    streak = 0
+    for value in daily:
+        if value >= LOW_VALENCE:
+            break
+        streak += 1
+    return streak
+
+
+def step_gain(delta: np.ndarray) -> np.ndarray:
+    """1 for a +0.10 step, 0.5 at the band's edges (+0.05, +0.15), 0 outside the band."""
+    inside = (delta >= STEP_MIN - EPS) & (delta <= STEP_MAX + EPS)
+    middle = (STEP_MIN + STEP_MAX) / 2
+    return np.where(inside, 1.0 - np.abs(delta - middle) / (STEP_MAX - STEP_MIN), 0.0)
+
+
+def improvement(
+    valence: np.ndarray, energy: np.ndarray, mean_valence: float, mean_energy: float, streak: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(gain, Δvalence, Δenergy): a capped step up; after a low-valence streak, valence only."""
+    dv, de = valence - mean_valence, energy - mean_energy
+    within_caps = (np.abs(dv) <= STEP_MAX + EPS) & (np.abs(de) <= STEP_MAX + EPS)
+    gain = step_gain(dv) if streak else np.maximum(step_gain(dv), step_gain(de))
+    return np.where(within_caps, gain, 0.0), dv, de
+
+
+def liked_genres(plays: pd.DataFrame, tracks: pd.DataFrame) -> list[str]:
+    """The listener's top genres by plays: at least LIKED_GENRES, more while fewer than
+    MIN_POOL unplayed tracks are in them (a 10k catalog sample runs dry where 114k would not).
+    """
+    played = set(plays["track_id"])
+    with_genres = plays.merge(tracks[["track_id", "genres"]], on="track_id").explode("genres")
+    ranked = with_genres["genres"].value_counts().index.tolist()
+    per_genre = tracks[~tracks["track_id"].isin(played)].explode("genres")["genres"].value_counts()
+    liked, pool = [], 0
+    for genre in ranked:
+        if len(liked) >= LIKED_GENRES and pool >= MIN_POOL:
+            break
+        liked.append(genre)
+        pool += int(per_genre.get(genre, 0))
+    return liked
+
+
+def candidates(
+    plays: pd.DataFrame, tracks: pd.DataFrame, als_tracks: pd.DataFrame | None
+) -> pd.DataFrame:
+    """Catalog tracks the listener has never played: from their top genres, and ALS's
+    suggestions among them (in session mode ALS only knows their own tracks, so it adds none).
+    """
+    played = set(plays["track_id"])
+    liked = liked_genres(plays, tracks)
+    known_artists = set(tracks.loc[tracks["track_id"].isin(played), "primary_artist"])
+    als = als_tracks if als_tracks is not None else pd.DataFrame(columns=["track_id", "als_score"])
+    pool = tracks[~tracks["track_id"].isin(played)].merge(
+        als[["track_id", "als_score"]], on="track_id", how="left"
+    )
+    in_liked = pool["genres"].map(lambda g: any(x in liked for x in g))
+    from_als = pool["als_score"].notna()
+    pool = pool[in_liked | from_als]
+    return pool.assign(
+        genre=pool["genres"].map(
+            lambda g: next((x for x in g if x in liked), g[0] if len(g) else "")
+        ),
+        source=np.where(in_liked[pool.index], "liked genre", "als"),
+        new_artist=~pool["primary_artist"].isin(known_artists),
+        new_to_you=True,
+    ).reset_index(drop=True)
+
+
+def _one_per_artist(frame: pd.DataFrame, by: str, n: int) -> pd.DataFrame:
+    ranked = frame.sort_values([by, "track_id"], ascending=[False, True])
+    return ranked.drop_duplicates("primary_artist").head(n)
+
+
+def recommend_user(
+    match: MatchModel,
+    plays: pd.DataFrame,
+    pool: pd.DataFrame,
+    as_of: dt.date,
+    per_list: int = PER_LIST,
+) -> pd.DataFrame:
+    """Both lists for every day part for one listener (plays: with audio features)."""
+    means = recent_means(plays, as_of)
+    streak = low_valence_streak(plays)
+    nudging = streak >= STREAK_DAYS
+    rows = []
+    for part in DAY_PARTS:
+        scored = pool.assign(
+            day_part=part, match_score=match.model.predict_proba(design(pool, part))[:, 1]
+        )
+        mean_v, mean_e, over = means[part]
+        gain, dv, de = improvement(
+            scored["valence"].to_numpy(float),
+            scored["energy"].to_numpy(float),
+            mean_v,
+            mean_e,
+            nudging,
+        )
+        scored = scored.assign(
+            improvement_score=gain * scored["match_score"],
+            delta_valence=dv,
+            delta_energy=de,
+            recent_valence=mean_v,
+            recent_energy=mean_e,
+            recent_over=over,
+        )
+        mirror = _one_per_artist(scored, "match_score", per_list).assign(mode="mirror")
+        coach = _one_per_artist(
+            scored[scored["improvement_score"] > 0], "improvement_score", per_list
+        ).assign(mode="coach")
+        for frame in (mirror, coach):
+            rows.append(frame.assign(rank=np.arange(1, len(frame) + 1)))
+    out = pd.concat(rows, ignore_index=True)
+    return out.assign(user_id=match.user_id, low_valence_days=streak, coach_nudging=nudging)
