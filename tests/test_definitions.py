@@ -10,7 +10,15 @@ from moodlake_dagster.partitions import daily_partitions
 
 GROUPS = {layer: set(names) for layer, names in LAYERS.items()}
 GROUPS["bronze"].add("spotify_tracks")  # writes a table only when Spotify is connected
-GROUPS["ml"] = {"track_moods", "listening_modes", "preference_model"}
+GROUPS["ml"] = {
+    "track_moods",
+    "listening_modes",
+    "preference_model",
+    "als_recommendations",
+    "recommendations",
+    "shap_values",
+    "explanations",
+}
 
 
 def test_asset_graph_groups_partitions_and_checks():
@@ -33,6 +41,9 @@ def test_asset_graph_groups_partitions_and_checks():
     assert checks - {(name, "pandera_schema") for name in specs} == {
         ("track_moods", "auc_bar"),
         ("preference_model", "auc_bar"),
+        ("als_recommendations", "beats_popularity"),
+        ("recommendations", "coach_within_caps"),
+        ("shap_values", "shap_sums_to_output"),
     }
     blocking = {
         k.asset_key.to_user_string()
@@ -41,6 +52,7 @@ def test_asset_graph_groups_partitions_and_checks():
     }
     assert blocking == GROUPS["bronze"] | GROUPS["silver"]
     assert specs["plays"].pools == {"spark"} and not specs["listening_events"].pools
+    assert specs["als_recommendations"].pools == {"spark"}
     assert specs["plays"].parent_keys == {dg.AssetKey("listening_events"), dg.AssetKey("tracks")}
     assert dg.AssetKey("spotify_api_responses") in specs["listening_events"].parent_keys
 

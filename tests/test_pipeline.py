@@ -10,6 +10,7 @@ import pytest
 from conftest import BASIC, EXTENDED, LAYERS, link_landing, make_settings
 from deltalake import DeltaTable
 
+from moodlake_dagster.assets.ml_common import MODEL_ASSETS
 from moodlake_dagster.definitions import ASSETS, build_job, make_definitions
 from moodlake_dagster.partitions import daily_partitions
 from moodlake_dagster.resources import build_resources
@@ -62,12 +63,12 @@ def test_every_asset_materializes_and_every_check_passes(lake):
         assert result.success
         mats = materializations(result)
         assert sorted(mats) == sorted(
-            ["spotify_tracks", "track_moods", "listening_modes", "preference_model"]
+            ["spotify_tracks", *MODEL_ASSETS]
             + [a for layer in TABLES.values() for a in layer if a != "quarantine"]
         )
         assert all(len(m) == partitions for m in mats.values())
         checks = result.get_asset_check_evaluations()
-        assert len(checks) == 17
+        assert len(checks) == 24
         failed = {(c.asset_key.to_user_string(), c.check_name) for c in checks if not c.passed}
         # Days of history are too few for a preference model: its bar cannot be judged.
         assert failed == {("preference_model", "auc_bar")}
@@ -198,3 +199,31 @@ def test_the_preference_model_says_why_it_cannot_judge(lake):
     assert all("at least 200 needed" in r for r in meta["users_skipped"].value.values())
     rows = table(lake, "gold", "preference_model")
     assert set(rows["status"]) == {"skipped"} and rows["reason"].notna().all()
+
+
+def test_recommendations_and_als_say_why_three_days_are_not_enough(lake):
+    mats = materializations(lake["ranged"])
+    als_meta = mats["als_recommendations"][0].metadata
+    assert als_meta["unit"].value == "session"  # two listeners: sessions stand in
+    assert "need at least 5" in als_meta["not_evaluated"].value
+    assert als_meta["plays_used"].value > 0
+    recs = mats["recommendations"][0].metadata
+    assert recs["listeners"].value == 0
+    assert all("at least 50 needed" in r for r in recs["listeners_skipped"].value.values())
+
+
+def test_every_track_mood_is_explained_and_adds_up(lake):
+    result = lake["ranged"]
+    checks = {
+        (c.asset_key.to_user_string(), c.check_name): c
+        for c in result.get_asset_check_evaluations()
+    }
+    assert checks[("shap_values", "shap_sums_to_output")].passed
+    text = table(lake, "gold", "explanations")
+    latest = text[text["as_of_date"].astype(str) == RANGE[1]]
+    moods = table(lake, "gold", "track_moods")
+    labelled = moods[moods["as_of_date"].astype(str) == RANGE[1]]
+    assert set(latest.loc[latest["subject"] == "mood", "track_id"]) == set(labelled["track_id"])
+    assert latest["sentence"].str.startswith("Labelled ").all()
+    meta = materializations(result)["shap_values"][0].metadata
+    assert meta["plot"].value.startswith("![")
