@@ -4,6 +4,7 @@ moodlake build                      every day present in the data, one run
 moodlake build --start D --end D    a date range (a backfill), one run
 moodlake ui                         the Dagster UI on http://127.0.0.1:3000
 moodlake spark status|stop          the local Spark Connect server
+moodlake recommend [--mode coach]   a listener's picks and why, read from Gold
 """
 
 from __future__ import annotations
@@ -293,6 +294,28 @@ def cmd_spotify(args) -> int:
     return 0 if ok else 1
 
 
+def cmd_recommend(args) -> int:
+    from moodlake_dagster import reports
+
+    settings = load_settings()
+    day_part = args.day_part or reports.day_part_of(dt.datetime.now().hour)
+    try:
+        report = reports.recommendation_report(
+            settings.lake_root,
+            user=args.user,
+            mode=args.mode,
+            day_part=day_part,
+            as_of=dt.date.fromisoformat(args.as_of) if args.as_of else None,
+            key=settings.resolved_pseudonym_key(),
+            limit=args.limit,
+        )
+    except reports.ReportError as err:
+        print(f"moodlake recommend: {err}", file=sys.stderr)
+        return 1
+    print(report.json() if args.json else report.text())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     load_dotenv(os.environ.get("MOODLAKE_ENV_FILE", ".env"))
     parser = argparse.ArgumentParser(
@@ -317,6 +340,20 @@ def main(argv: list[str] | None = None) -> int:
         "--no-rebuild", action="store_true", help="disconnect: do not rebuild users and Gold"
     )
     spotify.set_defaults(func=cmd_spotify)
+    recommend = sub.add_parser(
+        "recommend", help="print a listener's recommendations and why, from the Gold tables"
+    )
+    recommend.add_argument("--user", help="account name or pseudonym; default: the only one")
+    recommend.add_argument("--mode", choices=["mirror", "coach"], default="mirror")
+    recommend.add_argument(
+        "--day-part",
+        choices=["night", "morning", "afternoon", "evening"],
+        help="default: the day part of this machine's clock",
+    )
+    recommend.add_argument("--as-of", help="snapshot day (YYYY-MM-DD); default: the latest")
+    recommend.add_argument("--limit", type=int, default=10)
+    recommend.add_argument("--json", action="store_true", help="JSON instead of text")
+    recommend.set_defaults(func=cmd_recommend)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -4,7 +4,9 @@ catalog, and ALS fitted on the shared Spark Connect server."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 
 import numpy as np
 import pandas as pd
@@ -34,6 +36,11 @@ def listener(crowd, sample_tracks):
     plays = crowd[crowd["user_id"] == "demo-listener-3"].copy()
     plays["day_part"] = plays["played_at_utc"].dt.hour.map(day_part)
     return plays.merge(sample_tracks[["track_id", *recommend.AUDIO]], on="track_id")
+
+
+@pytest.fixture(scope="module")
+def match(listener, sample_tracks):
+    return recommend.train_match("u_listener", listener, sample_tracks)
 
 
 # --- ALS -------------------------------------------------------------------------------
@@ -143,8 +150,7 @@ def test_coach_gain_is_zero_outside_the_caps():
     assert streak[2] == pytest.approx(1.0)
 
 
-def test_mirror_and_coach_differ_in_the_promised_direction(listener, sample_tracks):
-    match = recommend.train_match("u_listener", listener, sample_tracks)
+def test_mirror_and_coach_differ_in_the_promised_direction(match, listener, sample_tracks):
     pool = recommend.candidates(listener, sample_tracks, None)
     assert not set(pool["track_id"]) & set(listener["track_id"])  # never played
     lists = recommend.recommend_user(match, listener, pool, AS_OF)
@@ -166,8 +172,7 @@ def test_mirror_and_coach_differ_in_the_promised_direction(listener, sample_trac
         assert one["rank"].tolist() == list(range(1, len(one) + 1))
 
 
-def test_a_low_valence_streak_makes_coach_nudge_valence(listener, sample_tracks):
-    match = recommend.train_match("u_listener", listener, sample_tracks)
+def test_a_low_valence_streak_makes_coach_nudge_valence(match, listener, sample_tracks):
     gloomy = sample_tracks[sample_tracks["valence"] < 0.2].head(60)
     later = AS_OF + dt.timedelta(days=10)  # four gloomy days after the generated history
     days = [later - dt.timedelta(days=n) for n in range(4)]
@@ -183,8 +188,7 @@ def test_a_low_valence_streak_makes_coach_nudge_valence(listener, sample_tracks)
     assert coach["delta_valence"].between(0.05 - recommend.EPS, 0.15 + recommend.EPS).all()
 
 
-def test_the_match_model_is_scored_on_later_days(listener, sample_tracks):
-    match = recommend.train_match("u_listener", listener, sample_tracks)
+def test_the_match_model_is_scored_on_later_days(match, listener, sample_tracks):
     assert match.cutoff is not None and match.n_eval >= recommend.MIN_EVAL
     assert match.auc > 0.7 and match.auc > match.baseline_auc - 0.05
     with pytest.raises(recommend.CannotRecommend, match="at least 50 needed"):
@@ -194,8 +198,7 @@ def test_the_match_model_is_scored_on_later_days(listener, sample_tracks):
 # --- Explanations -------------------------------------------------------------------------
 
 
-def test_recommendation_shap_sums_to_the_match_models_output(listener, sample_tracks):
-    match = recommend.train_match("u_listener", listener, sample_tracks)
+def test_recommendation_shap_sums_to_the_match_models_output(match, listener, sample_tracks):
     pool = recommend.candidates(listener, sample_tracks, None)
     lists = recommend.recommend_user(match, listener, pool, AS_OF).assign(
         listening_mode="calm acoustic evenings"
@@ -234,3 +237,51 @@ def test_mood_shap_sums_to_the_boosted_half(sample_tracks):
     assert text.startswith(f"Labelled {labels['mood'].iloc[0]}") and "boosted half" in text
     importance = explain.global_importance(values, mood.FEATURES)
     assert importance.index[-1] in mood.FEATURES and (importance >= 0).all()
+
+
+# --- The command that prints them --------------------------------------------------------
+
+
+def test_moodlake_recommend_prints_picks_and_why_from_gold(
+    match, listener, sample_tracks, tmp_path, monkeypatch, capsys
+):
+    """Lists and sentences written as the assets write them, read back by the command."""
+    import pyarrow as pa
+
+    from moodlake_dagster import cli, storage
+    from moodlake_dagster.assets.explanations import EXPLANATIONS_SCHEMA, explain_recommendations
+    from moodlake_dagster.assets.recommendations import RECOMMENDATIONS_SCHEMA
+    from moodlake_dagster.ingest.privacy import pseudonymize
+
+    key = "test-key-not-secret"
+    user_id = pseudonymize("efrrowini", key.encode())
+    match = dataclasses.replace(match, user_id=user_id)
+    pool = recommend.candidates(listener, sample_tracks, None)
+    lists = recommend.recommend_user(match, listener, pool, AS_OF).assign(
+        listening_mode="energetic danceable mornings"
+    )
+    _, sentences = explain_recommendations(lists, sample_tracks, {user_id: match})
+    lake = tmp_path / "home" / "lake"
+    for name, frame, schema in (
+        ("recommendations", lists, RECOMMENDATIONS_SCHEMA),
+        ("explanations", pd.concat(sentences), EXPLANATIONS_SCHEMA),
+    ):
+        frame = frame.reindex(columns=schema.names).assign(as_of_date=AS_OF)
+        table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+        uri = storage.table_uri(str(lake), "gold", name)
+        storage.replace_range(uri, table, column="as_of_date", start=AS_OF, end=AS_OF)
+    monkeypatch.setenv("MOODLAKE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MOODLAKE_PSEUDONYM_KEY", key)
+    args = ["recommend", "--user", "efrrowini", "--day-part", "morning", "--limit", "3"]
+    assert cli.main([*args, "--mode", "coach"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"Coach picks for {user_id}, mornings, as of {AS_OF}")
+    assert "one small step up from your mornings" in out
+    assert out.count("Recommended because its ") == 3 and "higher" in out
+    assert cli.main([*args, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    expected = lists[(lists["mode"] == "mirror") & (lists["day_part"] == "morning")].head(3)
+    assert [p["track_id"] for p in report["picks"]] == expected["track_id"].tolist()
+    assert all(p["sentence"].endswith(".") for p in report["picks"])
+    assert cli.main(["recommend", "--user", "nobody"]) == 1
+    assert "listeners: " + user_id in capsys.readouterr().err

@@ -39,6 +39,8 @@ RECOMMENDATIONS_SCHEMA = pa.schema(
         ("energy", pa.float64()),
         ("delta_valence", pa.float64()),
         ("delta_energy", pa.float64()),
+        ("recent_valence", pa.float64()),
+        ("recent_energy", pa.float64()),
         ("recent_over", pa.string()),
         ("low_valence_days", pa.int64()),
         ("coach_nudging", pa.bool_()),

@@ -1,0 +1,152 @@
+"""A listener's recommendations and why, read from the Gold tables (no Spark, no retraining).
+
+Behind `moodlake recommend`: it reads `gold/recommendations`, `gold/explanations` and
+`gold/als_recommendations` through delta-rs with partition filters, so it answers in about a
+second however large the lake is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+
+import pandas as pd
+
+from moodlake_dagster import storage
+from moodlake_dagster.ingest.privacy import pseudonymize
+
+DAY_PARTS = ("night", "morning", "afternoon", "evening")
+KEYS = ["user_id", "day_part", "mode", "rank"]
+
+
+class ReportError(LookupError):
+    """What the person asked for is not in the lake; the message says what is."""
+
+
+@dataclass
+class Report:
+    user_id: str
+    as_of: dt.date
+    mode: str
+    day_part: str
+    picks: pd.DataFrame
+    als_basis: str | None
+
+    def text(self) -> str:
+        first = self.picks.iloc[0] if len(self.picks) else None
+        head = f"{self.mode.capitalize()} picks for {self.user_id}, {self.day_part}s, "
+        head += f"as of {self.as_of}"
+        lines = [head]
+        if first is not None and self.mode == "coach":
+            lines.append(
+                f"  one small step up from {first['recent_over']} "
+                f"(valence {first['recent_valence']:.2f}, energy {first['recent_energy']:.2f})"
+            )
+            if first["coach_nudging"]:
+                lines.append(
+                    f"  after {first['low_valence_days']} low-valence days in a row: "
+                    "brighter tracks only"
+                )
+        if not len(self.picks):
+            lines.append("  no track is within the coach's caps for this day part")
+        for row in self.picks.itertuples():
+            steps = f"Δvalence {row.delta_valence:+.2f}, Δenergy {row.delta_energy:+.2f}"
+            score = (
+                f"improvement {row.improvement_score:.2f}"
+                if self.mode == "coach"
+                else f"match {row.match_score:.2f}"
+            )
+            new = " · new artist" if row.new_artist else ""
+            lines.append(f"{row.rank:>3}. {row.track_name} — {row.artists}  [{row.genre}{new}]")
+            lines.append(f"     {score}, {steps}")
+            if isinstance(row.sentence, str):
+                lines.append(f"     {row.sentence}")
+        if self.als_basis:
+            lines.append(f"Collaborative filtering (ALS): {self.als_basis}.")
+        return "\n".join(lines)
+
+    def json(self) -> str:
+        columns = [
+            "rank",
+            "track_id",
+            "track_name",
+            "artists",
+            "genre",
+            "match_score",
+            "improvement_score",
+            "delta_valence",
+            "delta_energy",
+            "sentence",
+        ]
+        return json.dumps(
+            {
+                "user_id": self.user_id,
+                "as_of": self.as_of.isoformat(),
+                "mode": self.mode,
+                "day_part": self.day_part,
+                "als_basis": self.als_basis,
+                "picks": self.picks.reindex(columns=columns).to_dict("records"),
+            },
+            indent=2,
+            default=str,
+        )
+
+
+def day_part_of(hour: int) -> str:
+    return DAY_PARTS[hour // 6]
+
+
+def resolve_user(user: str | None, known: list[str], key: bytes) -> str:
+    """A pseudonym as stored, or an account name turned into one; the only one if omitted."""
+    if user is None:
+        if len(known) == 1:
+            return known[0]
+        raise ReportError(f"several listeners, choose one with --user: {', '.join(known)}")
+    for candidate in (user, pseudonymize(user, key)):
+        if candidate in known:
+            return candidate
+    raise ReportError(f"no recommendations for {user!r}; listeners: {', '.join(known)}")
+
+
+def recommendation_report(
+    lake_root: str,
+    *,
+    user: str | None,
+    mode: str,
+    day_part: str,
+    as_of: dt.date | None,
+    key: bytes,
+    limit: int = 10,
+    storage_options=None,
+) -> Report:
+    uri = storage.table_uri(lake_root, "gold", "recommendations")
+    if not storage.table_exists(uri, storage_options):
+        raise ReportError("no recommendations yet: run `moodlake build` (or materialize them)")
+    day = storage.snapshot_day(uri, as_of or dt.date.max, storage_options)
+    if day is None:
+        raise ReportError(f"no recommendations as of {as_of}")
+    picks = storage.read_frame(uri, [("as_of_date", "=", day)], None, storage_options)
+    user_id = resolve_user(user, sorted(picks["user_id"].unique()), key)
+    picks = picks[
+        (picks["user_id"] == user_id) & (picks["mode"] == mode) & (picks["day_part"] == day_part)
+    ].sort_values("rank")
+    picks = picks.head(limit)
+    sentences = _read(lake_root, "explanations", day, storage_options)
+    if sentences is not None and len(sentences):
+        wanted = sentences[sentences["subject"] == "recommendation"][[*KEYS, "sentence"]]
+        picks = picks.merge(wanted, on=KEYS, how="left")
+    else:
+        picks = picks.assign(sentence=None)
+    als_rows = _read(lake_root, "als_recommendations", day, storage_options)
+    basis = None
+    if als_rows is not None and (als_rows["user_id"] == user_id).any():
+        basis = als_rows.loc[als_rows["user_id"] == user_id, "basis"].iloc[0]
+    return Report(user_id, day, mode, day_part, picks.reset_index(drop=True), basis)
+
+
+def _read(lake_root: str, name: str, day: dt.date, storage_options) -> pd.DataFrame | None:
+    uri = storage.table_uri(lake_root, "gold", name)
+    if not storage.table_exists(uri, storage_options):
+        return None
+    return storage.read_frame(uri, [("as_of_date", "=", day)], None, storage_options)
