@@ -35,6 +35,7 @@ lint: install
 bench: install
 	$(BIN)/python benchmarks/build_benchmark.py
 	$(BIN)/python benchmarks/sensor_benchmark.py
+	$(BIN)/python benchmarks/models_benchmark.py
 
 spark-stop: install
 	$(BIN)/moodlake spark stop

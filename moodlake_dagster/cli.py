@@ -138,7 +138,7 @@ def summarize(result) -> tuple[list[str], bool]:
     assets = []
     for name, meta in latest.items():
         facts = [
-            f"{k}={meta[k]}"
+            f"{k}={meta[k]:.3f}" if isinstance(meta[k], float) else f"{k}={meta[k]}"
             for k in (
                 "rows",
                 "rows_landed",
@@ -155,6 +155,13 @@ def summarize(result) -> tuple[list[str], bool]:
                 "baseline_auc",
                 "k",
                 "silhouette",
+                "unit",
+                "ndcg_at_10",
+                "baseline_ndcg_at_10",
+                "not_evaluated",
+                "listeners",
+                "match_auc",
+                "baseline_match_auc",
                 "skipped",
             )
             if k in meta
