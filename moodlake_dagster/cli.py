@@ -5,6 +5,7 @@ moodlake build --start D --end D    a date range (a backfill), one run
 moodlake ui                         the Dagster UI on http://127.0.0.1:3000
 moodlake spark status|stop          the local Spark Connect server
 moodlake recommend [--mode coach]   a listener's picks and why, read from Gold
+moodlake sql "SELECT …"             SQL over every Silver and Gold table (DuckDB)
 """
 
 from __future__ import annotations
@@ -323,6 +324,35 @@ def cmd_recommend(args) -> int:
     return 0
 
 
+def cmd_sql(args) -> int:
+    from moodlake_dagster import sql
+
+    settings = load_settings()
+    if args.tables:
+        for name, uri in sql.lake_tables(settings.lake_root).items():
+            print(f"{name:<24} {uri}")
+        return 0
+    if not args.query:
+        print("moodlake sql: give a query, or --tables to list them", file=sys.stderr)
+        return 2
+    try:
+        table = sql.query(args.query, settings.lake_root)
+    except sql.SqlError as err:
+        print(f"moodlake sql: {err}", file=sys.stderr)
+        return 1
+    frame = table.to_pandas()
+    if args.format == "csv":
+        print(frame.to_csv(index=False), end="")
+    elif args.format == "json":
+        print(frame.to_json(orient="records", date_format="iso", indent=1))
+    else:
+        shown = frame.head(args.max_rows)
+        print(shown.to_markdown(index=False, floatfmt=".4g") if len(shown) else "(no rows)")
+        if len(frame) > len(shown):
+            print(f"… {len(frame) - len(shown)} more rows (--max-rows, or --format csv)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     load_dotenv(os.environ.get("MOODLAKE_ENV_FILE", ".env"))
     parser = argparse.ArgumentParser(
@@ -361,6 +391,12 @@ def main(argv: list[str] | None = None) -> int:
     recommend.add_argument("--limit", type=int, default=10)
     recommend.add_argument("--json", action="store_true", help="JSON instead of text")
     recommend.set_defaults(func=cmd_recommend)
+    sql = sub.add_parser("sql", help="query every Silver and Gold table by name (DuckDB)")
+    sql.add_argument("query", nargs="?", help='e.g. "SELECT * FROM genre_mix LIMIT 5"')
+    sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    sql.add_argument("--max-rows", type=int, default=50, help="table format: rows shown")
+    sql.add_argument("--tables", action="store_true", help="list the tables and their paths")
+    sql.set_defaults(func=cmd_sql)
     args = parser.parse_args(argv)
     return args.func(args)
 

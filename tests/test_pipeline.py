@@ -227,3 +227,40 @@ def test_every_track_mood_is_explained_and_adds_up(lake):
     assert latest["sentence"].str.startswith("Labelled ").all()
     meta = materializations(result)["shap_values"][0].metadata
     assert meta["plot"].value.startswith("![")
+
+
+def test_sql_over_the_lake_answers_by_table_name(lake, monkeypatch, capsys):
+    from moodlake_dagster import cli
+    from moodlake_dagster.sql import SqlError, lake_tables, query
+
+    names = set(lake_tables(lake["root"]))
+    assert names >= {*TABLES["silver"], *GOLD, "track_moods", "model_metrics"}
+    assert not names & set(TABLES["bronze"])  # Bronze stays raw: not offered to SQL
+    plays = table(lake, "silver", "plays")
+    counted = query(
+        "SELECT play_date, count(*) AS n FROM plays GROUP BY play_date ORDER BY play_date",
+        lake["root"],
+    ).to_pandas()
+    expected = plays.groupby("play_date").size()
+    assert counted["n"].tolist() == expected.tolist()
+    joined = (
+        query(
+            "SELECT count(*) AS n FROM plays p JOIN tracks t USING (track_id) "
+            f"WHERE t.as_of_date = DATE '{RANGE[1]}'",
+            lake["root"],
+        )
+        .column("n")[0]
+        .as_py()
+    )
+    assert joined == int(plays["has_features"].sum())
+    with pytest.raises(SqlError, match=r"(?s)nope.*tables: .*plays"):
+        query("SELECT * FROM nope", lake["root"])
+    with pytest.raises(SqlError, match="syntax error"):
+        query("SELEC 1", lake["root"])
+    with pytest.raises(SqlError, match="read-only"):
+        query("DELETE FROM plays", lake["root"])
+    monkeypatch.setenv("MOODLAKE_HOME", str(lake["settings"].home))
+    assert cli.main(["sql", "--format", "csv", "SELECT count(*) AS n FROM users"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["n", str(len(table(lake, "silver", "users")))]
+    assert cli.main(["sql", "SELECT * FROM nope"]) == 1
+    assert "tables: " in capsys.readouterr().err

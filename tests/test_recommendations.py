@@ -79,6 +79,29 @@ def test_fold_in_is_the_als_user_step(spark, crowd):
     assert cosine.min() > 0.99
 
 
+def test_als_fits_in_a_session_that_is_not_the_active_one(spark, spark_url):
+    """An asset's own session beside another one (as in a test run or a sensor's process):
+    pyspark's ML calls go through the active session, which holds no such model."""
+    from pyspark.sql import SparkSession
+
+    own = SparkSession.builder.remote(spark_url).create()
+    try:
+        assert SparkSession.getActiveSession() is not own
+        rng = np.random.default_rng(1)
+        ratings = pd.DataFrame(
+            {
+                "unit_id": [f"s{i % 12}" for i in range(200)],
+                "track_id": [f"t{int(x)}" for x in rng.integers(0, 40, 200)],
+                "rating": 1.0,
+            }
+        ).drop_duplicates(["unit_id", "track_id"])
+        factors = als.fit(own, ratings, "session", {"rank": 4, "maxIter": 3})
+        assert factors.items.shape == (ratings["track_id"].nunique(), 4)
+        assert np.abs(factors.users).sum() > 0
+    finally:
+        own.stop()
+
+
 def test_als_on_a_crowd_is_scored_on_later_days_only(spark, crowd):
     evaluation = als.evaluate(spark, crowd, "user")
     assert evaluation.unit == "user" and evaluation.n_eval == crowd["user_id"].nunique()

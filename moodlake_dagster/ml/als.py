@@ -18,6 +18,7 @@ A popularity ranking (tracks by number of earlier listeners or sessions) is the 
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -124,15 +125,39 @@ def fit(spark, ratings: pd.DataFrame, unit: str, params: dict | None = None) -> 
         coldStartStrategy="drop",
         **params,
     )
-    model = als.fit(spark.createDataFrame(coded))
+    with active_session(spark):
+        model = als.fit(spark.createDataFrame(coded))
+        users_frame, items_frame = model.userFactors.toPandas(), model.itemFactors.toPandas()
+        del model  # releases the server's copy, through the session that holds it
     return Factors(
         unit,
         user_ids,
         item_ids,
-        _dense(model.userFactors.toPandas(), len(user_ids), params["rank"]),
-        _dense(model.itemFactors.toPandas(), len(item_ids), params["rank"]),
+        _dense(users_frame, len(user_ids), params["rank"]),
+        _dense(items_frame, len(item_ids), params["rank"]),
         params,
     )
+
+
+@contextmanager
+def active_session(spark):
+    """Make `spark` the thread's active Spark Connect session while a model lives.
+
+    pyspark's Connect ML fetches a fitted model's attributes (and releases the model) through
+    the thread's *active* session, not the session that fitted it; the server keeps models per
+    session. With a second session in the process (a test's, a sensor's) the fit fails with
+    CONNECT_ML.CACHE_INVALID. This sets pyspark's thread-local active session (a private
+    attribute; checked against pyspark 4.3) and restores it afterwards.
+    """
+    from pyspark.sql.connect.session import SparkSession
+
+    local = SparkSession._active_session
+    before = getattr(local, "session", None)
+    local.session = spark
+    try:
+        yield
+    finally:
+        local.session = before
 
 
 def _dense(frame: pd.DataFrame, n: int, rank: int) -> np.ndarray:

@@ -1,0 +1,70 @@
+"""SQL over the lake: every Silver and Gold Delta table by name, answered locally by DuckDB.
+
+Tables are read through delta-rs as Arrow datasets (the table's current version, its active
+files only), so DuckDB sees exactly what Spark and the assets see, with filters pushed down to
+the Parquet files. Nothing is copied and no server runs.
+
+    from moodlake_dagster.sql import query
+    query("SELECT day_part, avg(avg_valence) FROM listening_by_daypart GROUP BY 1", lake_root)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import duckdb
+import pyarrow as pa
+from deltalake import DeltaTable
+
+from moodlake_dagster import storage
+
+LAYERS = ("silver", "gold")
+
+
+class SqlError(ValueError):
+    """A query that cannot run; the message names the problem and the tables there are."""
+
+
+def lake_tables(lake_root: str, storage_options: Mapping[str, str] | None = None) -> dict:
+    """{table name: uri} for every Silver and Gold table that exists."""
+    import fsspec
+
+    found = {}
+    fs, root = fsspec.core.url_to_fs(lake_root, **(storage_options or {}))
+    for layer in LAYERS:
+        base = f"{root.rstrip('/')}/{layer}"
+        if not fs.exists(base):
+            continue
+        for path in sorted(fs.ls(base, detail=False)):
+            name = path.rstrip("/").rsplit("/", 1)[-1]
+            uri = storage.table_uri(lake_root, layer, name)
+            if storage.table_exists(uri, storage_options):
+                found[name] = uri
+    return found
+
+
+def connect(lake_root: str, storage_options: Mapping[str, str] | None = None):
+    """A DuckDB connection with every lake table registered as a view of its name."""
+    tables = lake_tables(lake_root, storage_options)
+    con = duckdb.connect()
+    for name, uri in tables.items():
+        dataset = DeltaTable(uri, storage_options=dict(storage_options or {})).to_pyarrow_dataset()
+        con.register(name, dataset)
+    return con, sorted(tables)
+
+
+def query(sql: str, lake_root: str, storage_options: Mapping[str, str] | None = None) -> pa.Table:
+    """Run one SELECT over the lake; the lake is written by its assets, never through SQL."""
+    con, names = connect(lake_root, storage_options)
+    if not names:
+        raise SqlError(f"no Silver or Gold tables under {lake_root}: run `moodlake build` first")
+    listing = f"tables: {', '.join(names)}"
+    try:
+        statements = con.extract_statements(sql)
+        if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+            raise SqlError(f"one SELECT (or WITH … SELECT) at a time, read-only\n{listing}")
+        return con.sql(sql).to_arrow_table()
+    except duckdb.Error as err:
+        raise SqlError(f"{type(err).__name__}: {err}\n{listing}") from err
+    finally:
+        con.close()
