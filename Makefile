@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test ui lint bench spark-stop clean check-java
+.PHONY: install demo test ui lint bench spark-stop clean check-java check-postgres
 
 check-java:
 	@java -version >/dev/null 2>&1 || { echo "Java 17+ is required (Spark runs on the JVM): e.g. apt-get install openjdk-17-jre-headless"; exit 1; }
@@ -23,7 +23,11 @@ install: check-java $(STAMP)
 demo: install
 	$(BIN)/moodlake build
 
-test: install
+# The tests run Dagster on a real PostgreSQL (Debian's package, started on loopback by the tests).
+check-postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; } || { echo "The tests need PostgreSQL: apt-get install postgresql"; exit 1; }
+
+test: install check-postgres
 	$(BIN)/pytest
 
 ui: install
