@@ -264,3 +264,22 @@ def test_sql_over_the_lake_answers_by_table_name(lake, monkeypatch, capsys):
     assert capsys.readouterr().out.splitlines() == ["n", str(len(table(lake, "silver", "users")))]
     assert cli.main(["sql", "SELECT * FROM nope"]) == 1
     assert "tables: " in capsys.readouterr().err
+
+
+def test_the_starter_dashboards_queries_run_on_the_lake(lake):
+    """docker/superset's datasets are Trino SQL over schemas silver/gold; the same SQL, with
+    the schema prefixes dropped, runs on DuckDB here: every column they name exists."""
+    import re
+
+    import yaml
+    from conftest import REPO
+
+    from moodlake_dagster.sql import query
+
+    definition = yaml.safe_load((REPO / "docker" / "superset" / "dashboard.yaml").read_text())
+    for name, dataset in definition["datasets"].items():
+        sql = re.sub(r"\b(silver|gold)\.", "", dataset["sql"])
+        result = query(sql, lake["root"])
+        assert result.num_columns >= 2, name
+    charts = definition["dashboard"]["charts"]
+    assert {c["dataset"] for c in charts} == set(definition["datasets"])
