@@ -29,7 +29,6 @@ RECOMMENDATIONS_SCHEMA = pa.schema(
         ("artists", pa.string()),
         ("genre", pa.string()),
         ("source", pa.string()),
-        ("new_to_you", pa.bool_()),
         ("new_artist", pa.bool_()),
         ("listening_mode", pa.string()),
         ("match_score", pa.float64()),

@@ -238,7 +238,6 @@ def candidates(
         ),
         source=np.where(in_liked[pool.index], "liked genre", "als"),
         new_artist=~pool["primary_artist"].isin(known_artists),
-        new_to_you=True,
     ).reset_index(drop=True)
 
 
