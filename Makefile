@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test ui lint bench spark-stop clean check-java check-postgres
+.PHONY: install demo test ui lint bench spark-stop clean check-java check-postgres check-browser
 
 check-java:
 	@java -version >/dev/null 2>&1 || { echo "Java 17+ is required (Spark runs on the JVM): e.g. apt-get install openjdk-17-jre-headless"; exit 1; }
@@ -25,9 +25,13 @@ demo: install
 
 # The tests run Dagster on a real PostgreSQL (Debian's package, started on loopback by the tests).
 check-postgres:
-	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; } || { echo "The tests need PostgreSQL: apt-get install postgresql"; exit 1; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } || { echo "The tests need PostgreSQL: apt-get install postgresql"; exit 1; }
 
-test: install check-postgres
+# The UI tests drive headless Chromium (Debian's chromium and chromium-driver; no download).
+check-browser:
+	@{ command -v chromium && command -v chromedriver; } >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || { echo "The UI tests need Chromium: apt-get install chromium chromium-driver"; exit 1; }
+
+test: install check-postgres check-browser
 	$(BIN)/pytest
 
 ui: install

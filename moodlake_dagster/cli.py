@@ -218,16 +218,10 @@ def cmd_ui(args) -> int:
     settings = load_settings()
     home = prepare_dagster_home(settings)
     dagster = Path(sys.executable).with_name("dagster")
-    command = [
-        str(dagster),
-        "dev",
-        "-m",
-        "moodlake_dagster.definitions",
-        "-h",
-        args.host,
-        "-p",
-        str(args.port),
-    ]
+    # The checkout's workspace.yaml names the code location "moodlake", as in Docker.
+    workspace = Path(__file__).resolve().parents[1] / "workspace.yaml"
+    target = ["-w", str(workspace)] if workspace.exists() else ["-m", "moodlake_dagster.definitions"]
+    command = [str(dagster), "dev", *target, "-h", args.host, "-p", str(args.port)]
     print(f"DAGSTER_HOME={home}; UI at http://{args.host}:{args.port}")
     os.execv(command[0], command)
 

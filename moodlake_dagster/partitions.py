@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import warnings
 
 import dagster as dg
 
@@ -24,6 +25,8 @@ daily_partitions = dg.DailyPartitionsDefinition(
 
 # Spark-backed assets read a whole range in one run: one JVM session, never one run per day.
 single_run = dg.BackfillPolicy.single_run()
+# Every asset module sets it, and each import would log the same beta notice to the UI's logs.
+warnings.filterwarnings("ignore", "Parameter `backfill_policy`", category=dg.BetaWarning)
 
 
 def day_range(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
