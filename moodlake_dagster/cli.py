@@ -220,7 +220,8 @@ def cmd_ui(args) -> int:
     dagster = Path(sys.executable).with_name("dagster")
     # The checkout's workspace.yaml names the code location "moodlake", as in Docker.
     workspace = Path(__file__).resolve().parents[1] / "workspace.yaml"
-    target = ["-w", str(workspace)] if workspace.exists() else ["-m", "moodlake_dagster.definitions"]
+    module = ["-m", "moodlake_dagster.definitions"]
+    target = ["-w", str(workspace)] if workspace.exists() else module
     command = [str(dagster), "dev", *target, "-h", args.host, "-p", str(args.port)]
     print(f"DAGSTER_HOME={home}; UI at http://{args.host}:{args.port}")
     os.execv(command[0], command)

@@ -74,6 +74,40 @@ def daypart_plot(df: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+def hour_plot(df: pd.DataFrame) -> plt.Figure:
+    user = main_user(df)
+    mine = df[df["user_id"] == user].set_index("local_hour").reindex(range(24))
+    fig, plays = plt.subplots(figsize=(8, 3.2), layout="constrained")
+    plays.bar(mine.index, mine["plays"].fillna(0), color="#d9d9d9", label="plays")
+    plays.set_xlabel("hour of day (listener's time zone)")
+    plays.set_ylabel("plays")
+    plays.set_xticks(range(0, 24, 3))
+    mood = plays.twinx()
+    mood.plot(mine.index, mine["avg_valence"], marker="o", color="#f4a261", label="valence")
+    mood.plot(mine.index, mine["avg_energy"], marker="o", color="#e76f51", label="energy")
+    mood.set_ylim(0, 1)
+    mood.set_ylabel("mean of the hour's plays")
+    mood.legend(loc="upper left", fontsize=8)
+    plays.set_title(f"Mood by hour of day ({user})")
+    return fig
+
+
+def versus_baseline_plot(
+    scores: pd.DataFrame, *, ylabel: str, baseline: str, bar: float | None = None
+) -> plt.Figure:
+    """Held-out scores beside their baseline: index = what was scored, columns model/baseline."""
+    fig, ax = plt.subplots(figsize=(max(4, 1.1 * len(scores) + 2), 3.2), layout="constrained")
+    x = range(len(scores))
+    ax.bar([i - 0.2 for i in x], scores["model"], 0.4, label="model", color="#264653")
+    ax.bar([i + 0.2 for i in x], scores["baseline"], 0.4, label=baseline, color="#e9c46a")
+    if bar is not None:
+        ax.axhline(bar, color="grey", linestyle="--", linewidth=1, label="bar")
+    ax.set_xticks(list(x), [str(label)[:14] for label in scores.index])
+    ax.set_ylabel(ylabel)
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
 def genre_plot(df: pd.DataFrame, top: int = 15) -> plt.Figure:
     user = main_user(df)
     mine = df[df["user_id"] == user].nlargest(top, "share").iloc[::-1]

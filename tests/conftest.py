@@ -24,6 +24,7 @@ LAYERS = {
     "silver": ["tracks", "plays", "users"],
     "gold": [
         "listening_by_daypart",
+        "mood_by_hour",
         "genre_mix",
         "track_engagement",
         "feature_correlations",

@@ -123,12 +123,19 @@ def test_preference_features_use_only_earlier_plays(extended_plays):
 
 
 def test_preference_model_on_the_real_history_is_held_out_in_time(extended_plays):
+    from moodlake_dagster.assets.preference import auc_plot
     from moodlake_dagster.ml import preference
 
     result = preference.train_user("u_efrrowini000000", extended_plays)
     assert min(result.eval_days) >= result.cutoff  # no evaluation day before the cutoff
     assert result.n_train + result.n_eval == len(extended_plays)
     assert result.auc > result.baseline_auc > 0.5
+    # The asset's plot draws exactly these two held-out scores.
+    (axes, *_) = auc_plot([result]).axes
+    assert [round(bar.get_height(), 9) for bar in axes.patches] == [
+        round(result.auc, 9),
+        round(result.baseline_auc, 9),
+    ]
     print(
         f"preference AUC {result.auc:.3f}, baseline {result.baseline_auc:.3f}, "
         f"{result.n_eval} eval plays ({result.n_eval_with_features} with features)"

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 
 import dagster as dg
+import pandas as pd
 import pytest
 from conftest import BASIC, EXTENDED, LAYERS, link_landing, make_settings
 from deltalake import DeltaTable
@@ -68,7 +69,7 @@ def test_every_asset_materializes_and_every_check_passes(lake):
         )
         assert all(len(m) == partitions for m in mats.values())
         checks = result.get_asset_check_evaluations()
-        assert len(checks) == 24
+        assert len(checks) == 25
         failed = {(c.asset_key.to_user_string(), c.check_name) for c in checks if not c.passed}
         # Days of history are too few for a preference model: its bar cannot be judged.
         assert failed == {("preference_model", "auc_bar")}
@@ -123,6 +124,31 @@ def test_snapshots_are_as_of_the_range_end_and_gold_has_plots(lake):
     latest = users[users["as_of_date"].astype(str) == RANGE[1]]
     assert len(latest) == 2  # both listeners have played by then
     assert set(latest["timezone"]) == {"Asia/Kolkata", "UTC"}
+
+
+def test_mood_by_hour_summarizes_every_play_in_local_time(lake):
+    hours = table(lake, "gold", "mood_by_hour")
+    hours = hours[hours["as_of_date"].astype(str) == RANGE[1]]
+    plays = table(lake, "silver", "plays")
+    plays = plays[plays["play_date"].astype(str) <= RANGE[1]]
+    tracks = table(lake, "silver", "tracks")
+    tracks = tracks[tracks["as_of_date"] == tracks["as_of_date"].max()]
+    joined = plays.merge(tracks[["track_id", "valence"]], on="track_id", how="left")
+    expected = joined.groupby(["user_id", "local_hour"]).agg(
+        plays=("play_id", "size"), avg_valence=("valence", "mean")
+    )
+    got = hours.set_index(["user_id", "local_hour"]).sort_index()
+    assert got["plays"].to_dict() == expected["plays"].to_dict()
+    assert got["avg_valence"].to_numpy() == pytest.approx(
+        expected["avg_valence"].to_numpy(), nan_ok=True
+    )
+    # Hours are the listener's: Kolkata is UTC+5:30.
+    kolkata = plays[plays["timezone"] == "Asia/Kolkata"]
+    utc = pd.to_datetime(kolkata["played_at_utc"])
+    utc = utc.dt.tz_localize("UTC") if utc.dt.tz is None else utc
+    assert (
+        len(kolkata) and (utc.dt.tz_convert("Asia/Kolkata").dt.hour == kolkata["local_hour"]).all()
+    )
 
 
 def test_no_ip_address_or_account_name_reaches_any_table(lake):

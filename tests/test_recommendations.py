@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from conftest import CATALOG_SAMPLE
 
+from moodlake_dagster.assets.als import ranking_plot
 from moodlake_dagster.demo.generator import generate_plays
 from moodlake_dagster.ml import als, explain, mood, recommend
 
@@ -117,6 +118,14 @@ def test_als_on_a_crowd_is_scored_on_later_days_only(spark, crowd):
     assert evaluation.precision > 2 * np.mean(chance)
     for value in (evaluation.precision, evaluation.ndcg, evaluation.baseline_ndcg):
         assert 0 <= value <= 1
+    # The asset's plot: model bars, then popularity bars, at the measured heights.
+    (axes, *_) = ranking_plot(evaluation).axes
+    assert [bar.get_height() for bar in axes.patches] == [
+        evaluation.precision,
+        evaluation.ndcg,
+        evaluation.baseline_precision,
+        evaluation.baseline_ndcg,
+    ]
 
 
 def test_one_listener_uses_sessions_and_says_how(spark, extended_plays):

@@ -89,6 +89,13 @@ def url(ui, path: str) -> str:
     return f"http://127.0.0.1:{ui['port']}{path}"
 
 
+def settled(browser):
+    """Wait out the dialog's fade-in so the screenshot shows what a person sees."""
+    WebDriverWait(browser, 10).until(
+        lambda b: b.execute_script("return !document.getAnimations().length")
+    )
+
+
 def test_materialization_and_backfill_succeed_with_their_checks(ui, built):
     assert built["run_status"] == "SUCCESS"
     backfill = built["backfill"]
@@ -110,7 +117,7 @@ def test_materialization_and_backfill_succeed_with_their_checks(ui, built):
     # Event tables hold one partition per day; snapshot tables the whole backfilled range.
     assert events["listening_events"] == len(DAYS)
     assert events["plays"] == len(DAYS)
-    assert events["listening_by_daypart"] == len(DAYS)
+    assert events["mood_by_hour"] == len(DAYS)
 
 
 def test_asset_graph_shows_every_group_and_asset(ui, browser):
@@ -144,8 +151,10 @@ def test_asset_graph_shows_every_group_and_asset(ui, browser):
 
 
 def test_asset_page_shows_description_preview_checks_and_plot(ui, browser):
-    browser.get(url(ui, "/assets/listening_by_daypart"))
-    browser.find_element(By.XPATH, "//*[contains(text(), 'When do I listen, and in what mood')]")
+    browser.get(url(ui, "/assets/mood_by_hour"))
+    browser.find_element(
+        By.XPATH, "//*[contains(text(), 'When in the day is my music brighter or calmer')]"
+    )
     # The preview is a markdown table of the materialized rows, pseudonymous user ids.
     browser.find_element(By.XPATH, "//td[starts-with(normalize-space(.), 'u_')]")
     row = browser.find_element(By.XPATH, "//tr[.//*[normalize-space(text())='plot']]")
@@ -155,13 +164,14 @@ def test_asset_page_shows_description_preview_checks_and_plot(ui, browser):
         lambda b: b.execute_script("return arguments[0].naturalWidth", image) > 100,
         message="the plot image never rendered",
     )
-    assert image.get_attribute("alt") == "listening_by_daypart"
+    assert image.get_attribute("alt") == "mood_by_hour"
+    settled(browser)
     browser.save_screenshot(str(ARTIFACTS / "asset-plot.png"))
 
-    browser.get(url(ui, "/assets/listening_by_daypart?view=checks"))
+    browser.get(url(ui, "/assets/mood_by_hour?view=checks"))
     browser.find_element(By.XPATH, "//*[normalize-space(text())='pandera_schema']")
     browser.find_element(By.XPATH, "//*[normalize-space(text())='Succeeded']")
-    browser.find_element(By.XPATH, "//*[contains(text(), 'Pandera model ListeningByDaypart')]")
+    browser.find_element(By.XPATH, "//*[contains(text(), 'Pandera model MoodByHour')]")
     browser.save_screenshot(str(ARTIFACTS / "asset-checks.png"))
 
 

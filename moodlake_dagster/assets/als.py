@@ -7,7 +7,7 @@ import pyarrow as pa
 from moodlake_dagster.assets.ml_common import ML, model_store, record_metrics
 from moodlake_dagster.checks import nothing_to_check, schema_check_spec, validate
 from moodlake_dagster.checks.schemas import AlsRecommendations
-from moodlake_dagster.insights import preview
+from moodlake_dagster.insights import figure_md, preview, versus_baseline_plot
 from moodlake_dagster.ml import als
 from moodlake_dagster.ml.metrics import metric
 from moodlake_dagster.partitions import day_range
@@ -42,6 +42,17 @@ def baseline_check(evaluation: als.Evaluation | None, why: str) -> dg.AssetCheck
         description=f"NDCG@10 {evaluation.ndcg:.3f} vs popularity {evaluation.baseline_ndcg:.3f}"
         f" on {evaluation.n_eval} later {evaluation.unit}s",
     )
+
+
+def ranking_plot(evaluation: als.Evaluation):
+    scores = pd.DataFrame(
+        {
+            "model": [evaluation.precision, evaluation.ndcg],
+            "baseline": [evaluation.baseline_precision, evaluation.baseline_ndcg],
+        },
+        index=["precision@10", "NDCG@10"],
+    )
+    return versus_baseline_plot(scores, ylabel="on later days", baseline="popularity")
 
 
 @dg.asset(
@@ -151,6 +162,7 @@ def als_recommendations(
             "baseline_ndcg_at_10": evaluation.baseline_ndcg,
             "n_eval": n,
             "cutoff": str(evaluation.cutoff),
+            "plot": figure_md(ranking_plot(evaluation), "ALS vs popularity on later days"),
         }
     if rows:
         metadata["preview"] = preview(table.drop(columns=["as_of_date"]))

@@ -1,8 +1,8 @@
 """Gold: one table per question (descriptive, diagnostic, benchmark), each with a plot.
 
-The six tables are separate assets in the graph, computed by one subsettable multi-asset step:
+The Gold tables are separate assets in the graph, computed by one subsettable multi-asset step:
 they all start from the same Silver read (every play up to the as-of day joined to the tracks
-snapshot), which Spark then caches once instead of six steps each scanning a year of day files.
+snapshot), which Spark then caches once instead of each table's step scanning a year of days.
 """
 
 from collections.abc import Callable
@@ -22,6 +22,7 @@ from moodlake_dagster.checks.schemas import (
     GenreDiscovery,
     GenreMix,
     ListeningByDaypart,
+    MoodByHour,
     TrackEngagement,
 )
 from moodlake_dagster.partitions import daily_partitions, day_range, single_run
@@ -57,6 +58,10 @@ class GoldInputs:
 
 def _daypart(i: GoldInputs) -> pa.Table:
     return gold.listening_by_daypart(i.enriched, i.end).toArrow()
+
+
+def _mood_by_hour(i: GoldInputs) -> pa.Table:
+    return gold.mood_by_hour(i.enriched, i.end).toArrow()
 
 
 def _genre_mix(i: GoldInputs) -> pa.Table:
@@ -97,6 +102,13 @@ GOLD_TABLES = {
         _daypart,
         ListeningByDaypart,
         insights.daypart_plot,
+    ),
+    "mood_by_hour": GoldTable(
+        "When in the day is my music brighter or calmer: plays, minutes, skip rate and mean "
+        "valence, energy and danceability per hour of the day, in the listener's time zone.",
+        _mood_by_hour,
+        MoodByHour,
+        insights.hour_plot,
     ),
     "genre_mix": GoldTable(
         "What do I listen to: share of resolved plays per genre (a play split over its "

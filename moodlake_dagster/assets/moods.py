@@ -2,12 +2,13 @@
 
 import dagster as dg
 import matplotlib.pyplot as plt
+import pandas as pd
 import pyarrow as pa
 
 from moodlake_dagster.assets.ml_common import AUC_CHECK, ML, model_store, record_metrics
 from moodlake_dagster.checks import nothing_to_check, schema_check_spec, validate
 from moodlake_dagster.checks.schemas import TrackMoods
-from moodlake_dagster.insights import figure_md, preview
+from moodlake_dagster.insights import figure_md, preview, versus_baseline_plot
 from moodlake_dagster.ml import mood
 from moodlake_dagster.ml.metrics import metric
 from moodlake_dagster.partitions import day_range
@@ -17,22 +18,13 @@ MOOD_AUC_BAR = 0.90
 
 
 def auc_plot(evaluation: mood.MoodEvaluation) -> plt.Figure:
-    moods = sorted(evaluation.per_class_auc)
-    fig, ax = plt.subplots(figsize=(7, 3.2))
-    x = range(len(moods))
-    ax.bar([i - 0.2 for i in x], [evaluation.per_class_auc[m] for m in moods], 0.4, label="model")
-    ax.bar(
-        [i + 0.2 for i in x],
-        [evaluation.baseline_per_class_auc[m] for m in moods],
-        0.4,
-        label="logistic baseline",
+    scores = pd.DataFrame(
+        {"model": evaluation.per_class_auc, "baseline": evaluation.baseline_per_class_auc}
+    ).sort_index()
+    fig = versus_baseline_plot(
+        scores, ylabel="ROC AUC (artist-grouped CV)", baseline="logistic baseline", bar=MOOD_AUC_BAR
     )
-    ax.axhline(MOOD_AUC_BAR, color="grey", linestyle="--", linewidth=1, label="bar")
-    ax.set_xticks(list(x), moods)
-    ax.set_ylim(0.5, 1.0)
-    ax.set_ylabel("ROC AUC (artist-grouped CV)")
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
+    fig.axes[0].set_ylim(0.5, 1.0)
     return fig
 
 

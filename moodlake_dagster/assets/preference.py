@@ -1,12 +1,13 @@
 """The preference-model asset: will this listener play a track through? Scored on later days."""
 
 import dagster as dg
+import pandas as pd
 import pyarrow as pa
 
 from moodlake_dagster.assets.ml_common import AUC_CHECK, ML, model_store, record_metrics
 from moodlake_dagster.checks import nothing_to_check, schema_check_spec, validate
 from moodlake_dagster.checks.schemas import PreferenceModel
-from moodlake_dagster.insights import preview
+from moodlake_dagster.insights import figure_md, preview, versus_baseline_plot
 from moodlake_dagster.ml import preference
 from moodlake_dagster.ml.metrics import metric
 from moodlake_dagster.partitions import day_range
@@ -52,6 +53,21 @@ def preference_check(results: list[preference.PreferenceResult]) -> dg.AssetChec
         metadata={"lowest_auc": worst.auc, "bar": PREFERENCE_AUC_BAR, "judged": len(judged)},
         description=f"lowest held-out AUC {worst.auc:.3f} vs bar {PREFERENCE_AUC_BAR}",
     )
+
+
+def auc_plot(results: list[preference.PreferenceResult]):
+    scores = pd.DataFrame(
+        {"model": [r.auc for r in results], "baseline": [r.baseline_auc for r in results]},
+        index=[r.user_id for r in results],
+    )
+    fig = versus_baseline_plot(
+        scores,
+        ylabel="ROC AUC on later days",
+        baseline="past-skip-rate baseline",
+        bar=PREFERENCE_AUC_BAR,
+    )
+    fig.axes[0].set_ylim(0.4, 1.0)
+    return fig
 
 
 @dg.asset(
@@ -136,6 +152,7 @@ def preference_model(
             "baseline_auc": main.baseline_auc,
             "n_eval": main.n_eval,
             "cutoff": main.cutoff,
+            "plot": figure_md(auc_plot(results), "held-out AUC per listener, model vs baseline"),
         }
     frame = table.to_pandas()
     schema = validate(PreferenceModel, frame) if rows else nothing_to_check("no listener yet")

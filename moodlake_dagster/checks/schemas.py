@@ -133,6 +133,19 @@ class ListeningByDaypart(_Model):
     avg_energy: Series[float] = pa.Field(nullable=True, **UNIT)
 
 
+class MoodByHour(_Model):
+    user_id: Series[str]
+    local_hour: Series[int] = pa.Field(ge=0, le=23)
+    plays: Series[int] = pa.Field(ge=1)
+    skip_rate: Series[float] = pa.Field(**UNIT)
+    avg_valence: Series[float] = pa.Field(nullable=True, **UNIT)
+    avg_energy: Series[float] = pa.Field(nullable=True, **UNIT)
+
+    @pa.dataframe_check(error="one row per user and hour")
+    def one_row_per_hour(cls, df: pd.DataFrame) -> Series[bool]:
+        return ~df.duplicated(["user_id", "local_hour"], keep=False)
+
+
 class GenreMix(_Model):
     user_id: Series[str]
     genre: Series[str]

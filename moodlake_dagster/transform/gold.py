@@ -42,6 +42,21 @@ def listening_by_daypart(enriched: DataFrame, as_of: dt.date) -> DataFrame:
     )
 
 
+def mood_by_hour(enriched: DataFrame, as_of: dt.date) -> DataFrame:
+    """When in the day is my music brighter or calmer: plays and mood per local hour (0–23)."""
+    return (
+        enriched.groupBy("user_id", "local_hour")
+        .agg(
+            F.count("*").alias("plays"),
+            (F.sum("ms_played") / 60_000).alias("minutes"),
+            F.avg(F.col("skipped").cast("double")).alias("skip_rate"),
+            F.count("valence").alias("plays_with_features"),
+            *[F.avg(c).alias(f"avg_{c}") for c in ("valence", "energy", "danceability")],
+        )
+        .withColumn("as_of_date", F.lit(as_of))
+    )
+
+
 def genre_mix(enriched: DataFrame, as_of: dt.date) -> DataFrame:
     """What do I listen to: a resolved play counts once, split evenly over its track's genres."""
     resolved = enriched.filter(F.col("genres").isNotNull() & (F.size("genres") > 0))
