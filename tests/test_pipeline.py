@@ -309,3 +309,20 @@ def test_the_starter_dashboards_queries_run_on_the_lake(lake):
         assert result.num_columns >= 2, name
     charts = definition["dashboard"]["charts"]
     assert {c["dataset"] for c in charts} == set(definition["datasets"])
+
+
+def test_trino_registers_every_table_sql_sees(lake):
+    """Trino reads the same tables: docker/trino registers each one DuckDB finds in the lake."""
+    import re
+
+    from conftest import REPO
+
+    from moodlake_dagster.sql import lake_tables
+
+    script = (REPO / "docker" / "trino" / "register_tables.sql").read_text()
+    registered = re.findall(r"register_table\('(\w+)', '(\w+)', 'local:///(\w+)/(\w+)'\)", script)
+    assert all(schema == layer and name == path for schema, name, layer, path in registered)
+    names = {name for _, name, _, _ in registered}
+    assert len(names) == len(registered)  # no table registered twice, nor in two schemas
+    assert names == {*TABLES["silver"], *GOLD, *MODEL_ASSETS, "model_metrics"}
+    assert set(lake_tables(lake["root"])) <= names
