@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import dagster as dg
 import pandas as pd
@@ -253,6 +254,24 @@ def test_every_track_mood_is_explained_and_adds_up(lake):
     assert latest["sentence"].str.startswith("Labelled ").all()
     meta = materializations(result)["shap_values"][0].metadata
     assert meta["plot"].value.startswith("![")
+    assert re.search(r"\|\s*shap_value\s*\|", meta["preview"].value)
+    assert materializations(result)["explanations"][0].metadata["plot"].value.startswith("![")
+
+
+def test_the_explanation_plot_draws_one_subjects_contributions(lake):
+    from moodlake_dagster.assets.explanations import pick_plot
+    from moodlake_dagster.ml.explain import HIDDEN
+
+    text = table(lake, "gold", "explanations")
+    text = text[text["as_of_date"].astype(str) == RANGE[1]]
+    shap = table(lake, "gold", "shap_values")
+    shap = shap[shap["as_of_date"].astype(str) == RANGE[1]]
+    (axes,) = pick_plot(shap, text).axes
+    first = text.sort_values(["subject", "rank"], na_position="last").iloc[0]
+    mine = shap[(shap["subject"] == first["subject"]) & (shap["track_id"] == first["track_id"])]
+    mine = mine[~mine["feature"].isin(HIDDEN)]
+    assert sorted(bar.get_width() for bar in axes.patches) == sorted(mine["shap_value"])
+    assert axes.get_title(loc="left").replace("\n", " ") == first["sentence"]
 
 
 def test_sql_over_the_lake_answers_by_table_name(lake, monkeypatch, capsys):
@@ -295,8 +314,6 @@ def test_sql_over_the_lake_answers_by_table_name(lake, monkeypatch, capsys):
 def test_the_starter_dashboards_queries_run_on_the_lake(lake):
     """docker/superset's datasets are Trino SQL over schemas silver/gold; the same SQL, with
     the schema prefixes dropped, runs on DuckDB here: every column they name exists."""
-    import re
-
     import yaml
     from conftest import REPO
 
@@ -313,7 +330,6 @@ def test_the_starter_dashboards_queries_run_on_the_lake(lake):
 
 def test_trino_registers_every_table_sql_sees(lake):
     """Trino reads the same tables: docker/trino registers each one DuckDB finds in the lake."""
-    import re
 
     from conftest import REPO
 

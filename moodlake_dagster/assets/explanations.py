@@ -1,6 +1,8 @@
 """The explanations assets: SHAP values for every mood label and recommendation, and the
 sentences a person reads ("recommended because its energy (0.72) …")."""
 
+import textwrap
+
 import dagster as dg
 import matplotlib.pyplot as plt
 import numpy as np
@@ -113,6 +115,21 @@ def importance_plot(shap_rows: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+def pick_plot(shap_rows: pd.DataFrame, text: pd.DataFrame) -> plt.Figure:
+    """Why the first explained subject (a top pick when there is one): its SHAP contributions."""
+    first = text.sort_values(["subject", "rank"], na_position="last").iloc[[0]]
+    rows = shap_rows.merge(first[KEYS], on=KEYS)  # pandas matches missing keys to each other
+    rows = rows[~rows["feature"].isin(explain.HIDDEN)].sort_values("shap_value")
+    first = first.iloc[0]
+    fig, ax = plt.subplots(figsize=(6.5, 3.6), layout="constrained")
+    colors = ["#2a9d8f" if v > 0 else "#e76f51" for v in rows["shap_value"]]
+    ax.barh(rows["feature"], rows["shap_value"], color=colors)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlabel("contribution to the model's output (log-odds)")
+    ax.set_title(textwrap.fill(str(first["sentence"]), 80), fontsize=8, loc="left")
+    return fig
+
+
 def additivity_check(sentences: pd.DataFrame, shap_rows: pd.DataFrame) -> dg.AssetCheckResult:
     """Base value plus contributions must give the model output, row by row."""
     sums = shap_rows.groupby(KEYS, dropna=False)["shap_value"].sum()
@@ -198,6 +215,13 @@ def explanation_tables(
         shown = recs_text if len(recs_text) else text
         text_meta["preview"] = preview(
             shown[["user_id", "day_part", "mode", "rank", "sentence"]], rows=12
+        )
+        text_meta["plot"] = figure_md(pick_plot(shap_rows, shown), "why the first pick")
+        shap_meta["preview"] = preview(
+            shap_rows[[*KEYS[:5], "feature", "feature_value", "shap_value", "share"]].dropna(
+                axis="columns", how="all"
+            ),
+            rows=12,
         )
     yield dg.MaterializeResult(asset_key="shap_values", metadata=_md(shap_meta))
     yield dg.MaterializeResult(asset_key="explanations", metadata=_md(text_meta))
