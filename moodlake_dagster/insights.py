@@ -96,7 +96,8 @@ def versus_baseline_plot(
     scores: pd.DataFrame, *, ylabel: str, baseline: str, bar: float | None = None
 ) -> plt.Figure:
     """Held-out scores beside their baseline: index = what was scored, columns model/baseline."""
-    fig, ax = plt.subplots(figsize=(max(4, 1.1 * len(scores) + 2), 3.2), layout="constrained")
+    width = min(9, max(5.5, 1.4 * len(scores) + 3.5))
+    fig, ax = plt.subplots(figsize=(width, 3.2), layout="constrained")
     x = range(len(scores))
     ax.bar([i - 0.2 for i in x], scores["model"], 0.4, label="model", color="#264653")
     ax.bar([i + 0.2 for i in x], scores["baseline"], 0.4, label=baseline, color="#e9c46a")
@@ -104,7 +105,7 @@ def versus_baseline_plot(
         ax.axhline(bar, color="grey", linestyle="--", linewidth=1, label="bar")
     ax.set_xticks(list(x), [str(label)[:14] for label in scores.index])
     ax.set_ylabel(ylabel)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     return fig
 
 
