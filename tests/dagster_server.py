@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
 import socket
 import subprocess
 import time
@@ -93,8 +95,16 @@ def running(
     commands: list[list[str]], env: dict, logs: list[Path], port: int, cwd: Path
 ) -> Iterator[None]:
     """Start the processes, wait until the webserver on `port` answers, stop them after."""
+    # Each in its own process group: the code servers Dagster spawns are stopped with it.
     processes = [
-        subprocess.Popen(command, cwd=cwd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         for command, log in zip(commands, logs, strict=True)
     ]
     try:
@@ -109,13 +119,21 @@ def running(
         wait_for(up, 180, "the webserver", logs)
         yield
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop(processes)
+
+
+def stop(processes: list[subprocess.Popen]) -> None:
+    """Ctrl-C to each process group (how Dagster expects to be stopped), then SIGKILL."""
+    for process in processes:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGINT)
+    for process in processes:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=30)
+        # Whatever the group leader left behind goes too.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def launch_run(port: int, assets: list[str], partition: str, logs: list[Path]) -> tuple[str, str]:
