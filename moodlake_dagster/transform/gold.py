@@ -27,34 +27,32 @@ def plays_with_features(plays: DataFrame, tracks: DataFrame) -> DataFrame:
     return plays.join(tracks.select("track_id", *feature_cols), "track_id", "left")
 
 
-def listening_by_daypart(enriched: DataFrame, as_of: dt.date) -> DataFrame:
-    """When do I listen and in what mood: plays, minutes, skips and mood per day part × weekday."""
+def _listening_summary(
+    enriched: DataFrame, keys: list[str], features: tuple[str, ...], as_of: dt.date
+) -> DataFrame:
+    """Plays, minutes, skip rate and mean mood features per user and `keys`."""
     return (
-        enriched.groupBy("user_id", "day_part", "weekday")
+        enriched.groupBy("user_id", *keys)
         .agg(
             F.count("*").alias("plays"),
             (F.sum("ms_played") / 60_000).alias("minutes"),
             F.avg(F.col("skipped").cast("double")).alias("skip_rate"),
             F.count("valence").alias("plays_with_features"),
-            *[F.avg(c).alias(f"avg_{c}") for c in MOOD_FEATURES],
+            *[F.avg(c).alias(f"avg_{c}") for c in features],
         )
         .withColumn("as_of_date", F.lit(as_of))
     )
+
+
+def listening_by_daypart(enriched: DataFrame, as_of: dt.date) -> DataFrame:
+    """When do I listen and in what mood: plays, minutes, skips and mood per day part × weekday."""
+    return _listening_summary(enriched, ["day_part", "weekday"], MOOD_FEATURES, as_of)
 
 
 def mood_by_hour(enriched: DataFrame, as_of: dt.date) -> DataFrame:
     """When in the day is my music brighter or calmer: plays and mood per local hour (0–23)."""
-    return (
-        enriched.groupBy("user_id", "local_hour")
-        .agg(
-            F.count("*").alias("plays"),
-            (F.sum("ms_played") / 60_000).alias("minutes"),
-            F.avg(F.col("skipped").cast("double")).alias("skip_rate"),
-            F.count("valence").alias("plays_with_features"),
-            *[F.avg(c).alias(f"avg_{c}") for c in ("valence", "energy", "danceability")],
-        )
-        .withColumn("as_of_date", F.lit(as_of))
-    )
+    features = ("valence", "energy", "danceability")
+    return _listening_summary(enriched, ["local_hour"], features, as_of)
 
 
 def genre_mix(enriched: DataFrame, as_of: dt.date) -> DataFrame:
