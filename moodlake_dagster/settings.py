@@ -41,6 +41,7 @@ class Settings:
     skip_threshold_ms: int = 30_000
     dedup_window_s: int = 90
     include_incognito: bool = False
+    music_videos_as_plays: bool = False
     pseudonym_key: str | None = None
     landing_settle_s: float = 30.0
     landing_patience_s: float = 600.0
@@ -150,6 +151,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         skip_threshold_ms=_int(env, "MOODLAKE_SKIP_THRESHOLD_MS", 30_000),
         dedup_window_s=_int(env, "MOODLAKE_DEDUP_WINDOW_S", 90),
         include_incognito=_flag(env, "MOODLAKE_INCLUDE_INCOGNITO"),
+        music_videos_as_plays=_flag(env, "MOODLAKE_MUSIC_VIDEOS_AS_PLAYS"),
         pseudonym_key=env.get("MOODLAKE_PSEUDONYM_KEY") or None,
         landing_settle_s=_int(env, "MOODLAKE_LANDING_SETTLE_S", 30),
         landing_patience_s=_int(env, "MOODLAKE_LANDING_PATIENCE_S", 600),

@@ -45,7 +45,8 @@ def replace_range(
 
     Days outside the range are untouched; delta-rs refuses rows outside the predicate, so a
     bug upstream cannot leak into a neighbour's partition. `where` narrows the replacement
-    further (e.g. one model's rows of a shared metrics table).
+    further (e.g. one model's rows of a shared metrics table). A column new in `data` is
+    added to the table (older rows read it as null), so a lake survives an upgrade.
     """
     data = data.cast(pa.schema([f.with_nullable(True) for f in data.schema]))
     if not table_exists(uri, storage_options):
@@ -57,6 +58,7 @@ def replace_range(
         mode="overwrite",
         predicate=range_predicate(column, start, end) + (f" AND {where}" if where else ""),
         partition_by=[column],
+        schema_mode="merge",
         storage_options=_opts(storage_options),
     )
 

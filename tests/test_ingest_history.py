@@ -6,9 +6,15 @@ import json
 import re
 import shutil
 
-from conftest import BASIC, EXTENDED, NOW, link_landing
+from conftest import BASIC, CATALOG_SAMPLE, EXTENDED, NOW, link_landing
 
-from moodlake_dagster.ingest.history import parse_history
+from moodlake_dagster.demo.generator import (
+    _load_catalog,
+    _user_plays,
+    video_records,
+    write_account_data_export,
+)
+from moodlake_dagster.ingest.history import file_accounting, parse_history
 from moodlake_dagster.ingest.privacy import pseudonymize
 
 KEY = b"test-key"
@@ -213,4 +219,58 @@ def test_a_corrupt_zip_is_reported_not_fatal(tmp_path):
     landing.mkdir()
     (landing / "export.zip").write_bytes(b"PK\x03\x04 not really a zip")
     batch = parse(landing)
-    assert batch.events == [] and batch.ignored_files == ["export.zip (not a readable zip archive)"]
+    assert batch.events == [] and batch.passed_over == [
+        ("export.zip", "not a readable zip archive")
+    ]
+
+
+def test_an_account_data_export_is_accounted_for_file_by_file(tmp_path):
+    """Music, podcast and audiobook history land with their kind; the export's other files
+    are listed with the reason they are not read; every record is counted once."""
+    counts = write_account_data_export(CATALOG_SAMPLE, tmp_path / "landing" / "ann", days=30)
+    batch = parse(tmp_path / "landing")
+    assert batch.bad == [] and batch.records_in == sum(counts.values())
+    rows = {r["file"].split("/")[-1]: r for r in file_accounting(batch, batch.events, [])}
+    music = rows["StreamingHistory_music_0.json"]
+    assert music["format"] == "basic"
+    assert music["records"] == music["landed"] == counts["StreamingHistory_music_0.json"]
+    assert rows["StreamingHistory_podcast_0.json"]["kinds"] == {"podcast": 7}
+    assert rows["StreamingHistory_audiobook_0.json"]["kinds"] == {"audiobook": 3}
+    assert rows["StreamingHistory_audiobook_0.json"]["format"] == "basic_audiobook"
+    assert "account data, not listening history" in rows["YourLibrary.json"]["reason"]
+    assert "account data" in rows["Marquee.json"]["reason"]
+    assert rows["Read_Me_First_GENERATED.txt"]["reason"] == "not a JSON file: not read"
+    for row in rows.values():
+        if row["format"]:
+            assert row["records"] == row["landed"] + row["quarantined"] + row["outside_range"]
+    chapter = next(e for e in batch.events if e["content_type"] == "audiobook")
+    assert chapter["audiobook_title"] == "A Generated Novel"
+    assert chapter["audiobook_chapter_title"] == "Chapter 1"
+    episode = next(e for e in batch.events if e["content_type"] == "episode")
+    assert episode["episode_show_name"] == "Generated Show" and not episode.get("track_name")
+
+
+def test_video_history_lands_as_video_and_unknown_names_say_why(tmp_path):
+    rng = __import__("numpy").random.default_rng(3)
+    plays = _user_plays(_load_catalog(CATALOG_SAMPLE), rng, NOW.date().replace(day=1), 3)
+    videos = video_records(plays)
+    _write(tmp_path / "landing" / "me" / "Streaming_History_Video_2026.json", json.dumps(videos))
+    _write(tmp_path / "landing" / "me" / "my_history_backup.json", "[]")
+    batch = parse(tmp_path / "landing")
+    assert len(batch.events) == len(videos) > 0
+    assert {e["content_type"] for e in batch.events} == {"video"}
+    assert {e["source_format"] for e in batch.events} == {"extended"}
+    (row, unclaimed) = file_accounting(batch, batch.events, [])
+    assert row["format"] == "extended_video" and row["kinds"] == {"video": len(videos)}
+    assert unclaimed["records"] == 0 and "no parser claims this file name" in unclaimed["reason"]
+
+
+def test_a_play_belongs_to_the_day_it_started(tmp_path):
+    """Exports stamp the end; a play that ends just after midnight started the day before."""
+    records = [
+        {**GOOD, "endTime": "2024-03-02 00:01", "msPlayed": 180_000},
+        {**GOOD, "endTime": "2024-03-02 00:10", "msPlayed": 180_000},
+    ]
+    _write(tmp_path / "landing" / "me" / "StreamingHistory0.json", json.dumps(records))
+    days = [e["play_date"].isoformat() for e in parse(tmp_path / "landing").events]
+    assert days == ["2024-03-01", "2024-03-02"]

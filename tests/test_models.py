@@ -140,3 +140,17 @@ def test_preference_model_on_the_real_history_is_held_out_in_time(extended_plays
         f"preference AUC {result.auc:.3f}, baseline {result.baseline_auc:.3f}, "
         f"{result.n_eval} eval plays ({result.n_eval_with_features} with features)"
     )
+
+
+def test_preference_trains_without_columns_an_account_data_export_lacks(extended_plays):
+    """Account-data exports carry no shuffle flag or start reason; with a small catalog no
+    audio either. Those columns are left out and named; the model trains on the rest."""
+    from moodlake_dagster.ml import preference
+
+    bare = extended_plays.assign(shuffle=None, reason_start=None)
+    bare[list(preference.AUDIO)] = np.nan
+    result = preference.train_user("u_account_data0000", bare)
+    assert set(result.left_out) == {"shuffle_flag", "reason_start_code", *preference.AUDIO}
+    assert set(result.features) == set(preference.FEATURES) - set(result.left_out)
+    assert result.model.n_features_in_ == len(result.features)
+    assert result.auc > 0.5

@@ -82,13 +82,17 @@ def test_every_asset_materializes_and_every_check_passes(lake):
 
 
 def test_event_tables_hold_exactly_their_days(lake):
+    def started(end: str, ms: int) -> str:  # a play's day is the UTC day it started
+        ended = dt.datetime.fromisoformat(end.replace("Z", "+00:00"))
+        return (ended - dt.timedelta(milliseconds=ms)).date().isoformat()
+
     source = [r for f in EXTENDED.glob("*.json") for r in json.loads(f.read_text())]
-    expected = sum(1 for r in source if RANGE[0] <= r["ts"][:10] <= RANGE[1])
+    expected = sum(1 for r in source if RANGE[0] <= started(r["ts"], r["ms_played"]) <= RANGE[1])
     basic_day = sum(
         1
         for f in BASIC.glob("StreamingHistory*.json")
         for r in json.loads(f.read_text())
-        if r["endTime"].startswith(DAY)
+        if started(r["endTime"], r["msPlayed"]) == DAY
     )
     events = table(lake, "bronze", "listening_events")
     by_day = events.groupby(events["play_date"].astype(str)).size().to_dict()

@@ -317,3 +317,18 @@ def test_moodlake_recommend_prints_picks_and_why_from_gold(
     assert all(p["sentence"].endswith(".") for p in report["picks"])
     assert cli.main(["recommend", "--user", "nobody"]) == 1
     assert "listeners: " + user_id in capsys.readouterr().err
+
+
+def test_a_song_played_under_one_id_is_not_new_under_another(listener, sample_tracks):
+    """Plays resolved by name land on one id of a song; its other ids are not 'never played'."""
+    twins = sample_tracks[sample_tracks["song_track_ids"] > 1].sort_values(["song_key", "track_id"])
+    song = twins["song_key"].iloc[0]
+    played_id, other_id = twins.loc[twins["song_key"] == song, "track_id"].iloc[:2]
+    plays = listener.copy()
+    plays.loc[plays.index[0], "track_id"] = played_id
+    # ALS suggestions enter the pool whatever their genre: suggest the other id outright.
+    als_rows = pd.DataFrame({"track_id": [other_id], "als_score": [1.0]})
+    pool = recommend.candidates(plays, sample_tracks, als_rows)
+    assert other_id not in set(pool["track_id"]) and played_id not in set(pool["track_id"])
+    # Without the play, the suggestion is a candidate.
+    assert other_id in set(recommend.candidates(listener, sample_tracks, als_rows)["track_id"])

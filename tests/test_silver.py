@@ -46,8 +46,16 @@ def plays_for(spark, tracks, landing, zones=(), **options):
     zone_frame = (
         spark.createDataFrame(zone_rows) if zone_rows.num_rows else empty_frame(spark, ZONES)
     )
-    frame = build_plays(events, tracks, zone_frame, **settings)
+    frame = build_plays(
+        events, tracks, zone_frame, country_timezones=country_zones(spark), **settings
+    )
     return frame.toPandas()
+
+
+def country_zones(spark):
+    from moodlake_dagster.assets.silver import country_timezones
+
+    return country_timezones(spark)
 
 
 def test_tracks_one_row_per_id_with_genre_lists(tracks):
@@ -62,16 +70,22 @@ def test_tracks_one_row_per_id_with_genre_lists(tracks):
 def test_real_extended_history_resolution_and_skips(shared_data, spark, tracks, tmp_path):
     landing = link_landing(tmp_path / "landing", {"efrrowini": EXTENDED})
     df = plays_for(spark, tracks, landing, zones=[("efrrowini", "Asia/Kolkata")])
-    assert len(df) + df["duplicates_merged"].sum() == 6_929  # music plays only
+    records = [r for f in EXTENDED.glob("*.json") for r in json.loads(f.read_text())]
+    never_sounded = sum(1 for r in records if r["spotify_track_uri"] and r["ms_played"] == 0)
+    assert never_sounded > 0
+    # music plays only; a record of 0 ms is no play
+    assert len(df) + df["duplicates_merged"].sum() == 6_929 - never_sounded
     resolution = df["resolution"].value_counts().to_dict()
     assert resolution["id"] == 369  # as measured in SOURCES.md
     assert resolution["name"] > 200  # same songs under other ids
     assert (resolution["id"] + resolution["name"]) / len(df) == pytest.approx(0.093, abs=0.01)
     assert (df["skip_source"] == "flag").all()
     assert df["skipped"].mean() == pytest.approx(0.317, abs=0.01)
-    # Local time is IST (UTC+5:30), never UTC.
-    offsets = df["played_at_local"] - df["played_at_utc"].dt.tz_localize(None)
+    # Local time is IST (UTC+5:30), never UTC, and counted from the start of each play.
+    offsets = df["played_at_local"] - df["started_at_utc"].dt.tz_localize(None)
     assert (offsets == pd_timedelta(hours=5, minutes=30)).all()
+    lengths = df["played_at_utc"] - df["started_at_utc"]
+    assert (lengths == pd_timedelta(milliseconds=1) * df["ms_played"]).all()
 
 
 def pd_timedelta(**kw):
@@ -106,9 +120,10 @@ def test_reimport_and_cross_format_copies_collapse_to_one_play(
     df = plays_for(spark, tracks, landing.parent)
     single = plays_for(spark, tracks, link_landing(tmp_path / "one", {"me": EXTENDED}))
     single = single[single["source_file"].str.endswith("2022.json")]
-    assert len(df) == len(single) == 34  # 35 records, one of them not music
+    assert len(df) == len(single) == 33  # 35 records: one not music, one of 0 ms (no play)
     # every music record of the three files is either the surviving play or a merged copy
-    assert df["duplicates_merged"].sum() == 3 * len(basic) - len(df)
+    sounded = sum(1 for r in basic if r["msPlayed"] > 0)
+    assert df["duplicates_merged"].sum() == 3 * sounded - len(df)
     assert (df["duplicates_merged"] >= 2).all()
     # the export's own repeated record is merged the same way in both
     assert df["duplicates_merged"].sum() - 2 * len(df) == single["duplicates_merged"].sum() * 3
@@ -166,3 +181,58 @@ def test_api_plays_enter_training_only_on_opt_in(spark):
     frame = spark.createDataFrame(plays)
     kept = training_plays(frame, include_api_plays=False).select("play_id").toPandas()
     assert sorted(kept["play_id"]) == ["a", "c"]
+
+
+def _extended(ts, country, ms=200_000, **extra):
+    return {
+        "ts": ts,
+        "ms_played": ms,
+        "conn_country": country,
+        "master_metadata_track_name": "O Holy Night - Remastered 1999",
+        "master_metadata_album_artist_name": "Nat King Cole",
+        "spotify_track_uri": "spotify:track:4ChVFOiAIPwnKLgWGUcErS",
+        "skipped": False,
+        "incognito_mode": False,
+    } | extra
+
+
+def test_what_is_a_play_and_when_it_happened(spark, tracks, tmp_path):
+    """0 ms records, private sessions and videos stay out; local time comes from the start
+    of the play, in the zone of its country where that has one zone (else the default)."""
+    landing = tmp_path / "landing" / "traveller"
+    landing.mkdir(parents=True)
+    (landing / "Streaming_History_Audio_2024.json").write_text(
+        json.dumps(
+            [
+                # India, one zone: 18:20 UTC start = 23:50 IST, ending 00:05 IST the next day.
+                _extended("2024-03-01T18:35:00Z", "IN", ms=900_000),
+                _extended("2024-03-02T10:00:00Z", "US"),  # several zones: the default
+                _extended("2024-03-02T11:00:00Z", "IN", ms=0),  # never sounded
+                _extended("2024-03-02T12:00:00Z", "IN", incognito_mode=True),
+            ]
+        )
+    )
+    (landing / "Streaming_History_Video_2024.json").write_text(
+        json.dumps([_extended("2024-03-03T09:00:00Z", "IN")])
+    )
+    df = plays_for(spark, tracks, landing.parent, default_timezone="Europe/Lisbon")
+    df = df.sort_values("played_at_utc").reset_index(drop=True)
+    assert len(df) == 2 and (df["ms_played"] > 0).all()
+    india, usa = df.iloc[0], df.iloc[1]
+    assert (india["timezone"], india["timezone_source"]) == ("Asia/Kolkata", "country")
+    assert (india["local_hour"], str(india["local_date"]), india["day_part"]) == (
+        23,
+        "2024-03-01",
+        "evening",
+    )
+    assert (usa["timezone"], usa["timezone_source"]) == ("Europe/Lisbon", "default")
+    # A configured zone wins over the country; music videos count only on request.
+    configured = plays_for(
+        spark,
+        tracks,
+        landing.parent,
+        zones=[("traveller", "Asia/Tokyo")],
+        music_videos=True,
+    )
+    assert len(configured) == 3
+    assert set(configured["timezone_source"]) == {"configured"}

@@ -9,7 +9,7 @@ from moodlake_dagster.checks.schemas import CatalogTracks, ListeningEvents
 from moodlake_dagster.demo.generator import generate_history
 from moodlake_dagster.ingest.api import api_events
 from moodlake_dagster.ingest.catalog import catalog_table, parse_catalog
-from moodlake_dagster.ingest.history import events_table, parse_history
+from moodlake_dagster.ingest.history import events_table, file_accounting, parse_history
 from moodlake_dagster.ingest.records import BadRecord, quarantine_table
 from moodlake_dagster.insights import preview
 from moodlake_dagster.partitions import daily_partitions, day_range, single_run
@@ -25,6 +25,18 @@ def _log_problems(context: dg.AssetExecutionContext, bad: list[BadRecord], extra
         context.log.warning(
             f"... and {len(bad) - MAX_LOGGED_PROBLEMS} more; see the quarantine table"
         )
+
+
+def _files_md(accounting: list[dict]) -> dg.MetadataValue:
+    lines = ["| file | format | records | landed, by kind | quarantined | not read because |"]
+    lines.append("|---|---|---|---|---|---|")
+    for row in accounting:
+        kinds = ", ".join(f"{k} {n}" for k, n in row.get("kinds", {}).items())
+        lines.append(
+            f"| {row['file']} | {row['format'] or '—'} | {row['records']} | {kinds or '—'} "
+            f"| {row.get('quarantined', 0)} | {row.get('reason', '')} |"
+        )
+    return dg.MetadataValue.md("\n".join(lines))
 
 
 def _quarantine_md(bad: list[BadRecord], rows: int = 10) -> dg.MetadataValue:
@@ -154,6 +166,7 @@ def listening_events(
         ],
     )
     df = table.to_pandas()
+    accounting = file_accounting(batch, in_range, bad)
     return dg.MaterializeResult(
         metadata={
             "table_uri": uri,
@@ -170,6 +183,8 @@ def listening_events(
             "files": len(batch.files),
             "duplicate_files": sum(1 for f in batch.files if f.duplicate_of),
             "ignored_files": dg.MetadataValue.json(batch.ignored_files),
+            "file_accounting": dg.MetadataValue.json(accounting),
+            "files_read": _files_md(accounting),
             "days_with_plays": int(df["play_date"].nunique()) if len(df) else 0,
             "users": int(df["user_id"].nunique()) if len(df) else 0,
             "content_types": dg.MetadataValue.json(

@@ -105,10 +105,15 @@ def preference_model(
             rows.append({"user_id": str(user_id), "status": "skipped", "reason": str(err)})
             continue
         results.append(r)
+        note = None
+        if r.left_out:
+            note = f"trained without {', '.join(r.left_out)}: missing for every training play"
+            context.log.info(f"{user_id}: preference model {note}")
         rows.append(
             {
                 "user_id": r.user_id,
                 "status": "trained",
+                "reason": note,
                 "cutoff": r.cutoff,
                 "n_train": r.n_train,
                 "n_eval": r.n_eval,
@@ -136,6 +141,9 @@ def preference_model(
         "users_skipped": dg.MetadataValue.json(
             {row["user_id"]: row["reason"] for row in rows if row["status"] == "skipped"}
         ),
+        "features_left_out": dg.MetadataValue.json(
+            {r.user_id: list(r.left_out) for r in results if r.left_out}
+        ),
         "preview": preview(table.to_pandas().drop(columns=["as_of_date"])),
     }
     if results:
@@ -144,7 +152,10 @@ def preference_model(
             "preference_model",
             end,
             {r.user_id: r.model for r in results},
-            card={"features": list(preference.FEATURES), "label": "played through, not skipped"},
+            card={
+                "features": {r.user_id: list(r.features) for r in results},
+                "label": "played through, not skipped",
+            },
         )
         metadata |= {
             "model_path": str(folder),

@@ -10,7 +10,13 @@ from moodlake_dagster.insights import preview
 from moodlake_dagster.partitions import daily_partitions, day_range, single_run
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig, SparkConnectResource
 from moodlake_dagster.storage import empty_frame, range_predicate
-from moodlake_dagster.transform.silver import build_plays, build_tracks, build_users
+from moodlake_dagster.transform.silver import (
+    build_plays,
+    build_tracks,
+    build_users,
+    kept_out_reason,
+)
+from moodlake_dagster.transform.timezones import single_zone_countries
 
 SPARK = {
     "group_name": "silver",
@@ -20,6 +26,7 @@ SPARK = {
     "pool": "spark",
 }
 TIMEZONES = pa.schema([("user_id", pa.string()), ("timezone", pa.string())])
+COUNTRY_ZONES = pa.schema([("country", pa.string()), ("timezone", pa.string())])
 
 
 def snapshot_predicate(lake: LakeResource, layer: str, name: str, as_of) -> str:
@@ -87,6 +94,11 @@ def user_timezones(session, moodlake: MoodlakeConfig):
     return session.createDataFrame(pa.Table.from_pylist(rows, schema=TIMEZONES))
 
 
+def country_timezones(session):
+    rows = [{"country": c, "timezone": z} for c, z in sorted(single_zone_countries().items())]
+    return session.createDataFrame(pa.Table.from_pylist(rows, schema=COUNTRY_ZONES))
+
+
 @dg.asset(
     deps=["listening_events", "tracks"],
     check_specs=[schema_check_spec("plays", Plays, blocking=True)],
@@ -117,7 +129,14 @@ def plays(
         skip_threshold_ms=settings.skip_threshold_ms,
         dedup_window_s=settings.dedup_window_s,
         include_incognito=settings.include_incognito,
+        music_videos=settings.music_videos_as_plays,
+        country_timezones=country_timezones(session),
     )
+    reason = kept_out_reason(
+        include_incognito=settings.include_incognito, music_videos=settings.music_videos_as_plays
+    )
+    reasons = events.select(reason.alias("reason")).dropna().groupBy("reason").count()
+    kept_out = {row["reason"]: row["count"] for row in reasons.collect()}
     table = result.toArrow()
     uri = lake.replace_range("silver", "plays", table, "play_date", start, end)
     df = table.to_pandas()
@@ -130,6 +149,10 @@ def plays(
             "bronze_events_in": events_in,
             "duplicates_removed": int(df["duplicates_merged"].sum()) if len(df) else 0,
             "not_music_or_private": events_in - len(df) - int(df["duplicates_merged"].sum()),
+            "kept_out_of_plays": dg.MetadataValue.json(dict(sorted(kept_out.items()))),
+            "timezone_source": dg.MetadataValue.json(
+                df["timezone_source"].value_counts().to_dict() if len(df) else {}
+            ),
             "feature_coverage": dg.MetadataValue.float(round(coverage, 4)),
             "resolution": dg.MetadataValue.json(df["resolution"].value_counts().to_dict()),
             "skip_rate": dg.MetadataValue.float(

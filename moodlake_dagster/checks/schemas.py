@@ -48,7 +48,7 @@ class ListeningEvents(_Model):
     ts: Series[pd.DatetimeTZDtype] = pa.Field(**UTC)
     user_id: Series[str] = pa.Field(str_matches=r"^u_[0-9a-f]{16}$")
     ms_played: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
-    content_type: Series[str] = pa.Field(isin=["track", "episode", "audiobook", "unknown"])
+    content_type: Series[str] = pa.Field(isin=["track", "episode", "audiobook", "video", "unknown"])
     source_format: Series[str] = pa.Field(isin=SOURCE_FORMATS)
     _source_file: Series[str]
     _record_index: Series[int] = pa.Field(ge=0)
@@ -57,9 +57,10 @@ class ListeningEvents(_Model):
     def ms_played_known_for_exports(cls, df: pd.DataFrame) -> Series[bool]:
         return df["ms_played"].notna() | (df["source_format"] == "api")
 
-    @pa.dataframe_check(error="play_date must be the UTC day of ts")
-    def play_date_matches_ts(cls, df: pd.DataFrame) -> Series[bool]:
-        return df["ts"].dt.date == df["play_date"]
+    @pa.dataframe_check(error="play_date must be the UTC day the play started (ts − ms_played)")
+    def play_date_is_the_start_day(cls, df: pd.DataFrame) -> Series[bool]:
+        started = df["ts"] - pd.to_timedelta(df["ms_played"].fillna(0), unit="ms")
+        return started.dt.date == df["play_date"]
 
 
 class SpotifyTracks(_Model):
@@ -98,7 +99,9 @@ class Plays(_Model):
     local_hour: Series[int] = pa.Field(ge=0, le=23)
     weekday: Series[int] = pa.Field(ge=1, le=7)
     day_part: Series[str] = pa.Field(isin=DAY_PARTS)
-    ms_played: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
+    # A record of 0 ms never sounded: it stays in Bronze and is no play.
+    ms_played: Series[pd.Int64Dtype] = pa.Field(gt=0, nullable=True)
+    timezone_source: Series[str] = pa.Field(isin=["configured", "country", "default"])
     skipped: Series[bool] = pa.Field(nullable=False)
     skip_source: Series[str] = pa.Field(isin=["flag", "reason_end", "threshold", "api"])
     completion: Series[float] = pa.Field(nullable=True, **UNIT)

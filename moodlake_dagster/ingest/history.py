@@ -1,10 +1,18 @@
-"""Parse Spotify listening-history files (all three export formats) into Bronze rows.
+"""Parse Spotify listening-history files (every export kind) into Bronze rows.
 
-Formats, recognised by file name:
-- basic privacy export: `StreamingHistory<N>.json`, `StreamingHistory_music_<N>.json`
-  (endTime "YYYY-MM-DD HH:MM" UTC, artistName, trackName, msPlayed);
-- Extended Streaming History: `Streaming_History_Audio_*.json` (ts = when the stream ended);
+Formats, recognised by file name (`FORMATS`):
+- account-data export ("basic"): `StreamingHistory<N>.json` / `StreamingHistory_music_<N>.json`
+  (endTime "YYYY-MM-DD HH:MM" UTC, artistName, trackName, msPlayed), and beside them
+  `StreamingHistory_podcast_<N>.json` (podcastName, episodeName) and, since 2024,
+  `StreamingHistory_audiobook_<N>.json` (audiobookName, chapterName, authorName);
+- Extended Streaming History: `Streaming_History_Audio_*.json` (ts = when the stream ended)
+  and `Streaming_History_Video_*.json` (same fields; lands as content_type "video");
 - legacy extended: `endsong_<N>.json` (adds username, ip_addr_decrypted, user_agent_decrypted).
+
+Every record lands, with its `content_type` (track, episode, audiobook, video), or goes to
+quarantine; what counts as a music play is Silver's decision. A play's day is the UTC day it
+*started* (end − ms played), as ListenBrainz and Last.fm count it. Every other file is
+reported with the reason it was not read.
 
 Files may also arrive inside the `.zip` Spotify sends; its members are read in place.
 The account a file belongs to is its `username` field where present, else the first folder
@@ -20,6 +28,7 @@ import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
 import pyarrow as pa
 
@@ -27,11 +36,32 @@ from moodlake_dagster.ingest.landing_store import LandingStore
 from moodlake_dagster.ingest.privacy import DROPPED_FIELDS, pseudonymize
 from moodlake_dagster.ingest.records import BadRecord, iter_json_array, safe_raw
 
-FORMAT_PATTERNS = (
+# (format, file name): the first match claims a file.
+FORMATS = (
     ("extended", re.compile(r"^Streaming_History_Audio_.*\.json$")),
+    ("extended_video", re.compile(r"^Streaming_History_Video_.*\.json$")),
     ("endsong", re.compile(r"^endsong(_\d+)?\.json$")),
     ("basic", re.compile(r"^StreamingHistory(_music_)?\d+\.json$")),
+    ("basic_podcast", re.compile(r"^StreamingHistory_podcast_\d+\.json$")),
+    ("basic_audiobook", re.compile(r"^StreamingHistory_audiobook_\d+\.json$")),
 )
+# The record layout each format shares (`source_format` in Bronze and Silver).
+SOURCE_FORMAT = {
+    "extended": "extended",
+    "extended_video": "extended",
+    "endsong": "endsong",
+    "basic": "basic",
+    "basic_podcast": "basic",
+    "basic_audiobook": "basic",
+}
+# The rest of an account-data export: named so the summary can say what they are.
+_ACCOUNT_DATA = re.compile(
+    r"^(YourLibrary|Playlist\d*|Userdata|Identity|Identifiers|Payments|Inferences|FamilyPlan|"
+    r"DuoNewFamily|Follow|SearchQueries|Marquee|YourSoundCapsule|Wrapped\d*|"
+    r"YourPodcasts?|Read_Me_First)\b.*$",
+    re.IGNORECASE,
+)
+_PARTIAL = (".part", ".crdownload", ".tmp")
 
 _EXTENDED_FIELDS = {
     "ts",
@@ -59,11 +89,12 @@ _EXTENDED_FIELDS = {
 }
 KNOWN_FIELDS = {
     "basic": {"endTime", "artistName", "trackName", "msPlayed"},
+    "basic_podcast": {"endTime", "podcastName", "episodeName", "msPlayed"},
+    "basic_audiobook": {"endTime", "audiobookName", "chapterName", "authorName", "msPlayed"},
     "extended": _EXTENDED_FIELDS,
+    "extended_video": _EXTENDED_FIELDS,
     "endsong": _EXTENDED_FIELDS,
 }
-# Files with no stake in plays, shipped in the same export folder.
-_QUIETLY_IGNORED = re.compile(r"^(StreamingHistory_podcast_\d+|Streaming_History_Video_.*)\.json$")
 
 # A clock a few minutes ahead is not an error; a play from tomorrow is.
 FUTURE_TOLERANCE = dt.timedelta(minutes=5)
@@ -83,6 +114,8 @@ LISTENING_EVENTS_SCHEMA = pa.schema(
         ("episode_show_name", pa.string()),
         ("episode_uri", pa.string()),
         ("audiobook_uri", pa.string()),
+        ("audiobook_title", pa.string()),
+        ("audiobook_chapter_title", pa.string()),
         ("reason_start", pa.string()),
         ("reason_end", pa.string()),
         ("shuffle", pa.bool_()),
@@ -105,6 +138,13 @@ class RecordError(ValueError):
     """A record that cannot land; the message is the quarantine reason."""
 
 
+class PassedOver(NamedTuple):
+    """A file no parser claims, and why (lineage path: account folder pseudonymized)."""
+
+    path: str
+    reason: str
+
+
 @dataclass
 class FileReport:
     source_file: str
@@ -121,11 +161,15 @@ class HistoryBatch:
     events: list[dict]
     bad: list[BadRecord]
     files: list[FileReport]
-    ignored_files: list[str]
+    passed_over: list[PassedOver]
 
     @property
     def records_in(self) -> int:
         return sum(f.records for f in self.files)
+
+    @property
+    def ignored_files(self) -> list[str]:
+        return [p.path for p in self.passed_over]
 
     def unknown_field_messages(self) -> list[str]:
         return [
@@ -137,10 +181,22 @@ class HistoryBatch:
 
 def history_format(name: str) -> str | None:
     """The export format a file name belongs to (None for anything else)."""
-    for fmt, pattern in FORMAT_PATTERNS:
+    for fmt, pattern in FORMATS:
         if pattern.match(name):
             return fmt
     return None
+
+
+def pass_over_reason(name: str) -> str:
+    """Why a file that is not listening history was not read, in the user's words."""
+    if not name.lower().endswith(".json"):
+        return "not a JSON file: not read"
+    if _ACCOUNT_DATA.match(name):
+        return "account data, not listening history (library, playlists, profile, …): not read"
+    return (
+        "no parser claims this file name (StreamingHistory*, Streaming_History_Audio_* / "
+        "_Video_*, endsong_*): not read"
+    )
 
 
 @dataclass(frozen=True)
@@ -168,52 +224,52 @@ class HistorySource:
         return f"{base}/{self.member}" if self.member else base
 
 
-def archive_members(handle) -> tuple[list[tuple[str, str]], list[str]]:
-    """(member, format) of the history files inside a zip, and the JSON members passed over."""
-    found, ignored = [], []
+def archive_members(handle) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(member, format) of the history files inside a zip, and (member, reason) of the rest."""
+    found, passed = [], []
     with zipfile.ZipFile(handle) as archive:
         for member in sorted(archive.namelist()):
             name = PurePosixPath(member).name
-            if not name.endswith(".json"):
+            if member.endswith("/") or name.startswith("."):
                 continue
             fmt = history_format(name)
             if fmt:
                 found.append((member, fmt))
-            elif not _QUIETLY_IGNORED.match(name):
-                ignored.append(member)
-    return found, ignored
+            else:
+                passed.append((member, pass_over_reason(name)))
+    return found, passed
 
 
 def discover_history_files(
     landing: LandingStore | Path | str,
-) -> tuple[list[HistorySource], list[str]]:
-    """History files under `landing` (recursively, sorted; zips opened) and those passed over.
-
-    Hidden files and partial downloads (`.part`, `.crdownload`, `.tmp`) are not history yet.
+) -> tuple[list[HistorySource], list[tuple[str, str]]]:
+    """History files under `landing` (recursively, sorted; zips opened), and every other file
+    with the reason it is not read. Hidden files are not looked at; partial downloads
+    (`.part`, `.crdownload`, `.tmp`) are listed as not history yet.
     """
     store = LandingStore.of(landing)
     found: list[HistorySource] = []
-    ignored: list[str] = []
+    passed: list[tuple[str, str]] = []
     for landed in store.files():
         relative = landed.relative
         if any(part.startswith(".") for part in relative.parts):
             continue
-        if relative.suffix == ".json":
-            fmt = history_format(relative.name)
-            if fmt:
-                found.append(HistorySource(store, relative, fmt))
-            elif not _QUIETLY_IGNORED.match(relative.name):
-                ignored.append(str(relative))
+        if relative.suffix in _PARTIAL:
+            passed.append((str(relative), "partial download: read once it is complete"))
         elif relative.suffix == ".zip":
             try:
                 with store.open(relative) as handle:
-                    members, passed = archive_members(handle)
+                    members, inside = archive_members(handle)
             except zipfile.BadZipFile:
-                ignored.append(f"{relative} (not a readable zip archive)")
+                passed.append((str(relative), "not a readable zip archive"))
                 continue
             found += [HistorySource(store, relative, fmt, member) for member, fmt in members]
-            ignored += [f"{relative}/{member}" for member in passed]
-    return found, ignored
+            passed += [(f"{relative}/{member}", why) for member, why in inside]
+        elif fmt := history_format(relative.name):
+            found.append(HistorySource(store, relative, fmt))
+        else:
+            passed.append((str(relative), pass_over_reason(relative.name)))
+    return found, passed
 
 
 def account_label(location: PurePosixPath, default_user: str) -> str:
@@ -230,11 +286,15 @@ def lineage_path(relative: PurePosixPath, key: bytes) -> str:
     return str(PurePosixPath(pseudonymize(relative.parts[0], key), *relative.parts[1:]))
 
 
+def _is_basic(fmt: str) -> bool:
+    return SOURCE_FORMAT[fmt] == "basic"
+
+
 def _parse_ts(value: object, fmt: str) -> dt.datetime:
     if not isinstance(value, str) or not value:
         raise RecordError(f"missing or non-text time stamp ({value!r})")
     try:
-        if fmt == "basic":
+        if _is_basic(fmt):
             parsed = dt.datetime.strptime(value, "%Y-%m-%d %H:%M")
         else:
             parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -256,38 +316,61 @@ def _typed(record: dict, name: str, kind: type | tuple[type, ...]) -> object:
     return value
 
 
+def play_day(ended: dt.datetime, ms_played: int | None) -> dt.date:
+    """The UTC day a play started: exports stamp the end, listening tools count the start."""
+    return (ended - dt.timedelta(milliseconds=ms_played or 0)).date()
+
+
+_BASIC_TEXT = {
+    "basic": {"track_name": "trackName", "artist_name": "artistName"},
+    "basic_podcast": {"episode_name": "episodeName", "episode_show_name": "podcastName"},
+    # The author goes where a track's artist goes: a public credit, like an artist's name.
+    "basic_audiobook": {
+        "audiobook_title": "audiobookName",
+        "audiobook_chapter_title": "chapterName",
+        "artist_name": "authorName",
+    },
+}
+_BASIC_KIND = {"basic": "track", "basic_podcast": "episode", "basic_audiobook": "audiobook"}
+_EXTENDED_TEXT = {
+    "track_name": "master_metadata_track_name",
+    "artist_name": "master_metadata_album_artist_name",
+    "album_name": "master_metadata_album_album_name",
+    "track_uri": "spotify_track_uri",
+    "episode_name": "episode_name",
+    "episode_show_name": "episode_show_name",
+    "episode_uri": "spotify_episode_uri",
+    "audiobook_title": "audiobook_title",
+    "audiobook_chapter_title": "audiobook_chapter_title",
+    "reason_start": "reason_start",
+    "reason_end": "reason_end",
+    "platform": "platform",
+    "conn_country": "conn_country",
+}
+
+
 def conform(record: object, fmt: str, now: dt.datetime) -> dict:
     """One export record → one Bronze row (without user and lineage columns)."""
     if not isinstance(record, dict):
         raise RecordError(f"expected a JSON object, got {type(record).__name__}")
-    ts = _parse_ts(record.get("endTime" if fmt == "basic" else "ts"), fmt)
+    ts = _parse_ts(record.get("endTime" if _is_basic(fmt) else "ts"), fmt)
     if ts > now + FUTURE_TOLERANCE:
         raise RecordError(f"time stamp {ts.isoformat()} is in the future")
-    ms = _typed(record, "msPlayed" if fmt == "basic" else "ms_played", int)
+    ms = _typed(record, "msPlayed" if _is_basic(fmt) else "ms_played", int)
     if ms is None or ms < 0:
         raise RecordError(f"missing or negative ms played ({ms!r})")
-    row = {"play_date": ts.date(), "ts": ts, "ms_played": ms, "source_format": fmt}
-    if fmt == "basic":
-        row |= {
-            "track_name": _typed(record, "trackName", str),
-            "artist_name": _typed(record, "artistName", str),
-            "content_type": "track",
-        }
-        return row
-    text_fields = {
-        "track_name": "master_metadata_track_name",
-        "artist_name": "master_metadata_album_artist_name",
-        "album_name": "master_metadata_album_album_name",
-        "track_uri": "spotify_track_uri",
-        "episode_name": "episode_name",
-        "episode_show_name": "episode_show_name",
-        "episode_uri": "spotify_episode_uri",
-        "reason_start": "reason_start",
-        "reason_end": "reason_end",
-        "platform": "platform",
-        "conn_country": "conn_country",
+    row = {
+        "play_date": play_day(ts, ms),
+        "ts": ts,
+        "ms_played": ms,
+        "source_format": SOURCE_FORMAT[fmt],
     }
-    for column, source in text_fields.items():
+    if _is_basic(fmt):
+        for column, source in _BASIC_TEXT[fmt].items():
+            row[column] = _typed(record, source, str)
+        row["content_type"] = _BASIC_KIND[fmt]
+        return row
+    for column, source in _EXTENDED_TEXT.items():
         row[column] = _typed(record, source, str)
     row["audiobook_uri"] = _typed(record, "audiobook_uri", str) or _typed(
         record, "audiobook_chapter_uri", str
@@ -297,7 +380,9 @@ def conform(record: object, fmt: str, now: dt.datetime) -> dict:
     offline_ts = _typed(record, "offline_timestamp", (int, float))
     row["offline_timestamp"] = int(offline_ts) if offline_ts is not None else None
     row["content_type"] = (
-        "track"
+        "video"
+        if fmt == "extended_video"
+        else "track"
         if row["track_uri"]
         else "episode"
         if row["episode_uri"]
@@ -318,7 +403,7 @@ def parse_history(
     ingested_at: dt.datetime,
 ) -> HistoryBatch:
     """Parse every history file under `landing`; each record lands or is quarantined."""
-    files, ignored = discover_history_files(landing)
+    files, passed = discover_history_files(landing)
     events: list[dict] = []
     bad: list[BadRecord] = []
     reports: list[FileReport] = []
@@ -367,21 +452,77 @@ def parse_history(
                 "_batch_id": batch_id,
             }
             events.append(row)
-    return HistoryBatch(
-        events, bad, reports, [lineage_path(PurePosixPath(p), key) for p in ignored]
-    )
+    passed_over = [PassedOver(lineage_path(PurePosixPath(p), key), why) for p, why in passed]
+    return HistoryBatch(events, bad, reports, passed_over)
 
 
 def record_day(value: object, fmt: str, now: dt.datetime) -> dt.date | None:
-    """The play day of a bad record when its time stamp is still readable and not future."""
+    """The play day of a record when its time stamp is still readable and not future
+    (the end day when its ms played is unreadable)."""
     if not isinstance(value, dict):
         return None
     try:
-        ts = _parse_ts(value.get("endTime" if fmt == "basic" else "ts"), fmt)
+        ts = _parse_ts(value.get("endTime" if _is_basic(fmt) else "ts"), fmt)
     except RecordError:
         return None
-    return ts.date() if ts <= now + FUTURE_TOLERANCE else None
+    if ts > now + FUTURE_TOLERANCE:
+        return None
+    ms = value.get("msPlayed" if _is_basic(fmt) else "ms_played")
+    readable = isinstance(ms, int) and not isinstance(ms, bool) and ms >= 0
+    return play_day(ts, ms if readable else 0)
 
 
 def events_table(rows: list[dict]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=LISTENING_EVENTS_SCHEMA)
+
+
+def content_kind(event: dict) -> str:
+    """What a landed record is, in the words the build summary uses."""
+    kind = event["content_type"]
+    if kind != "track":
+        return {"episode": "podcast"}.get(kind, kind)
+    if event.get("incognito_mode"):
+        return "private session"
+    return "0 ms (never sounded)" if event["ms_played"] == 0 else "music"
+
+
+def file_accounting(batch: HistoryBatch, landed: list[dict], bad: list[BadRecord]) -> list[dict]:
+    """Every file in the landing folder, accounted for: its format, records, how many landed
+    (by kind), were quarantined or fall outside the run's days; and for every file no parser
+    claims, why. Web API plays are one more source. records = landed + quarantined + outside.
+    """
+    landed_by_file: dict[str, Counter] = {}
+    for event in landed:
+        landed_by_file.setdefault(event["_source_file"], Counter())[content_kind(event)] += 1
+    quarantined = Counter(b.source_file for b in bad)
+    rows = []
+    for f in batch.files:
+        kinds = landed_by_file.pop(f.source_file, Counter())
+        rows.append(
+            {
+                "file": f.source_file,
+                "format": f.format,
+                "records": f.records,
+                "landed": sum(kinds.values()),
+                "quarantined": quarantined[f.source_file],
+                "outside_range": f.records - sum(kinds.values()) - quarantined[f.source_file],
+                "kinds": dict(sorted(kinds.items())),
+            }
+        )
+    for source, kinds in sorted(landed_by_file.items()):  # Web API responses
+        rows.append(
+            {
+                "file": source,
+                "format": "api",
+                "records": sum(kinds.values()) + quarantined[source],
+                "landed": sum(kinds.values()),
+                "quarantined": quarantined[source],
+                "outside_range": 0,
+                "kinds": dict(sorted(kinds.items())),
+            }
+        )
+    rows += [
+        {"file": p.path, "format": None, "records": 0, "reason": p.reason}
+        for p in batch.passed_over
+    ]
+    return rows

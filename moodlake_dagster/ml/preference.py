@@ -55,6 +55,8 @@ class PreferenceResult:
     baseline_auc: float
     model: HistGradientBoostingClassifier
     eval_days: list[str]
+    features: tuple[str, ...] = FEATURES
+    left_out: tuple[str, ...] = ()
 
 
 def _before(values: pd.Series, keys: pd.Series | None = None) -> pd.Series:
@@ -103,10 +105,11 @@ def train_user(user_id: str, plays: pd.DataFrame) -> PreferenceResult:
     for name, part in (("training", train), ("evaluation", test)):
         if part["enjoyed"].nunique() < 2:
             raise CannotTrain(f"the {name} days (cutoff {cutoff}) hold only one class")
+    used, left_out = usable_features(train)
     model = HistGradientBoostingClassifier(
         max_iter=200, learning_rate=0.05, max_leaf_nodes=15, random_state=SEED
-    ).fit(train[list(FEATURES)].to_numpy(float), train["enjoyed"])
-    scores = model.predict_proba(test[list(FEATURES)].to_numpy(float))[:, 1]
+    ).fit(train[list(used)].to_numpy(float), train["enjoyed"])
+    scores = model.predict_proba(test[list(used)].to_numpy(float))[:, 1]
     return PreferenceResult(
         user_id=user_id,
         cutoff=cutoff,
@@ -117,4 +120,19 @@ def train_user(user_id: str, plays: pd.DataFrame) -> PreferenceResult:
         baseline_auc=float(roc_auc_score(test["enjoyed"], baseline_score(test))),
         model=model,
         eval_days=sorted(test["play_date"].astype(str).unique()),
+        features=used,
+        left_out=left_out,
     )
+
+
+def usable_features(train: pd.DataFrame) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(features to train on, features missing for the whole training set).
+
+    An account-data export has no shuffle flag or start reason, and a listener whose plays
+    miss the catalog has no audio features: such a column carries nothing to learn, and
+    scikit-learn 1.9 refuses an all-missing column outright.
+    """
+    empty = tuple(f for f in FEATURES if train[f].isna().all())
+    if len(empty) == len(FEATURES):
+        raise CannotTrain("every feature is missing for the whole training set")
+    return tuple(f for f in FEATURES if f not in empty), empty

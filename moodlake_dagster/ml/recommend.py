@@ -199,14 +199,23 @@ def improvement(
     return np.where(within_caps, gain, 0.0), dv, de
 
 
+def unplayed(plays: pd.DataFrame, tracks: pd.DataFrame) -> pd.Series:
+    """True for the tracks whose *song* the listener never played.
+
+    The same song lives under several ids (album, single, compilation), and a play resolved
+    by name lands on one of them: never played means no id of that song was played.
+    """
+    played_songs = set(tracks.loc[tracks["track_id"].isin(set(plays["track_id"])), "song_key"])
+    return ~tracks["song_key"].isin(played_songs)
+
+
 def liked_genres(plays: pd.DataFrame, tracks: pd.DataFrame) -> list[str]:
     """The listener's top genres by plays: at least LIKED_GENRES, more while fewer than
     MIN_POOL unplayed tracks are in them (a 10k catalog sample runs dry where 114k would not).
     """
-    played = set(plays["track_id"])
     with_genres = plays.merge(tracks[["track_id", "genres"]], on="track_id").explode("genres")
     ranked = with_genres["genres"].value_counts().index.tolist()
-    per_genre = tracks[~tracks["track_id"].isin(played)].explode("genres")["genres"].value_counts()
+    per_genre = tracks[unplayed(plays, tracks)].explode("genres")["genres"].value_counts()
     liked, pool = [], 0
     for genre in ranked:
         if len(liked) >= LIKED_GENRES and pool >= MIN_POOL:
@@ -219,14 +228,14 @@ def liked_genres(plays: pd.DataFrame, tracks: pd.DataFrame) -> list[str]:
 def candidates(
     plays: pd.DataFrame, tracks: pd.DataFrame, als_tracks: pd.DataFrame | None
 ) -> pd.DataFrame:
-    """Catalog tracks the listener has never played: from their top genres, and ALS's
-    suggestions among them (in session mode ALS only knows their own tracks, so it adds none).
+    """Catalog songs the listener has never played (under any of their ids): from their top
+    genres, and ALS's suggestions among them (in session mode ALS only knows their own tracks,
+    so it adds none).
     """
-    played = set(plays["track_id"])
     liked = liked_genres(plays, tracks)
-    known_artists = set(tracks.loc[tracks["track_id"].isin(played), "primary_artist"])
+    known_artists = set(tracks.loc[tracks["track_id"].isin(plays["track_id"]), "primary_artist"])
     als = als_tracks if als_tracks is not None else pd.DataFrame(columns=["track_id", "als_score"])
-    pool = tracks[~tracks["track_id"].isin(played)].merge(
+    pool = tracks[unplayed(plays, tracks)].merge(
         als[["track_id", "als_score"]], on="track_id", how="left"
     )
     in_liked = pool["genres"].map(lambda g: any(x in liked for x in g))

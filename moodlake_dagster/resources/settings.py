@@ -21,6 +21,7 @@ class MoodlakeConfig(dg.ConfigurableResource):
     skip_threshold_ms: int = 30_000
     dedup_window_s: int = 90
     include_incognito: bool = False
+    music_videos_as_plays: bool = False
     pseudonym_key: str | None = None
     landing_settle_s: float = 30.0
     landing_patience_s: float = 600.0
@@ -38,6 +39,7 @@ class MoodlakeConfig(dg.ConfigurableResource):
             skip_threshold_ms=settings.skip_threshold_ms,
             dedup_window_s=settings.dedup_window_s,
             include_incognito=settings.include_incognito,
+            music_videos_as_plays=settings.music_videos_as_plays,
             pseudonym_key=settings.pseudonym_key,
             landing_settle_s=settings.landing_settle_s,
             landing_patience_s=settings.landing_patience_s,
@@ -56,6 +58,7 @@ class MoodlakeConfig(dg.ConfigurableResource):
             skip_threshold_ms=self.skip_threshold_ms,
             dedup_window_s=self.dedup_window_s,
             include_incognito=self.include_incognito,
+            music_videos_as_plays=self.music_videos_as_plays,
             pseudonym_key=self.pseudonym_key,
             landing_settle_s=self.landing_settle_s,
             landing_patience_s=self.landing_patience_s,

@@ -169,6 +169,25 @@ def _day_part(hour: Column) -> Column:
     return expr
 
 
+def kept_out_reason(*, include_incognito: bool, music_videos: bool) -> Column:
+    """Why a Bronze event is not a music play (null for a play): the one rule Silver applies.
+
+    A record with 0 ms played never sounded — Spotify logs one for each track skipped past
+    before it started — so it is no play and no skip signal either.
+    """
+    kind = F.col("content_type")
+    music_video = (kind == "video") & F.col("track_uri").isNotNull() & F.lit(music_videos)
+    private = F.coalesce(F.col("incognito_mode"), F.lit(False)) & F.lit(not include_incognito)
+    return (
+        F.when(kind == "episode", "podcast")
+        .when(kind == "audiobook", "audiobook")
+        .when((kind == "video") & ~music_video, "video")
+        .when(~kind.isin("track", "video"), "unknown content")
+        .when(private, "private session")
+        .when(F.col("ms_played") == 0, "not played (0 ms)")
+    )
+
+
 def build_plays(
     events: DataFrame,
     tracks: DataFrame,
@@ -178,17 +197,20 @@ def build_plays(
     skip_threshold_ms: int,
     dedup_window_s: int,
     include_incognito: bool,
+    music_videos: bool = False,
+    country_timezones: DataFrame | None = None,
 ) -> DataFrame:
     """Bronze listening events → one row per real music play, resolved to the catalog.
 
     Skipped: the export's flag where present, else its reason_end, else ms_played below
     `skip_threshold_ms` (Web API plays, over 30 s by Spotify's rule, count as not skipped).
-    Local time uses the user's time zone, never UTC.
+    Time of day, weekday and local day are those of the play's *start* in the listener's
+    time zone: the configured one, else that of the play's country where it has a single
+    zone (`country_timezones`), else `default_timezone`; `timezone_source` says which.
     """
     rank = F.create_map(*[x for k, v in SOURCE_RANK.items() for x in (F.lit(k), F.lit(v))])
-    music = events.filter(F.col("content_type") == "track")
-    if not include_incognito:
-        music = music.filter(~F.coalesce(F.col("incognito_mode"), F.lit(False)))
+    reason = kept_out_reason(include_incognito=include_incognito, music_videos=music_videos)
+    music = events.filter(reason.isNull())
     music = (
         music.withColumn("source_rank", F.coalesce(rank[F.col("source_format")], F.lit(9)))
         .withColumn("artist_norm", normalized("artist_name"))
@@ -238,21 +260,19 @@ def build_plays(
         F.coalesce(F.col("skipped"), reason_skip, F.when(api_play, False), threshold_skip),
     )
 
-    zones = F.broadcast(user_timezones.select("user_id", F.col("timezone").alias("_tz")))
-    plays = plays.join(zones, "user_id", "left").withColumn(
-        "timezone", F.coalesce("_tz", F.lit(default_timezone))
+    plays = _with_timezone(plays, user_timezones, country_timezones, default_timezone)
+    # Web API plays carry no ms played: their time stamp stands for the start.
+    started = F.timestamp_micros(
+        F.unix_micros("ts") - F.coalesce(F.col("ms_played"), F.lit(0)) * 1000
     )
-    local = F.from_utc_timestamp("ts", F.col("timezone")).cast("timestamp_ntz")
+    local = F.from_utc_timestamp("started_at_utc", F.col("timezone")).cast("timestamp_ntz")
     plays = (
-        plays.withColumn("played_at_local", local)
+        plays.withColumn("started_at_utc", started)
+        .withColumn("played_at_local", local)
         .withColumn("local_date", F.to_date("played_at_local"))
         .withColumn("local_hour", F.hour("played_at_local"))
         .withColumn("weekday", (F.dayofweek("played_at_local") + 5) % 7 + 1)
         .withColumn("day_part", _day_part(F.col("local_hour")))
-        .withColumn(
-            "started_at_utc",
-            F.timestamp_micros(F.unix_micros("ts") - F.col("ms_played") * 1000),
-        )
         .withColumn(
             "completion",
             F.when(
@@ -289,6 +309,8 @@ def build_plays(
         "weekday",
         "day_part",
         "timezone",
+        "timezone_source",
+        "conn_country",
         "ms_played",
         "skipped",
         "skip_source",
@@ -311,12 +333,41 @@ def build_plays(
     )
 
 
+def _with_timezone(
+    plays: DataFrame,
+    user_timezones: DataFrame,
+    country_timezones: DataFrame | None,
+    default_timezone: str,
+) -> DataFrame:
+    """Each play's zone: configured for its listener, else its country's only zone, else the
+    default. Per play, so a trip abroad stays right."""
+    zones = F.broadcast(user_timezones.select("user_id", F.col("timezone").alias("_tz")))
+    plays = plays.join(zones, "user_id", "left")
+    country_tz = F.lit(None).cast("string")
+    if country_timezones is not None:
+        countries = country_timezones.select(
+            F.col("country").alias("conn_country"), F.col("timezone").alias("_country_tz")
+        )
+        plays = plays.join(F.broadcast(countries), "conn_country", "left")
+        country_tz = F.col("_country_tz")
+    return plays.withColumn(
+        "timezone", F.coalesce("_tz", country_tz, F.lit(default_timezone))
+    ).withColumn(
+        "timezone_source",
+        F.when(F.col("_tz").isNotNull(), "configured")
+        .when(country_tz.isNotNull(), "country")
+        .otherwise("default"),
+    )
+
+
 def build_users(plays: DataFrame, as_of: dt.date) -> DataFrame:
     """Pseudonymous users with their time zone and first/last play up to `as_of`."""
     return (
         plays.groupBy("user_id")
         .agg(
             F.min_by("timezone", "played_at_utc").alias("timezone"),
+            F.mode("timezone_source").alias("timezone_source"),
+            F.array_sort(F.collect_set("conn_country")).alias("countries"),
             F.min("played_at_utc").alias("first_play_utc"),
             F.max("played_at_utc").alias("last_play_utc"),
             F.count("*").alias("plays"),
