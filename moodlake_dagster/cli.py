@@ -6,6 +6,7 @@ moodlake ui                         the Dagster UI on http://127.0.0.1:3000
 moodlake spark status|stop          the local Spark Connect server
 moodlake recommend [--mode coach]   a listener's picks and why, read from Gold
 moodlake sql "SELECT …"             SQL over every Silver and Gold table (DuckDB)
+moodlake catalog add FILE|list      catalog CSVs, in precedence order ($MOODLAKE_HOME/catalogs.txt)
 """
 
 from __future__ import annotations
@@ -111,11 +112,10 @@ def run_build(start: dt.date, end: dt.date, selection: list[str]):
         )
 
 
-def summarize(result) -> tuple[list[str], bool]:
-    """One line per asset (rows, quarantine, coverage, partitions) and per failed check."""
-    from dagster import AssetCheckSeverity, DagsterEventType
+def materialized_metadata(result) -> tuple[dict[str, dict], dict[str, int]]:
+    """Each asset's latest materialization metadata (plain values) and its partition count."""
+    from dagster import DagsterEventType
 
-    lines, ok = [], result.success
     latest, partitions = {}, {}
     for event in result.all_events:
         if event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
@@ -123,7 +123,17 @@ def summarize(result) -> tuple[list[str], bool]:
             name = mat.asset_key.to_user_string()
             latest[name] = {k: v.value for k, v in mat.metadata.items()}
             partitions[name] = partitions.get(name, 0) + 1
-        elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+    return latest, partitions
+
+
+def summarize(result) -> tuple[list[str], bool]:
+    """One line per asset (rows, quarantine, coverage, partitions) and per failed check."""
+    from dagster import AssetCheckSeverity, DagsterEventType
+
+    lines, ok = [], result.success
+    latest, partitions = materialized_metadata(result)
+    for event in result.all_events:
+        if event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
             check = event.event_specific_data
             if not check.passed:
                 warn = check.severity == AssetCheckSeverity.WARN  # reported, not fatal
@@ -191,12 +201,13 @@ def cmd_build(args) -> int:
     print(f"  catalog:  {settings.catalog}")
     print(f"  landing:  {settings.landing}")
     stages = [("selection", args.select, "range")] if args.select else build_stages()
-    began, ok = time.monotonic(), True
+    began, ok, metadata = time.monotonic(), True, {}
     for label, assets, span in stages:
         stage_start = start if span == "range" else end
         stage_began = time.monotonic()
         result = run_build(stage_start, end, assets)
         lines, stage_ok = summarize(result)
+        metadata |= materialized_metadata(result)[0]
         print(
             f"{label}: {stage_start} … {end}, {time.monotonic() - stage_began:.1f} s, "
             f"run {result.run_id}"
@@ -205,6 +216,9 @@ def cmd_build(args) -> int:
         ok = ok and stage_ok
         if not stage_ok:
             break
+    from moodlake_dagster.build_summary import summary
+
+    print(summary(settings.lake_root, settings.timezone, metadata))
     print(f"{'Done' if ok else 'FAILED'} in {time.monotonic() - began:.1f} s")
     print(f"  lake:        {settings.lake_root}  (bronze/ silver/ gold/ Delta tables)")
     print(f"  quarantine:  {settings.lake_root}/bronze/quarantine")
@@ -348,6 +362,66 @@ def cmd_sql(args) -> int:
     return 0
 
 
+def cmd_catalog(args) -> int:
+    """Record a catalog file in MOODLAKE_HOME/catalogs.txt, or list the files in precedence
+    order; a file is checked for a known layout before it is recorded, not at build time."""
+    from moodlake_dagster.ingest.catalog import (
+        CatalogHeaderError,
+        count_records,
+        detect_layout,
+        read_header,
+    )
+    from moodlake_dagster.settings import CATALOG_LIST, DEMO_CATALOG, listed_catalogs
+
+    settings = load_settings()
+    listed = listed_catalogs(settings.home)
+    if args.action == "add":
+        if not args.file:
+            print("moodlake catalog add: give the CSV file to add", file=sys.stderr)
+            return 2
+        path = Path(args.file).expanduser().resolve()
+        if not path.is_file():
+            print(f"moodlake catalog add: {path} is not a file", file=sys.stderr)
+            return 1
+        if "," in str(path):
+            print(
+                f"moodlake catalog add: {path}: a comma in the path is not supported",
+                file=sys.stderr,
+            )
+            return 1
+        try:
+            layout = detect_layout(read_header(path), str(path))
+        except CatalogHeaderError as err:
+            print(f"moodlake catalog add: {err}", file=sys.stderr)
+            return 1
+        if path in listed:
+            print(f"Already listed: {path} ({layout.name})")
+            return 0
+        settings.home.mkdir(parents=True, exist_ok=True)
+        with (settings.home / CATALOG_LIST).open("a") as listing:
+            listing.write(f"{path}\n")
+        print(f"Added {path} ({layout.name}) to {settings.home / CATALOG_LIST}")
+        return 0
+    print("Catalog files, first = highest precedence (its rows win a shared track_id):")
+    for rank, path in enumerate(settings.catalogs, start=1):
+        origin = (
+            "demo sample"
+            if path == DEMO_CATALOG and not listed
+            else CATALOG_LIST
+            if path in listed
+            else "MOODLAKE_CATALOG"
+        )
+        if not path.is_file():
+            print(f"{rank}. {path}  MISSING  [{origin}]")
+            continue
+        try:
+            layout = detect_layout(read_header(path), str(path)).name
+        except CatalogHeaderError:
+            layout = "UNKNOWN LAYOUT"
+        print(f"{rank}. {path}  {layout}  {count_records(path):,} rows  [{origin}]")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     load_dotenv(os.environ.get("MOODLAKE_ENV_FILE", ".env"))
     parser = argparse.ArgumentParser(
@@ -392,6 +466,12 @@ def main(argv: list[str] | None = None) -> int:
     sql.add_argument("--max-rows", type=int, default=50, help="table format: rows shown")
     sql.add_argument("--tables", action="store_true", help="list the tables and their paths")
     sql.set_defaults(func=cmd_sql)
+    catalog = sub.add_parser(
+        "catalog", help="add a catalog CSV (kept in $MOODLAKE_HOME/catalogs.txt) or list them"
+    )
+    catalog.add_argument("action", choices=["add", "list"])
+    catalog.add_argument("file", nargs="?", help="add: the CSV file (a known catalog layout)")
+    catalog.set_defaults(func=cmd_catalog)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from moodlake_dagster import storage
+from moodlake_dagster.build_summary import fix_hint
 from moodlake_dagster.ingest.privacy import pseudonymize
 
 DAY_PARTS = ("night", "morning", "afternoon", "evening")
@@ -124,10 +125,23 @@ def recommendation_report(
     if not storage.table_exists(uri, storage_options):
         raise ReportError("no recommendations yet: run `moodlake build` (or materialize them)")
     day = storage.snapshot_day(uri, as_of or dt.date.max, storage_options)
-    if day is None:
-        raise ReportError(f"no recommendations as of {as_of}")
-    picks = storage.read_frame(uri, [("as_of_date", "=", day)], None, storage_options)
-    user_id = resolve_user(user, sorted(picks["user_id"].unique()), key)
+    reasons, built = not_recommended(lake_root, as_of, storage_options)
+    if built is not None and (day is None or built > day):
+        day = built  # the latest build made no list at all: an older one is not current
+    picks = (
+        storage.read_frame(uri, [("as_of_date", "=", day)], None, storage_options)
+        if day is not None
+        else pd.DataFrame(columns=KEYS)
+    )
+    known = sorted(picks["user_id"].unique())
+    if not known and not reasons:
+        raise ReportError(f"no recommendations as of {as_of or 'the latest build'}")
+    user_id = resolve_user(user, sorted(set(known) | set(reasons)), key)
+    if user_id not in known:
+        why = reasons.get(user_id, "no list was made")
+        raise ReportError(
+            f"no recommendations for {user_id} as of {day}: {why}\n  → {fix_hint(why)}"
+        )
     picks = picks[
         (picks["user_id"] == user_id) & (picks["mode"] == mode) & (picks["day_part"] == day_part)
     ].sort_values("rank")
@@ -143,6 +157,23 @@ def recommendation_report(
     if als_rows is not None and (als_rows["user_id"] == user_id).any():
         basis = als_rows.loc[als_rows["user_id"] == user_id, "basis"].iloc[0]
     return Report(user_id, day, mode, day_part, picks.reset_index(drop=True), basis)
+
+
+def not_recommended(
+    lake_root: str, as_of: dt.date | None, storage_options=None
+) -> tuple[dict[str, str], dt.date | None]:
+    """{listener: why no list was made} as recorded in model_metrics by the build as of
+    `as_of` (the latest by default), and that build's day."""
+    uri = storage.table_uri(lake_root, "gold", "model_metrics")
+    if not storage.table_exists(uri, storage_options):
+        return {}, None
+    rows = storage.read_frame(uri, [("model", "=", "match_model")], None, storage_options)
+    days = sorted(d for d in rows["as_of_date"].unique() if as_of is None or d <= as_of)
+    if not days:
+        return {}, None
+    latest = rows[(rows["as_of_date"] == days[-1]) & (rows["metric"] == "not_recommended")]
+    reasons = dict(note.split(": ", 1) for note in latest["note"].dropna())
+    return reasons, days[-1]
 
 
 def _read(lake_root: str, name: str, day: dt.date, storage_options) -> pd.DataFrame | None:

@@ -54,6 +54,7 @@ class GoldInputs:
             session, "silver", "tracks", snapshot_predicate(lake, "silver", "tracks", self.end)
         ).cache()
         self.enriched = gold.plays_with_features(self.plays, self.tracks).cache()
+        self.coverage = gold.feature_coverage(self.plays)
 
 
 def _daypart(i: GoldInputs) -> pa.Table:
@@ -162,6 +163,8 @@ def _publish(
         "rows": len(df),
         "as_of_date": inputs.end.isoformat(),
         "preview": insights.preview(df),
+        # Every mood figure rests on the plays with audio features: say how many there are.
+        **inputs.coverage,
     }
     if len(df):
         metadata |= spec.extra(df) | {"plot": insights.figure_md(spec.plot(df), name)}

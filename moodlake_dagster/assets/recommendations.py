@@ -17,6 +17,7 @@ from moodlake_dagster.resources import LakeResource, MoodlakeConfig
 from moodlake_dagster.transform.policy import training_plays
 
 CAPS_CHECK = "coach_within_caps"
+NOT_RECOMMENDED = "not_recommended"
 RECOMMENDATIONS_SCHEMA = pa.schema(
     [
         ("as_of_date", pa.date32()),
@@ -93,6 +94,14 @@ def lists_plot(table: pd.DataFrame, user_id: str, day_part: str) -> plt.Figure:
     return fig
 
 
+def listeners(lake: LakeResource, end) -> list[str]:
+    """Every listener as of `end`, those without a play with features too."""
+    try:
+        return sorted(lake.snapshot("silver", "users", end)["user_id"].astype(str))
+    except LookupError:
+        return []
+
+
 def mode_names(lake: LakeResource, moodlake: MoodlakeConfig, end) -> tuple[dict, pd.DataFrame]:
     """The listening-modes models and names as of `end`, if they were built."""
     try:
@@ -152,6 +161,11 @@ def recommendations(
         pool = recommend.candidates(own, tracks, als_rows[als_rows["user_id"] == user_id])
         picks = recommend.recommend_user(match, own, pool, end)
         lists.append(_with_mode_names(picks, fitted_modes.get(match.user_id), names))
+    for user_id in listeners(lake, end):
+        if user_id not in matches and user_id not in skipped:
+            skipped[user_id] = (
+                f"no play through with audio features; at least {recommend.MIN_PLAYS} needed"
+            )
     table = pd.concat(lists, ignore_index=True) if lists else pd.DataFrame()
     table = table.reindex(columns=RECOMMENDATIONS_SCHEMA.names).assign(as_of_date=end)
     arrow = pa.Table.from_pandas(table, schema=RECOMMENDATIONS_SCHEMA, preserve_index=False)
@@ -164,7 +178,9 @@ def recommendations(
         [
             metric("auc", m.auc, baseline=m.baseline_auc, n_eval=m.n_eval, note=m.user_id)
             for m in evaluated
-        ],
+        ]
+        # Who got no list and why, where `moodlake recommend` can find it.
+        + [metric(NOT_RECOMMENDED, None, note=f"{u}: {why}") for u, why in skipped.items()],
     )
     metadata = {
         "table_uri": uri,

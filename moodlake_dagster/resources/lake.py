@@ -46,6 +46,10 @@ class LakeResource(dg.ConfigurableResource):
         """The snapshot a reader as of `as_of` uses, as pandas (small tables, no Spark)."""
         day = self.snapshot_day(layer, name, as_of)
         if day is None:
+            if self.exists(layer, name):
+                raise storage.MissingTableError(
+                    f"{layer}/{name} holds no rows as of {as_of}: it was materialized, with none"
+                )
             raise storage.MissingTableError(f"{layer}/{name} has no snapshot: materialize it first")
         rows = storage.read_rows(
             self.uri(layer, name), [("as_of_date", "=", day)], self.storage_options

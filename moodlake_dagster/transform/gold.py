@@ -254,3 +254,22 @@ def genre_discovery(enriched: DataFrame, tracks: DataFrame, as_of: dt.date) -> D
         )
         .withColumn("as_of_date", F.lit(as_of))
     )
+
+
+def feature_coverage(plays: DataFrame) -> dict:
+    """Plays, plays with audio features and their share, overall and per listener."""
+    rows = (
+        plays.groupBy("user_id")
+        .agg(F.count("*").alias("plays"), F.sum(F.col("has_features").cast("long")).alias("with"))
+        .collect()
+    )
+    total = sum(r["plays"] for r in rows)
+    covered = sum(r["with"] or 0 for r in rows)
+    return {
+        "plays": total,
+        "plays_with_features": covered,
+        "feature_coverage": round(covered / total, 4) if total else 0.0,
+        "feature_coverage_by_listener": {
+            r["user_id"]: round((r["with"] or 0) / r["plays"], 4) for r in rows
+        },
+    }

@@ -374,6 +374,11 @@ def build_users(plays: DataFrame, as_of: dt.date) -> DataFrame:
             F.countDistinct("local_date").alias("active_days"),
             F.array_sort(F.collect_set("source_format")).alias("sources"),
             F.avg(F.col("has_features").cast("double")).alias("feature_coverage"),
+            F.sum(F.col("has_features").cast("long")).alias("plays_with_features"),
+            F.countDistinct("dedup_key").alias("tracks_played"),
+            F.countDistinct(F.when(F.col("has_features"), F.col("dedup_key"))).alias(
+                "tracks_with_features"
+            ),
         )
         .withColumn("as_of_date", F.lit(as_of))
     )

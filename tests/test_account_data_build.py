@@ -1,0 +1,122 @@
+"""A lake built from account-data exports alone — no Extended history anywhere, so no shuffle
+flag, no start reason, no country — through `moodlake build`, as a new user would."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+import pytest
+from conftest import CATALOG_SAMPLE
+from deltalake import DeltaTable
+
+from moodlake_dagster import cli
+from moodlake_dagster.demo.generator import write_account_data_export
+from moodlake_dagster.ingest.privacy import pseudonymize
+
+KEY = "account-data-test-key"
+
+
+def _bob_export(folder):
+    """Forty plays of songs no catalog knows and a few it does: too few with features."""
+    unknown = [
+        {
+            "endTime": f"2025-01-{day:02d} 1{hour}:00",
+            "artistName": "Garage Band Nobody Knows",
+            "trackName": f"Demo {hour}",
+            "msPlayed": 150_000,
+        }
+        for day in range(1, 11)
+        for hour in range(4)
+    ]
+    known = [
+        {
+            "endTime": f"2025-01-{day:02d} 20:00",
+            "artistName": "Nat King Cole",
+            "trackName": "O Holy Night - Remastered 1999",
+            "msPlayed": 170_000,
+        }
+        for day in range(1, 6)
+    ]
+    folder.mkdir(parents=True)
+    (folder / "StreamingHistory_music_0.json").write_text(json.dumps(unknown + known))
+
+
+@pytest.fixture(scope="module")
+def built(spark_url, tmp_path_factory):
+    root = tmp_path_factory.mktemp("account-data")
+    landing = root / "landing"
+    counts = write_account_data_export(CATALOG_SAMPLE, landing / "ann", days=45)
+    _bob_export(landing / "bob")
+    env = {
+        "MOODLAKE_HOME": root / "home",
+        "MOODLAKE_LANDING": landing,
+        "MOODLAKE_CATALOG": CATALOG_SAMPLE,
+        "MOODLAKE_SPARK_REMOTE": spark_url,
+        "MOODLAKE_PSEUDONYM_KEY": KEY,
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, str(value))
+        patch.delenv("DAGSTER_HOME", raising=False)
+        patch.delenv("MOODLAKE_TIMEZONE", raising=False)
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = cli.main(["build"])
+        recommend_out, recommend_err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(recommend_out), contextlib.redirect_stderr(recommend_err):
+            refused = cli.main(["recommend", "--user", "bob", "--day-part", "evening"])
+    return {
+        "code": code,
+        "out": out.getvalue(),
+        "counts": counts,
+        "lake": root / "home" / "lake",
+        "refused": refused,
+        "recommend": recommend_out.getvalue() + recommend_err.getvalue(),
+    }
+
+
+def table(built, layer, name):
+    return DeltaTable(str(built["lake"] / layer / name)).to_pandas()
+
+
+def test_the_build_succeeds_and_the_preference_model_trains_without_missing_columns(built):
+    assert built["code"] == 0, built["out"]
+    ann = pseudonymize("ann", KEY.encode())
+    model = table(built, "gold", "preference_model")
+    row = model[model["user_id"] == ann].iloc[-1]
+    assert row["status"] == "trained", row["reason"]
+    assert "shuffle_flag" in row["reason"] and "reason_start_code" in row["reason"]
+    assert row["auc"] > 0.5
+
+
+def test_the_summary_starts_with_coverage_and_accounts_for_every_file(built):
+    out = built["out"]
+    summary = out[out.index("Listeners (share of plays") :]
+    ann, bob = pseudonymize("ann", KEY.encode()), pseudonymize("bob", KEY.encode())
+    listeners = summary.split("Files:")[0]
+    assert f"{ann}: " in listeners and f"{bob}: " in listeners
+    assert "audio features for 100.0%" in listeners  # generated over the catalog itself
+    assert "the export carries no country" in listeners  # local time is the default, said so
+    files = summary.split("Files:")[1].split("Kept out")[0]
+    assert "StreamingHistory_podcast_0.json [basic_podcast]: 7 records, landed 7 (podcast 7)" in (
+        files
+    )
+    assert "StreamingHistory_audiobook_0.json [basic_audiobook]: 3 records" in files
+    assert "YourLibrary.json: account data, not listening history" in files
+    assert "Read_Me_First_GENERATED.txt: not a JSON file" in files
+    kept_out = summary.split("Kept out of music plays:")[1]
+    assert "podcast: 7" in kept_out and "audiobook: 3" in kept_out
+
+
+def test_a_listener_without_enough_features_is_told_why_and_what_would_help(built):
+    bob = pseudonymize("bob", KEY.encode())
+    picks = table(built, "gold", "recommendations")
+    assert bob not in set(picks["user_id"]) and len(picks) > 0
+    summary = built["out"][built["out"].index("Models that could not run") :]
+    assert f"recommendations: {bob}: " in summary and "moodlake catalog add" in summary
+    assert built["refused"] == 1
+    assert f"no recommendations for {bob}" in built["recommend"]
+    assert "plays through with audio features" in built["recommend"]
+    assert "moodlake catalog add" in built["recommend"]
