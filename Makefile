@@ -6,19 +6,29 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test ui lint bench spark-stop clean check-java check-postgres check-browser
+.PHONY: install lock demo test ui lint bench spark-stop clean check-java check-postgres check-browser
 
 check-java:
 	@java -version >/dev/null 2>&1 || { echo "Java 17+ is required (Spark runs on the JVM): e.g. apt-get install openjdk-17-jre-headless"; exit 1; }
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
 
-$(STAMP): pyproject.toml
+# constraints.txt pins every package to the version the tests ran on; `make lock` renews it.
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
 install: check-java $(STAMP)
+
+# Resolve pyproject.toml afresh (newest releases its ranges admit) and rewrite constraints.txt.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --upgrade pip
+	.lock-venv/bin/pip install --quiet -e ".[dev]"
+	{ head -n 3 constraints.txt; .lock-venv/bin/pip freeze --exclude-editable | grep -v moodlake; } > constraints.new
+	mv constraints.new constraints.txt && rm -rf .lock-venv
+	@echo "constraints.txt renewed: run make test, then commit it"
 
 demo: install
 	$(BIN)/moodlake build

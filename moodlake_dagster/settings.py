@@ -17,6 +17,8 @@ from moodlake_dagster.ingest.landing_store import LandingStore
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEMO_CATALOG = PACKAGE_DIR / "demo_data" / "catalog_sample.csv"
+# Catalog files added with `moodlake catalog add`, one absolute path a line, under MOODLAKE_HOME.
+CATALOG_LIST = "catalogs.txt"
 
 # Spotify launched in October 2008: no real play can be older.
 DEFAULT_PARTITIONS_START = "2008-10-01"
@@ -29,7 +31,7 @@ class SettingsError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     home: Path
-    catalog: Path
+    catalogs: tuple[Path, ...]  # in precedence order: the first file's rows win a track_id
     landing: Path | str  # a folder, or an fsspec URL (s3://bucket/prefix) for an object store
     lake_root: str
     timezone: str = "UTC"
@@ -54,6 +56,11 @@ class Settings:
     spotify_account: str | None = None
     spotify_max_wait_s: int = 30
     spotify_request_spacing_s: float = 1.0
+
+    @property
+    def catalog(self) -> Path:
+        """The highest-precedence catalog file (the demo generator draws its tracks from it)."""
+        return self.catalogs[0]
 
     @property
     def spotify_token_cache(self) -> Path:
@@ -130,16 +137,34 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
     return env.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def listed_catalogs(home: Path) -> list[Path]:
+    """The catalog files recorded in MOODLAKE_HOME/catalogs.txt, in the order added."""
+    listing = home / CATALOG_LIST
+    if not listing.is_file():
+        return []
+    lines = (line.strip() for line in listing.read_text().splitlines())
+    return [Path(line) for line in lines if line and not line.startswith("#")]
+
+
+def _catalogs(env: Mapping[str, str], home: Path) -> tuple[Path, ...]:
+    """MOODLAKE_CATALOG's comma-separated files first, then catalogs.txt; else the demo sample.
+
+    A file named twice keeps its first (highest) place.
+    """
+    named = [part.strip() for part in env.get("MOODLAKE_CATALOG", "").split(",") if part.strip()]
+    paths = [Path(p).expanduser().resolve() for p in named] + listed_catalogs(home)
+    return tuple(dict.fromkeys(paths)) or (DEMO_CATALOG,)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from `env` (default: the process environment)."""
     env = os.environ if env is None else env
     home = Path(env.get("MOODLAKE_HOME") or Path.cwd() / ".moodlake").expanduser().resolve()
     landing_raw = env.get("MOODLAKE_LANDING")
     landing = _landing(landing_raw) if landing_raw else home / "demo" / "landing"
-    catalog = Path(env.get("MOODLAKE_CATALOG") or DEMO_CATALOG).expanduser().resolve()
     return Settings(
         home=home,
-        catalog=catalog,
+        catalogs=_catalogs(env, home),
         landing=landing,
         lake_root=env.get("MOODLAKE_LAKE") or str(home / "lake"),
         timezone=_valid_tz(env.get("MOODLAKE_TIMEZONE") or "UTC", "MOODLAKE_TIMEZONE"),

@@ -236,3 +236,22 @@ def test_what_is_a_play_and_when_it_happened(spark, tracks, tmp_path):
     )
     assert len(configured) == 3
     assert set(configured["timezone_source"]) == {"configured"}
+
+
+def test_tracks_from_a_catalog_without_genres_pass_their_check(spark, tmp_path):
+    """The 1.2M-song layout has no genre: its tracks land with an empty genre list, merged
+    after the Kaggle sample, and Silver's contract still holds."""
+    from test_ingest_catalog import SONGS_HEADER, songs_row, write
+
+    from moodlake_dagster.checks import validate
+    from moodlake_dagster.checks.schemas import Tracks
+    from moodlake_dagster.ingest.catalog import parse_catalogs
+
+    new_id = "0123456789abcdefABCDEF"
+    songs = write(tmp_path / "tracks_features.csv", SONGS_HEADER, [songs_row(new_id, "['Uli']")])
+    merged = parse_catalogs([CATALOG_SAMPLE, songs], as_of=AS_OF, batch_id="t", ingested_at=NOW)
+    df = build_tracks(spark.createDataFrame(merged.table), AS_OF).toPandas()
+    added = df[df["track_id"] == new_id].iloc[0]
+    assert list(added["genres"]) == [] and added["catalog_layout"] == "songs_1_2m"
+    assert added["song_key"] == "uli|testify"
+    assert validate(Tracks, df).passed

@@ -8,7 +8,7 @@ from moodlake_dagster.checks import empty_result, schema_check_spec, validate
 from moodlake_dagster.checks.schemas import CatalogTracks, ListeningEvents
 from moodlake_dagster.demo.generator import generate_history
 from moodlake_dagster.ingest.api import api_events
-from moodlake_dagster.ingest.catalog import catalog_table, parse_catalog
+from moodlake_dagster.ingest.catalog import parse_catalogs
 from moodlake_dagster.ingest.history import events_table, file_accounting, parse_history
 from moodlake_dagster.ingest.records import BadRecord, quarantine_table
 from moodlake_dagster.insights import preview
@@ -57,50 +57,75 @@ def _quarantine_md(bad: list[BadRecord], rows: int = 10) -> dg.MetadataValue:
 def catalog_tracks(
     context: dg.AssetExecutionContext, lake: LakeResource, moodlake: MoodlakeConfig
 ) -> dg.MaterializeResult:
-    """The Kaggle Spotify Tracks catalog as received: one row per CSV row (a track appears once
-    per genre), with lineage. Snapshot keyed by as-of day; bad rows go to quarantine."""
+    """Every catalog file as received, merged in precedence order (the first file's rows win a
+    track_id; a later file's rows for it are counted as superseded), with lineage. Snapshot
+    keyed by as-of day; bad rows go to quarantine."""
     start, end = day_range(context)
     settings = moodlake.settings()
-    if not settings.catalog.is_file():
-        raise FileNotFoundError(f"MOODLAKE_CATALOG={settings.catalog} is not a file")
+    for path in settings.catalogs:
+        if not path.is_file():
+            raise FileNotFoundError(f"MOODLAKE_CATALOG={path} is not a file")
     now = dt.datetime.now(dt.UTC)
-    batch = parse_catalog(
-        settings.catalog,
-        as_of=end,
-        batch_id=context.run.run_id,
-        ingested_at=now,
-        source_name=settings.catalog.name,
+    merged = parse_catalogs(
+        settings.catalogs, as_of=end, batch_id=context.run.run_id, ingested_at=now
     )
-    table = catalog_table(batch.rows)
+    table = merged.table
     uri = lake.replace_range("bronze", "catalog_tracks", table, "as_of_date", start, end)
     lake.quarantine(
         "catalog_tracks",
-        quarantine_table("catalog_tracks", batch.bad, context.run.run_id, now),
+        quarantine_table("catalog_tracks", merged.bad, context.run.run_id, now),
         start,
         end,
     )
     _log_problems(
         context,
-        batch.bad,
-        [f"{settings.catalog.name}: unknown column {c!r} ignored" for c in batch.unknown_columns],
+        merged.bad,
+        [
+            f"{f.source_name}: unknown column {c!r} ignored"
+            for f in merged.files
+            for c in f.unknown_columns
+        ]
+        + [
+            f"{f.source_name}: {f.rows_superseded} row(s) superseded by an earlier catalog file"
+            for f in merged.files
+            if f.rows_superseded
+        ],
     )
     df = table.to_pandas()
-    check = (
-        validate(CatalogTracks, df)
-        if batch.rows
-        else empty_result(f"no row of {settings.catalog} landed")
-    )
+    names = ", ".join(str(path) for path in settings.catalogs)
+    check = validate(CatalogTracks, df) if len(df) else empty_result(f"no row of {names} landed")
+    per_file = [
+        {
+            "file": f.source_name,
+            "layout": f.layout,
+            "records_in": f.records_in,
+            "rows_landed": f.rows_landed,
+            "rows_quarantined": len(f.bad),
+            "rows_superseded": f.rows_superseded,
+            "source_sha256": f.sha256,
+        }
+        for f in merged.files
+    ]
+    files_md = ["| file | layout | records | landed | quarantined | superseded |", "|---" * 6 + "|"]
+    files_md += [
+        f"| {f['file']} | {f['layout']} | {f['records_in']} | {f['rows_landed']} "
+        f"| {f['rows_quarantined']} | {f['rows_superseded']} |"
+        for f in per_file
+    ]
     return dg.MaterializeResult(
         metadata={
             "table_uri": uri,
             "as_of_date": end.isoformat(),
-            "records_in": batch.records_in,
-            "rows_landed": len(batch.rows),
-            "rows_quarantined": len(batch.bad),
+            "records_in": merged.records_in,
+            "rows_landed": table.num_rows,
+            "rows_quarantined": len(merged.bad),
+            "rows_superseded": merged.rows_superseded,
+            "catalog_files": dg.MetadataValue.json(per_file),
+            "files_read": dg.MetadataValue.md("\n".join(files_md)),
             "unique_track_ids": int(df["track_id"].nunique()) if len(df) else 0,
             "genres": int(df["track_genre"].nunique()) if len(df) else 0,
-            "source_sha256": batch.sha256,
-            "quarantine_examples": _quarantine_md(batch.bad),
+            "source_sha256": merged.files[0].sha256 if merged.files else "",
+            "quarantine_examples": _quarantine_md(merged.bad),
             "preview": preview(df.drop(columns=["_batch_id", "_source_sha256"])),
         },
         check_results=[check],

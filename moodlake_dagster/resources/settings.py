@@ -13,7 +13,7 @@ class MoodlakeConfig(dg.ConfigurableResource):
     """Where the sources are and how plays are interpreted (see `.env.example`)."""
 
     home: str
-    catalog: str
+    catalog: str  # every catalog file, comma-joined, first = highest precedence
     landing: str
     timezone: str = "UTC"
     user_timezones: dict[str, str] = {}
@@ -31,7 +31,7 @@ class MoodlakeConfig(dg.ConfigurableResource):
     def from_settings(cls, settings: Settings) -> MoodlakeConfig:
         return cls(
             home=str(settings.home),
-            catalog=str(settings.catalog),
+            catalog=",".join(str(path) for path in settings.catalogs),
             landing=str(settings.landing),
             timezone=settings.timezone,
             user_timezones=dict(settings.user_timezones),
@@ -49,7 +49,7 @@ class MoodlakeConfig(dg.ConfigurableResource):
     def settings(self) -> Settings:
         return Settings(
             home=Path(self.home),
-            catalog=Path(self.catalog),
+            catalogs=tuple(Path(part) for part in self.catalog.split(",") if part),
             landing=self.landing if "://" in self.landing else Path(self.landing),
             lake_root="",
             timezone=self.timezone,

@@ -61,6 +61,8 @@ def build_tracks(
     (`features_source` says which).
     """
     first = [F.min_by(c, "_source_row").alias(c) for c in TRACK_COLUMNS]
+    if "_catalog_layout" in catalog.columns:  # lakes from before several catalogs lack it
+        first.append(F.min_by("_catalog_layout", "_source_row").alias("catalog_layout"))
     tracks = catalog.groupBy("track_id").agg(
         *first,
         F.max("popularity").alias("popularity"),
