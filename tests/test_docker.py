@@ -72,8 +72,13 @@ def test_the_image_installs_what_the_readme_installs():
     # The same Java the CI script installs, the same package from the same pyproject.toml.
     assert "openjdk-17-jre-headless" in dockerfile
     assert "openjdk-17-jre-headless" in (REPO / ".ci" / "run").read_text()
-    assert "COPY pyproject.toml" in dockerfile and "pip install --no-cache-dir -c constraints.txt -e ." in dockerfile
-    assert 'pip install --quiet -c constraints.txt -e ".[dev]"' in makefile  # the same, plus the test tools
+    assert (
+        "COPY pyproject.toml" in dockerfile
+        and "pip install --no-cache-dir -c constraints.txt -e ." in dockerfile
+    )
+    assert (
+        'pip install --quiet -c constraints.txt -e ".[dev]"' in makefile
+    )  # the same, plus the test tools
     assert "COPY docker/dagster.yaml" in dockerfile  # the file test_postgres_instance runs
     python = re.search(r"FROM python:(\d+\.\d+)", dockerfile).group(1)
     pyproject = (REPO / "pyproject.toml").read_text()
