@@ -12,6 +12,7 @@ import pytest
 from browser import chromium
 from conftest import CATALOG_SAMPLE, LAYERS, REPO
 from dagster_server import free_port, graphql, launch_backfill, launch_run, running
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
@@ -155,8 +156,13 @@ def test_asset_page_shows_description_preview_checks_and_plot(ui, browser):
     browser.find_element(
         By.XPATH, "//*[contains(text(), 'When in the day is my music brighter or calmer')]"
     )
-    # The preview is a markdown table of the materialized rows, pseudonymous user ids.
+    # The preview is a markdown table of the materialized rows, pseudonymous user ids, behind
+    # its row's "Show Markdown" as the UI shows long Markdown values.
+    preview = browser.find_element(By.XPATH, "//tr[.//*[normalize-space(text())='preview']]")
+    preview.find_element(By.XPATH, ".//*[contains(text(), 'Show Markdown')]").click()
     browser.find_element(By.XPATH, "//td[starts-with(normalize-space(.), 'u_')]")
+    ActionChains(browser).send_keys(Keys.ESCAPE).perform()
+    settled(browser)
     row = browser.find_element(By.XPATH, "//tr[.//*[normalize-space(text())='plot']]")
     row.find_element(By.XPATH, ".//*[contains(text(), 'Show Markdown')]").click()
     image = browser.find_element(By.CSS_SELECTOR, "img[src^='data:image/png']")
