@@ -44,6 +44,8 @@ class Settings:
     dedup_window_s: int = 90
     include_incognito: bool = False
     music_videos_as_plays: bool = False
+    # Plays of songs the catalog lacks take their artist's mean features (see ml/estimate.py).
+    feature_estimates: bool = True
     pseudonym_key: str | None = None
     landing_settle_s: float = 30.0
     landing_patience_s: float = 600.0
@@ -133,8 +135,13 @@ def _landing(raw: str) -> Path | str:
     return Path(raw.removeprefix("file://")).expanduser().resolve()
 
 
-def _flag(env: Mapping[str, str], name: str) -> bool:
-    return env.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+def _flag(env: Mapping[str, str], name: str, default: bool = False) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in {"1", "true", "yes", "on", "0", "false", "no", "off"}:
+        raise SettingsError(f"{name}: expected true or false, got {raw!r}")
+    return raw in {"1", "true", "yes", "on"}
 
 
 def listed_catalogs(home: Path) -> list[Path]:
@@ -177,6 +184,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         dedup_window_s=_int(env, "MOODLAKE_DEDUP_WINDOW_S", 90),
         include_incognito=_flag(env, "MOODLAKE_INCLUDE_INCOGNITO"),
         music_videos_as_plays=_flag(env, "MOODLAKE_MUSIC_VIDEOS_AS_PLAYS"),
+        feature_estimates=_flag(env, "MOODLAKE_FEATURE_ESTIMATES", default=True),
         pseudonym_key=env.get("MOODLAKE_PSEUDONYM_KEY") or None,
         landing_settle_s=_int(env, "MOODLAKE_LANDING_SETTLE_S", 30),
         landing_patience_s=_int(env, "MOODLAKE_LANDING_PATIENCE_S", 600),

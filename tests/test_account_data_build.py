@@ -43,12 +43,33 @@ def _bob_export(folder):
     (folder / "StreamingHistory_music_0.json").write_text(json.dumps(unknown + known))
 
 
+# Artists the catalog sample knows well (18–33 songs each), under titles it does not hold.
+KNOWN_ARTISTS = ("The Beatles", "Elvis Presley", "George Jones", "Wolfgang Amadeus Mozart")
+
+
+def _cleo_export(folder):
+    """Eighty plays of songs the catalog lacks by artists it knows: artist estimates."""
+    plays = [
+        {
+            "endTime": f"2025-01-{day:02d} {8 + slot * 3:02d}:00",
+            "artistName": KNOWN_ARTISTS[(day + slot) % len(KNOWN_ARTISTS)],
+            "trackName": f"Unreleased Take {day}-{slot}",
+            "msPlayed": 200_000,
+        }
+        for day in range(1, 21)
+        for slot in range(4)
+    ]
+    folder.mkdir(parents=True)
+    (folder / "StreamingHistory_music_0.json").write_text(json.dumps(plays))
+
+
 @pytest.fixture(scope="module")
 def built(spark_url, tmp_path_factory):
     root = tmp_path_factory.mktemp("account-data")
     landing = root / "landing"
     counts = write_account_data_export(CATALOG_SAMPLE, landing / "ann", days=45)
     _bob_export(landing / "bob")
+    _cleo_export(landing / "cleo")
     env = {
         "MOODLAKE_HOME": root / "home",
         "MOODLAKE_LANDING": landing,
@@ -120,3 +141,40 @@ def test_a_listener_without_enough_features_is_told_why_and_what_would_help(buil
     assert f"no recommendations for {bob}" in built["recommend"]
     assert "plays through with audio features" in built["recommend"]
     assert "moodlake catalog add" in built["recommend"]
+
+
+def test_songs_the_catalog_lacks_by_artists_it_knows_take_the_artist_estimate(built):
+    cleo = pseudonymize("cleo", KEY.encode())
+    plays = table(built, "silver", "plays")
+    own = plays[plays["user_id"] == cleo]
+    assert len(own) == 80 and (own["resolution"] == "artist_estimate").all()
+    assert own["has_features"].all() and own["completion"].isna().all()
+    assert own["track_id"].str.startswith("EST").all() and own["track_id"].nunique() == 4
+    users = (
+        table(built, "silver", "users")
+        .sort_values("as_of_date")
+        .drop_duplicates("user_id", keep="last")
+    )
+    assert users.set_index("user_id").loc[cleo, "plays_with_estimated_features"] == 80
+    tracks = table(built, "silver", "tracks").sort_values("as_of_date")
+    tracks = tracks[tracks["as_of_date"] == tracks["as_of_date"].max()]
+    estimates = tracks[tracks["features_source"] == "artist_estimate"].set_index("artists")
+    songs = tracks[tracks["features_source"] == "catalog"].drop_duplicates("song_key")
+    beatles = songs[songs["primary_artist"] == "The Beatles"]
+    assert estimates.loc["The Beatles", "valence"] == pytest.approx(beatles["valence"].mean())
+    assert estimates.loc["The Beatles", "estimated_from"] == len(beatles)
+    # An estimate is no song: never recommended, never an ALS item, never a mood label.
+    for name in ("recommendations", "als_recommendations"):
+        picks = table(built, "gold", name)
+        assert len(picks) and not picks["track_id"].str.startswith("EST").any(), name
+    moods = table(built, "gold", "track_moods")
+    assert not moods.loc[moods["track_id"].str.startswith("EST"), "in_training"].any()
+
+
+def test_the_estimate_is_scored_on_held_out_catalog_songs(built):
+    metrics = table(built, "gold", "model_metrics")
+    scored = metrics[metrics["model"] == "feature_estimate"].set_index("metric")
+    for feature in ("valence", "energy"):
+        row = scored.loc[f"mae_{feature}"]
+        assert row["n_eval"] > 1_000 and row["value"] < row["baseline"]
+    assert scored.loc["mood_macro_auc", "value"] > 0.5

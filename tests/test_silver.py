@@ -255,3 +255,42 @@ def test_tracks_from_a_catalog_without_genres_pass_their_check(spark, tmp_path):
     assert list(added["genres"]) == [] and added["catalog_layout"] == "songs_1_2m"
     assert added["song_key"] == "uli|testify"
     assert validate(Tracks, df).passed
+
+
+def test_an_unknown_song_by_a_known_artist_takes_the_artist_estimate(spark, tmp_path):
+    batch = parse_catalog(
+        CATALOG_SAMPLE, as_of=AS_OF, batch_id="t", ingested_at=NOW, source_name="catalog_sample.csv"
+    )
+    catalog = spark.createDataFrame(catalog_table(batch.rows))
+    with_estimates = spark.createDataFrame(
+        build_tracks(catalog, AS_OF, artist_estimates=True).toArrow()
+    )
+    from moodlake_dagster.checks import validate
+    from moodlake_dagster.checks.schemas import Tracks
+
+    assert validate(Tracks, with_estimates.toPandas()).passed
+    landing = tmp_path / "landing" / "me"
+    landing.mkdir(parents=True)
+    record = {"endTime": "2024-01-01 08:00", "msPlayed": 200_000}
+    (landing / "StreamingHistory0.json").write_text(
+        json.dumps(
+            [
+                record | {"artistName": "Nobody Known", "trackName": "Unheard"},
+                record
+                | {
+                    "endTime": "2024-01-01 09:00",
+                    "artistName": "Nat King Cole",
+                    "trackName": "O Holy Night - Remastered 1999",
+                },
+                record
+                | {"endTime": "2024-01-01 10:00", "artistName": "NAT king cole"}
+                | {"trackName": "A Song Nobody Filed"},
+            ]
+        )
+    )
+    df = plays_for(spark, with_estimates, landing.parent).sort_values("played_at_utc")
+    assert list(df["resolution"]) == ["unresolved", "name", "artist_estimate"]
+    assert df.iloc[1]["track_id"] == "4ChVFOiAIPwnKLgWGUcErS"  # a known title stays itself
+    estimate = df.iloc[2]
+    assert estimate["track_id"].startswith("EST") and estimate["has_features"]
+    assert estimate["completion"] != estimate["completion"]  # no duration of this song known

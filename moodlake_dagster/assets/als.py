@@ -13,6 +13,7 @@ from moodlake_dagster.ml.metrics import metric
 from moodlake_dagster.partitions import day_range
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig, SparkConnectResource
 from moodlake_dagster.transform.policy import training_plays
+from moodlake_dagster.transform.silver import ESTIMATE
 
 PER_USER = 50
 BASELINE_CHECK = "beats_popularity"
@@ -88,6 +89,7 @@ def als_recommendations(
             "user_id",
             "track_id",
             "spotify_track_id",
+            "resolution",
             "played_at_utc",
             "play_date",
             "skipped",
@@ -95,6 +97,8 @@ def als_recommendations(
         ],
     )
     plays = training_plays(plays, include_api_plays=settings.api_plays_in_training)
+    # An artist estimate stands for many songs: an item only by the play's own Spotify id.
+    plays.loc[plays["resolution"] == ESTIMATE, "track_id"] = None
     session = spark.get_session(context)
     unit = als.unit_for(plays) if len(plays) else "user"
     with_id = plays["spotify_track_id"].notna() | plays["track_id"].notna()

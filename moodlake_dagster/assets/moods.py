@@ -9,12 +9,39 @@ from moodlake_dagster.assets.ml_common import AUC_CHECK, ML, model_store, record
 from moodlake_dagster.checks import nothing_to_check, schema_check_spec, validate
 from moodlake_dagster.checks.schemas import TrackMoods
 from moodlake_dagster.insights import figure_md, preview, versus_baseline_plot
-from moodlake_dagster.ml import mood
+from moodlake_dagster.ml import estimate, mood
 from moodlake_dagster.ml.metrics import metric
 from moodlake_dagster.partitions import day_range
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig
 
 MOOD_AUC_BAR = 0.90
+
+
+def estimate_metrics(tracks: pd.DataFrame, evaluation: mood.MoodEvaluation) -> list[dict]:
+    """How good the artist estimates Silver gives unknown songs are, on held-out catalog songs:
+    the error beside the catalog mean's, and mood AUC estimated beside measured."""
+    found = estimate.errors(tracks)
+    rows = [
+        metric(
+            f"mae_{f}",
+            found.mae[f],
+            baseline=found.baseline_mae[f],
+            n_eval=found.n_songs,
+            note="baseline: the catalog mean",
+        )
+        for f in found.mae
+    ]
+    if evaluation.estimated_macro_auc is not None:
+        rows.append(
+            metric(
+                "mood_macro_auc",
+                evaluation.estimated_macro_auc,
+                baseline=evaluation.measured_macro_auc_same_tracks,
+                n_eval=evaluation.n_estimated,
+                note="baseline: the same tracks with measured features",
+            )
+        )
+    return rows
 
 
 def auc_plot(evaluation: mood.MoodEvaluation) -> plt.Figure:
@@ -52,7 +79,7 @@ def track_moods(
     tracks = lake.snapshot("silver", "tracks", end)
     labelled = mood.labelled_tracks(tracks)
     try:
-        evaluation = mood.evaluate(labelled)
+        evaluation = mood.evaluate(labelled, estimated=estimate.for_labelled(labelled, tracks))
     except mood.NotEnoughLabels as err:
         reason = f"not trained: {err}"
         context.log.warning(reason)
@@ -86,6 +113,8 @@ def track_moods(
         ],
     ]
     record_metrics(lake, "mood_classifier", end, rows)
+    estimates = estimate_metrics(tracks, evaluation)
+    record_metrics(lake, "feature_estimate", end, estimates)
     folder = model_store(moodlake).save(
         "mood_classifier",
         end,
@@ -110,6 +139,9 @@ def track_moods(
             "macro_auc": evaluation.macro_auc,
             "baseline_macro_auc": evaluation.baseline_macro_auc,
             "per_class_auc": dg.MetadataValue.json(evaluation.per_class_auc),
+            "feature_estimates": dg.MetadataValue.json(
+                {r["metric"]: r["value"] for r in estimates}
+            ),
             "labelled_tracks": n,
             "artists": evaluation.n_artists,
             "tracks_labelled": len(labels),

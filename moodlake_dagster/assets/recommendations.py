@@ -15,6 +15,7 @@ from moodlake_dagster.ml.metrics import metric
 from moodlake_dagster.partitions import day_range
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig
 from moodlake_dagster.transform.policy import training_plays
+from moodlake_dagster.transform.silver import ESTIMATE
 
 CAPS_CHECK = "coach_within_caps"
 NOT_RECOMMENDED = "not_recommended"
@@ -135,6 +136,8 @@ def recommendations(
     start, end = day_range(context)
     settings = moodlake.settings()
     tracks = lake.snapshot("silver", "tracks", end)
+    # Artist estimates feed a listener's taste but are no song to recommend or contrast with.
+    catalog = tracks[tracks["features_source"] != ESTIMATE]
     plays = lake.frame(
         "silver",
         "plays",
@@ -142,7 +145,7 @@ def recommendations(
         ["user_id", "track_id", "play_date", "day_part", "skipped", "source_format"],
     )
     plays = training_plays(plays, include_api_plays=settings.api_plays_in_training)
-    plays = plays.merge(tracks[["track_id", *recommend.AUDIO]], on="track_id")
+    plays = plays.merge(tracks[["track_id", "primary_artist", *recommend.AUDIO]], on="track_id")
     als_rows = (
         lake.frame("gold", "als_recommendations", [("as_of_date", "=", end)])
         if lake.exists("gold", "als_recommendations")
@@ -152,13 +155,13 @@ def recommendations(
     lists, matches, skipped = [], {}, {}
     for user_id, own in plays.groupby("user_id"):
         try:
-            match = recommend.train_match(str(user_id), own, tracks)
+            match = recommend.train_match(str(user_id), own, catalog)
+            pool = recommend.candidates(own, catalog, als_rows[als_rows["user_id"] == user_id])
         except recommend.CannotRecommend as err:
             skipped[str(user_id)] = str(err)
             context.log.warning(f"{user_id}: no recommendations: {err}")
             continue
         matches[match.user_id] = match
-        pool = recommend.candidates(own, tracks, als_rows[als_rows["user_id"] == user_id])
         picks = recommend.recommend_user(match, own, pool, end)
         lists.append(_with_mode_names(picks, fitted_modes.get(match.user_id), names))
     for user_id in listeners(lake, end):

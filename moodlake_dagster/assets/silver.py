@@ -11,6 +11,7 @@ from moodlake_dagster.partitions import daily_partitions, day_range, single_run
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig, SparkConnectResource
 from moodlake_dagster.storage import empty_frame, range_predicate
 from moodlake_dagster.transform.silver import (
+    ESTIMATE,
     build_plays,
     build_tracks,
     build_users,
@@ -43,12 +44,17 @@ def snapshot_predicate(lake: LakeResource, layer: str, name: str, as_of) -> str:
     **SPARK,
 )
 def tracks(
-    context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkConnectResource
+    context: dg.AssetExecutionContext,
+    lake: LakeResource,
+    spark: SparkConnectResource,
+    moodlake: MoodlakeConfig,
 ) -> dg.MaterializeResult:
     """One row per track_id with its genres as a list, range-checked audio features, and a
     normalized (artist, title) song_key linking the same song across ids. Catalog first;
-    played tracks it lacks join from Web API lookups that carry features."""
+    played tracks it lacks join from Web API lookups that carry features; then one estimate
+    per catalog artist (their songs' mean features) for plays of songs the catalog lacks."""
     start, end = day_range(context)
+    estimates = moodlake.settings().feature_estimates
     session = spark.get_session(context)
     catalog = lake.spark(
         session,
@@ -62,7 +68,7 @@ def tracks(
         if lake.exists("bronze", "spotify_tracks")
         else None
     )
-    table = build_tracks(catalog, end, api_tracks).toArrow()
+    table = build_tracks(catalog, end, api_tracks, artist_estimates=estimates).toArrow()
     uri = lake.replace_range("silver", "tracks", table, "as_of_date", start, end)
     df = table.to_pandas()
     multi_genre = int((df["genres"].map(len) > 1).sum())
@@ -73,8 +79,11 @@ def tracks(
             "tracks_in_several_genres": multi_genre,
             "songs_with_several_ids": int((df["song_track_ids"] > 1).sum()),
             "tracks_with_api_features": int((df["features_source"] == "api").sum()),
+            "artist_estimates": int((df["features_source"] == ESTIMATE).sum()),
             "preview": preview(
-                df[["track_id", "artists", "track_name", "genres", "valence", "energy", "song_key"]]
+                df[df["features_source"] != ESTIMATE][
+                    ["track_id", "artists", "track_name", "genres", "valence", "energy", "song_key"]
+                ]
             ),
         },
         check_results=[validate(Tracks, df)],
@@ -154,6 +163,7 @@ def plays(
                 df["timezone_source"].value_counts().to_dict() if len(df) else {}
             ),
             "feature_coverage": dg.MetadataValue.float(round(coverage, 4)),
+            "plays_with_estimated_features": int((df["resolution"] == ESTIMATE).sum()),
             "resolution": dg.MetadataValue.json(df["resolution"].value_counts().to_dict()),
             "skip_rate": dg.MetadataValue.float(
                 round(float(df["skipped"].mean()), 4) if len(df) else 0.0

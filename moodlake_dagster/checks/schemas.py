@@ -84,14 +84,21 @@ class Tracks(_Model):
     acousticness: Series[float] = pa.Field(**UNIT)
     tempo: Series[float] = pa.Field(ge=0.0, le=300.0)
 
-    features_source: Series[str] = pa.Field(isin=["catalog", "api"])
+    features_source: Series[str] = pa.Field(isin=["catalog", "api", "artist_estimate"])
 
     @pa.dataframe_check(error="tracks from the Kaggle catalog need a non-empty genre list")
     def genres_non_empty(cls, df: pd.DataFrame) -> Series[bool]:
         known = df["genres"].map(lambda g: g is not None and len(g) > 0)
         # The 1.2M-song and 600k-track datasets carry no genre.
         layout = df.get("catalog_layout", pd.Series("kaggle_tracks", index=df.index))
-        return known | (df["features_source"] == "api") | (layout.fillna("") != "kaggle_tracks")
+        catalog = df["features_source"] == "catalog"
+        return known | ~catalog | (layout.fillna("") != "kaggle_tracks")
+
+    @pa.dataframe_check(error="an artist estimate has no title, genre or album")
+    def estimates_are_no_songs(cls, df: pd.DataFrame) -> Series[bool]:
+        estimate = df["features_source"] == "artist_estimate"
+        bare = df["track_name"].isna() & df["genres"].map(lambda g: g is None or len(g) == 0)
+        return ~estimate | (bare & df["track_id"].str.startswith("EST"))
 
 
 class Plays(_Model):
@@ -108,7 +115,7 @@ class Plays(_Model):
     skipped: Series[bool] = pa.Field(nullable=False)
     skip_source: Series[str] = pa.Field(isin=["flag", "reason_end", "threshold", "api"])
     completion: Series[float] = pa.Field(nullable=True, **UNIT)
-    resolution: Series[str] = pa.Field(isin=["id", "name", "unresolved"])
+    resolution: Series[str] = pa.Field(isin=["id", "name", "artist_estimate", "unresolved"])
     has_features: Series[bool]
     duplicates_merged: Series[int] = pa.Field(ge=0)
 

@@ -41,6 +41,10 @@ class MoodEvaluation:
     n_tracks: int
     n_artists: int
     folds: list[tuple[set[str], set[str]]] = field(repr=False, default_factory=list)
+    # With `estimated` features: the same fold models on those tracks, measured vs estimated.
+    estimated_macro_auc: float | None = None
+    measured_macro_auc_same_tracks: float | None = None
+    n_estimated: int = 0
 
 
 def labelled_tracks(tracks: pd.DataFrame) -> pd.DataFrame:
@@ -80,8 +84,12 @@ def _macro(y: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> tuple[float
     return float(np.mean(list(per_class.values()))), per_class
 
 
-def evaluate(labelled: pd.DataFrame) -> MoodEvaluation:
-    """Out-of-fold probabilities from artist-grouped CV, for the model and the baseline."""
+def evaluate(labelled: pd.DataFrame, estimated: np.ndarray | None = None) -> MoodEvaluation:
+    """Out-of-fold probabilities from artist-grouped CV, for the model and the baseline.
+
+    `estimated` (rows aligned with `labelled`, NaN where none) is scored by the same fold
+    models, so an estimate is judged by what the served classifier makes of it.
+    """
     artists = labelled["artist_group"].nunique()
     if len(labelled) < 50 or artists < FOLDS or labelled["label"].nunique() < 2:
         raise NotEnoughLabels(
@@ -93,7 +101,8 @@ def evaluate(labelled: pd.DataFrame) -> MoodEvaluation:
     groups = labelled["artist_group"].to_numpy()
     classes = np.array(sorted(set(y)))
     oof = np.zeros((len(y), len(classes)))
-    oof_base = np.zeros_like(oof)
+    oof_base, oof_est = np.zeros_like(oof), np.zeros_like(oof)
+    has_est = np.zeros(len(y), bool) if estimated is None else ~np.isnan(estimated).any(axis=1)
     folds = []
     for train, test in GroupKFold(n_splits=FOLDS).split(X, y, groups):
         folds.append((set(groups[train]), set(groups[test])))
@@ -102,9 +111,24 @@ def evaluate(labelled: pd.DataFrame) -> MoodEvaluation:
             proba = estimator.predict_proba(X[test])
             columns = [list(classes).index(c) for c in estimator.classes_]
             out[np.ix_(test, columns)] = proba
+            scored = test[has_est[test]]
+            if out is oof and len(scored):
+                oof_est[np.ix_(scored, columns)] = estimator.predict_proba(estimated[scored])
     macro, per_class = _macro(y, oof, classes)
     base_macro, base_per_class = _macro(y, oof_base, classes)
-    return MoodEvaluation(macro, base_macro, per_class, base_per_class, len(y), int(artists), folds)
+    evaluation = MoodEvaluation(
+        macro, base_macro, per_class, base_per_class, len(y), int(artists), folds
+    )
+    present = sorted(set(y[has_est]))
+    if has_est.sum() >= 20 and len(present) >= 2:
+        keep = [list(classes).index(c) for c in present]
+        sub_y, sub_classes = y[has_est], np.array(present)
+        evaluation.estimated_macro_auc = _macro(sub_y, oof_est[has_est][:, keep], sub_classes)[0]
+        evaluation.measured_macro_auc_same_tracks = _macro(
+            sub_y, oof[has_est][:, keep], sub_classes
+        )[0]
+        evaluation.n_estimated = int(has_est.sum())
+    return evaluation
 
 
 def train(labelled: pd.DataFrame) -> VotingClassifier:

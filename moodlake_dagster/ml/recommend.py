@@ -209,12 +209,24 @@ def unplayed(plays: pd.DataFrame, tracks: pd.DataFrame) -> pd.Series:
     return ~tracks["song_key"].isin(played_songs)
 
 
+def play_genres(plays: pd.DataFrame, tracks: pd.DataFrame) -> pd.Series:
+    """Each play's genres: its track's, else (a song the catalog lacks, played under its
+    artist's estimate) the genre its `primary_artist` is filed under most in the catalog."""
+    by_track = tracks.set_index("track_id")["genres"]
+    genres = plays["track_id"].map(by_track)
+    if "primary_artist" in plays:
+        filed = tracks[["primary_artist", "genres"]].explode("genres").dropna()
+        main = filed.groupby("primary_artist")["genres"].agg(lambda g: [g.value_counts().index[0]])
+        bare = genres.map(lambda g: not isinstance(g, list | np.ndarray) or len(g) == 0)
+        genres = genres.where(~bare, plays["primary_artist"].map(main))
+    return genres.dropna()
+
+
 def liked_genres(plays: pd.DataFrame, tracks: pd.DataFrame) -> list[str]:
     """The listener's top genres by plays: at least LIKED_GENRES, more while fewer than
     MIN_POOL unplayed tracks are in them (a 10k catalog sample runs dry where 114k would not).
     """
-    with_genres = plays.merge(tracks[["track_id", "genres"]], on="track_id").explode("genres")
-    ranked = with_genres["genres"].value_counts().index.tolist()
+    ranked = play_genres(plays, tracks).explode().value_counts().index.tolist()
     per_genre = tracks[unplayed(plays, tracks)].explode("genres")["genres"].value_counts()
     liked, pool = [], 0
     for genre in ranked:
@@ -234,6 +246,7 @@ def candidates(
     """
     liked = liked_genres(plays, tracks)
     known_artists = set(tracks.loc[tracks["track_id"].isin(plays["track_id"]), "primary_artist"])
+    known_artists |= set(plays.get("primary_artist", pd.Series(dtype=str)).dropna())
     als = als_tracks if als_tracks is not None else pd.DataFrame(columns=["track_id", "als_score"])
     pool = tracks[unplayed(plays, tracks)].merge(
         als[["track_id", "als_score"]], on="track_id", how="left"
@@ -241,6 +254,8 @@ def candidates(
     in_liked = pool["genres"].map(lambda g: any(x in liked for x in g))
     from_als = pool["als_score"].notna()
     pool = pool[in_liked | from_als]
+    if pool.empty:
+        raise CannotRecommend("no unplayed catalog track in the genres they play")
     return pool.assign(
         genre=pool["genres"].map(
             lambda g: next((x for x in g if x in liked), g[0] if len(g) else "")

@@ -14,7 +14,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from scipy import stats
 
-from moodlake_dagster.transform.silver import AUDIO_FEATURES
+from moodlake_dagster.transform.silver import AUDIO_FEATURES, ESTIMATE, measured
 
 MOOD_FEATURES = ("valence", "energy", "danceability", "acousticness", "tempo")
 CORRELATION_FEATURES = AUDIO_FEATURES
@@ -120,7 +120,7 @@ def feature_correlations(engagement: DataFrame, tracks: DataFrame, as_of: dt.dat
     and how often it was skipped. r is None (with a note) where n < 3 or a side is constant.
     """
     joined = engagement.filter(F.col("track_id").isNotNull()).join(
-        tracks.select("track_id", *CORRELATION_FEATURES), "track_id"
+        measured(tracks).select("track_id", *CORRELATION_FEATURES), "track_id"
     )
     aggs = [F.count("*").alias("n")]
     for feature in CORRELATION_FEATURES:
@@ -167,7 +167,8 @@ def feature_gaps(enriched: DataFrame, tracks: DataFrame, as_of: dt.date) -> Data
     against the catalog's (means, quartiles, and the gap in catalog standard deviations)."""
     mine = enriched.filter(F.col("valence").isNotNull())
     catalog_stats = (
-        tracks.select(
+        measured(tracks)
+        .select(
             F.explode(
                 F.array(
                     *[
@@ -260,7 +261,11 @@ def feature_coverage(plays: DataFrame) -> dict:
     """Plays, plays with audio features and their share, overall and per listener."""
     rows = (
         plays.groupBy("user_id")
-        .agg(F.count("*").alias("plays"), F.sum(F.col("has_features").cast("long")).alias("with"))
+        .agg(
+            F.count("*").alias("plays"),
+            F.sum(F.col("has_features").cast("long")).alias("with"),
+            F.sum((F.col("resolution") == ESTIMATE).cast("long")).alias("estimated"),
+        )
         .collect()
     )
     total = sum(r["plays"] for r in rows)
@@ -268,6 +273,7 @@ def feature_coverage(plays: DataFrame) -> dict:
     return {
         "plays": total,
         "plays_with_features": covered,
+        "plays_with_estimated_features": sum(r["estimated"] or 0 for r in rows),
         "feature_coverage": round(covered / total, 4) if total else 0.0,
         "feature_coverage_by_listener": {
             r["user_id"]: round((r["with"] or 0) / r["plays"], 4) for r in rows

@@ -41,6 +41,11 @@ COMPLETE_REASONS = ("trackdone",)
 # Two copies of one play report the same ms played, give or take rounding between sources.
 SAME_PLAY_MS_TOLERANCE = 2_000
 DAY_PARTS = (("night", 0), ("morning", 6), ("afternoon", 12), ("evening", 18))
+# A per-artist estimate's track_id: this prefix and 19 hex digits of its artist key's hash.
+ESTIMATE_PREFIX = "EST"
+ESTIMATE = "artist_estimate"
+# Whole-number features an estimate rounds (a mean key of 5.4 is no key).
+ROUNDED = ("key", "mode", "time_signature", "duration_ms")
 
 
 def normalized(column: Column | str) -> Column:
@@ -52,13 +57,18 @@ def normalized(column: Column | str) -> Column:
 
 
 def build_tracks(
-    catalog: DataFrame, as_of: dt.date, api_tracks: DataFrame | None = None
+    catalog: DataFrame,
+    as_of: dt.date,
+    api_tracks: DataFrame | None = None,
+    *,
+    artist_estimates: bool = False,
 ) -> DataFrame:
     """One row per track_id; its genres as a sorted list; songs linked across ids by song_key.
 
     The Kaggle file repeats a track once per genre; scalar columns come from its first row.
-    Played tracks the catalog lacks join from Web API lookups when those carry features
-    (`features_source` says which).
+    Played tracks the catalog lacks join from Web API lookups when those carry features, and
+    with `artist_estimates` each catalog artist gets one estimate row (`features_source` says
+    which).
     """
     first = [F.min_by(c, "_source_row").alias(c) for c in TRACK_COLUMNS]
     if "_catalog_layout" in catalog.columns:  # lakes from before several catalogs lack it
@@ -79,6 +89,8 @@ def build_tracks(
     tracks = tracks.withColumn("features_source", F.lit("catalog"))
     if api_tracks is not None:
         tracks = tracks.unionByName(_api_tracks(api_tracks, tracks), allowMissingColumns=True)
+    if artist_estimates:
+        tracks = tracks.unionByName(_artist_estimates(tracks), allowMissingColumns=True)
     per_song = Window.partitionBy("song_key")
     return tracks.withColumn("song_track_ids", F.count("*").over(per_song)).withColumn(
         "as_of_date", F.lit(as_of)
@@ -103,15 +115,62 @@ def _api_tracks(api_tracks: DataFrame, catalog: DataFrame) -> DataFrame:
     )
 
 
+def _artist_estimates(tracks: DataFrame) -> DataFrame:
+    """One row per catalog artist: the mean features of their catalog songs (ml/estimate.py
+    scores this estimate against measured features). It has no title, genre or album, so no
+    name lookup, mood label, genre statistic or recommendation can take it for a real song."""
+    songs = (
+        tracks.filter(F.col("features_source") == "catalog")
+        .withColumn("artist_norm", normalized("primary_artist"))
+        .filter(F.length("artist_norm") > 0)
+        .groupBy("song_key")
+        .agg(
+            F.min_by(
+                F.struct("artist_norm", "primary_artist", *AUDIO_FEATURES, *ROUNDED), "track_id"
+            ).alias("song")
+        )
+        .select("song.*")
+    )
+    means = [
+        (F.round(F.avg(c)).cast("long") if c in ROUNDED else F.avg(c)).alias(c)
+        for c in (*AUDIO_FEATURES, *ROUNDED)
+    ]
+    per_artist = songs.groupBy("artist_norm").agg(
+        F.min("primary_artist").alias("primary_artist"),
+        F.count("*").alias("estimated_from"),
+        *means,
+    )
+    track_id = F.concat(F.lit(ESTIMATE_PREFIX), F.substring(F.sha2("artist_norm", 256), 1, 19))
+    return per_artist.select(
+        track_id.alias("track_id"),
+        F.col("primary_artist").alias("artists"),
+        *(F.col(c).cast(t) for c, t in tracks.select(*AUDIO_FEATURES, *ROUNDED).dtypes),
+        F.lit(0).cast("long").alias("popularity"),
+        F.array().cast("array<string>").alias("genres"),
+        F.array("primary_artist").alias("artist_list"),
+        "primary_artist",
+        track_id.alias("song_key"),
+        F.lit(ESTIMATE).alias("features_source"),
+        F.col("estimated_from").cast("long"),
+    )
+
+
+def measured(tracks: DataFrame) -> DataFrame:
+    """Real tracks only: what catalog-side statistics and candidate pools may count."""
+    return tracks.filter(F.col("features_source") != ESTIMATE)
+
+
 def name_index(tracks: DataFrame) -> DataFrame:
     """(artist_norm, title_norm) → the most popular catalog track_id, over every credited artist."""
-    exploded = tracks.select(
-        "track_id", "popularity", "track_name", F.explode("artist_list").alias("artist")
-    ).select(
-        "track_id",
-        "popularity",
-        normalized("artist").alias("artist_norm"),
-        normalized("track_name").alias("title_norm"),
+    exploded = (
+        measured(tracks)
+        .select("track_id", "popularity", "track_name", F.explode("artist_list").alias("artist"))
+        .select(
+            "track_id",
+            "popularity",
+            normalized("artist").alias("artist_norm"),
+            normalized("track_name").alias("title_norm"),
+        )
     )
     best = Window.partitionBy("artist_norm", "title_norm").orderBy(F.desc("popularity"), "track_id")
     return (
@@ -232,14 +291,21 @@ def build_plays(
     catalog = tracks.select(
         F.col("track_id").alias("resolved_id"), F.col("duration_ms").alias("track_duration_ms")
     )
+    # A song the catalog lacks by an artist it knows: the artist's estimate, if built.
+    by_artist = tracks.filter(F.col("features_source") == ESTIMATE).select(
+        normalized("primary_artist").alias("artist_norm"),
+        F.col("track_id").alias("estimate_track_id"),
+    )
     plays = (
         plays.join(by_id, plays.spotify_track_id == by_id.id_track_id, "left")
         .join(name_index(tracks), ["artist_norm", "title_norm"], "left")
-        .withColumn("track_id", F.coalesce("id_track_id", "name_track_id"))
+        .join(by_artist, "artist_norm", "left")
+        .withColumn("track_id", F.coalesce("id_track_id", "name_track_id", "estimate_track_id"))
         .withColumn(
             "resolution",
             F.when(F.col("id_track_id").isNotNull(), "id")
             .when(F.col("name_track_id").isNotNull(), "name")
+            .when(F.col("estimate_track_id").isNotNull(), ESTIMATE)
             .otherwise("unresolved"),
         )
         .join(catalog, F.col("track_id") == F.col("resolved_id"), "left")
@@ -277,8 +343,9 @@ def build_plays(
         .withColumn("day_part", _day_part(F.col("local_hour")))
         .withColumn(
             "completion",
+            # An estimate's duration is its artist's mean: no measure of this play's.
             F.when(
-                F.col("track_duration_ms") > 0,
+                (F.col("track_duration_ms") > 0) & (F.col("resolution") != ESTIMATE),
                 F.least(F.col("ms_played") / F.col("track_duration_ms"), F.lit(1.0)),
             ),
         )
@@ -377,6 +444,9 @@ def build_users(plays: DataFrame, as_of: dt.date) -> DataFrame:
             F.array_sort(F.collect_set("source_format")).alias("sources"),
             F.avg(F.col("has_features").cast("double")).alias("feature_coverage"),
             F.sum(F.col("has_features").cast("long")).alias("plays_with_features"),
+            F.sum((F.col("resolution") == ESTIMATE).cast("long")).alias(
+                "plays_with_estimated_features"
+            ),
             F.countDistinct("dedup_key").alias("tracks_played"),
             F.countDistinct(F.when(F.col("has_features"), F.col("dedup_key"))).alias(
                 "tracks_with_features"
