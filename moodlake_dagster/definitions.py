@@ -9,6 +9,7 @@ from moodlake_dagster.assets import (
     bronze,
     explanations,
     gold,
+    maintenance,
     modes,
     moods,
     preference,
@@ -16,7 +17,13 @@ from moodlake_dagster.assets import (
     silver,
     spotify,
 )
-from moodlake_dagster.jobs import build_job, history_job, snapshot_job
+from moodlake_dagster.jobs import (
+    build_job,
+    history_job,
+    maintenance_job,
+    maintenance_schedule,
+    snapshot_job,
+)
 from moodlake_dagster.resources import build_resources
 from moodlake_dagster.sensors import SENSORS
 from moodlake_dagster.settings import load_settings
@@ -43,8 +50,9 @@ ASSETS = [
 
 def make_definitions(env=None) -> dg.Definitions:
     return dg.Definitions(
-        assets=ASSETS,
-        jobs=[build_job, history_job, snapshot_job],
+        assets=[*ASSETS, maintenance.lake_health],
+        jobs=[build_job, history_job, snapshot_job, maintenance_job],
+        schedules=[maintenance_schedule],
         sensors=SENSORS,
         resources=build_resources(load_settings(env)),
     )

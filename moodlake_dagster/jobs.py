@@ -5,7 +5,7 @@ import dagster as dg
 # `moodlake build` runs this in-process: one run, one Spark session, no process per step.
 build_job = dg.define_asset_job(
     "moodlake_build",
-    selection=dg.AssetSelection.all(),
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("maintenance"),
     executor_def=dg.in_process_executor,
     description="Materialize every table for a day or a range of days in one run.",
 )
@@ -28,3 +28,17 @@ snapshot_job = dg.define_asset_job(
 )
 
 HISTORY_TRIGGER_TAG = "moodlake/trigger"
+
+# Housekeeping, apart from any build: compaction, checkpoints and vacuum, nightly once started.
+maintenance_job = dg.define_asset_job(
+    "lake_maintenance",
+    selection=dg.AssetSelection.groups("maintenance"),
+    executor_def=dg.in_process_executor,
+    description="Compact small files, checkpoint and clean each table's log, vacuum old files.",
+)
+maintenance_schedule = dg.ScheduleDefinition(
+    job=maintenance_job,
+    cron_schedule="30 3 * * *",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Nightly lake housekeeping (off until started, like the sensors).",
+)

@@ -46,6 +46,8 @@ class Settings:
     music_videos_as_plays: bool = False
     # Plays of songs the catalog lacks take their artist's mean features (see ml/estimate.py).
     feature_estimates: bool = True
+    target_file_mb: int = 64
+    vacuum_retention_hours: int = 168
     pseudonym_key: str | None = None
     landing_settle_s: float = 30.0
     landing_patience_s: float = 600.0
@@ -185,6 +187,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         include_incognito=_flag(env, "MOODLAKE_INCLUDE_INCOGNITO"),
         music_videos_as_plays=_flag(env, "MOODLAKE_MUSIC_VIDEOS_AS_PLAYS"),
         feature_estimates=_flag(env, "MOODLAKE_FEATURE_ESTIMATES", default=True),
+        target_file_mb=_int(env, "MOODLAKE_TARGET_FILE_MB", 64),
+        vacuum_retention_hours=_int(env, "MOODLAKE_VACUUM_RETENTION_HOURS", 168),
         pseudonym_key=env.get("MOODLAKE_PSEUDONYM_KEY") or None,
         landing_settle_s=_int(env, "MOODLAKE_LANDING_SETTLE_S", 30),
         landing_patience_s=_int(env, "MOODLAKE_LANDING_PATIENCE_S", 600),

@@ -1,7 +1,13 @@
-"""Delta Lake storage through delta-rs: partition-exact writes, Arrow and Spark reads.
+"""Delta Lake storage through delta-rs: day-exact writes, Arrow and Spark reads.
+
+Dagster partitions by day; the files on disk do not. A snapshot table (one snapshot per
+`as_of_date`) is partitioned by that day, because a reader picks one snapshot. A table of facts
+keyed by the day they happened (`play_date`) is not partitioned at all: a run replaces its days
+with a predicate, rows are sorted by day so readers skip files by their statistics, and files
+grow toward the target size with the data, instead of one small file per day.
 
 Spark reads a table through its active file list (Delta's Spark jars need a Maven download an
-offline install cannot make). `basePath` is what keeps the partition column, which lives only
+offline install cannot make). `basePath` is what keeps a partition column, which lives only
 in the paths; without it Spark silently drops it.
 """
 
@@ -13,6 +19,16 @@ from collections.abc import Mapping
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable, write_deltalake
+
+from moodlake_dagster.maintenance import TABLE_PROPERTIES
+
+SNAPSHOT_COLUMN = "as_of_date"
+TARGET_FILE_SIZE = 64 * 1024 * 1024
+
+
+def layout(column: str) -> list[str]:
+    """The physical partition columns of a table whose runs replace days of `column`."""
+    return [column] if column == SNAPSHOT_COLUMN else []
 
 
 def table_uri(root: str, layer: str, name: str) -> str:
@@ -39,28 +55,76 @@ def replace_range(
     start: dt.date,
     end: dt.date,
     where: str | None = None,
+    target_file_size: int = TARGET_FILE_SIZE,
     storage_options: Mapping[str, str] | None = None,
 ) -> None:
-    """Replace exactly the days [start, end] of a table partitioned by `column`.
+    """Replace exactly the days [start, end] of `column` in a table.
 
     Days outside the range are untouched; delta-rs refuses rows outside the predicate, so a
-    bug upstream cannot leak into a neighbour's partition. `where` narrows the replacement
+    bug upstream cannot leak into a neighbour's days. `where` narrows the replacement
     further (e.g. one model's rows of a shared metrics table). A column new in `data` is
-    added to the table (older rows read it as null), so a lake survives an upgrade.
+    added to the table (older rows read it as null), so a lake survives an upgrade; a table
+    written with an older layout is rewritten once in the current one first.
     """
     data = data.cast(pa.schema([f.with_nullable(True) for f in data.schema]))
+    if data.num_rows and column in data.column_names:
+        data = data.sort_by(column)
+    partition_by = layout(column)
     if not table_exists(uri, storage_options):
-        write_deltalake(uri, data, partition_by=[column], storage_options=_opts(storage_options))
+        write_deltalake(
+            uri,
+            data,
+            partition_by=partition_by,
+            configuration=TABLE_PROPERTIES,
+            target_file_size=target_file_size,
+            storage_options=_opts(storage_options),
+        )
         return
+    relayout(uri, column, target_file_size=target_file_size, storage_options=storage_options)
     write_deltalake(
         uri,
         data,
         mode="overwrite",
         predicate=range_predicate(column, start, end) + (f" AND {where}" if where else ""),
-        partition_by=[column],
+        partition_by=partition_by,
         schema_mode="merge",
+        target_file_size=target_file_size,
         storage_options=_opts(storage_options),
     )
+
+
+def relayout(
+    uri: str,
+    column: str,
+    *,
+    target_file_size: int = TARGET_FILE_SIZE,
+    storage_options: Mapping[str, str] | None = None,
+) -> bool:
+    """Rewrite a table in the layout its day column calls for, once; False if it has it.
+
+    Lakes built before files followed data hold one partition per day. The rewrite is one
+    commit: every row is kept, and time travel still reaches the old layout until vacuum.
+    """
+    table = DeltaTable(uri, storage_options=_opts(storage_options))
+    wanted = layout(column)
+    if list(table.metadata().partition_columns) == wanted:
+        return False
+    data = table.to_pyarrow_table()
+    if column in data.column_names:
+        data = data.sort_by(column)
+    write_deltalake(
+        uri,
+        data,
+        mode="overwrite",
+        schema_mode="overwrite",
+        partition_by=wanted,
+        target_file_size=target_file_size,
+        storage_options=_opts(storage_options),
+    )
+    DeltaTable(uri, storage_options=_opts(storage_options)).alter.set_table_properties(
+        TABLE_PROPERTIES
+    )
+    return True
 
 
 def count_rows(
@@ -104,10 +168,14 @@ def replace_quarantine(
 def partition_days(
     uri: str, column: str, storage_options: Mapping[str, str] | None = None
 ) -> list[dt.date]:
+    """The days holding rows: from the partition list, or (unpartitioned) the column itself."""
     if not table_exists(uri, storage_options):
         return []
     table = DeltaTable(uri, storage_options=_opts(storage_options))
-    return sorted({dt.date.fromisoformat(p[column]) for p in table.partitions()})
+    if column in table.metadata().partition_columns:
+        return sorted({dt.date.fromisoformat(p[column]) for p in table.partitions()})
+    days = table.to_pyarrow_dataset().to_table(columns=[column]).column(column)
+    return sorted(d for d in pc.unique(days).to_pylist() if d is not None)
 
 
 def snapshot_day(
@@ -136,14 +204,18 @@ def spark_read(
     predicate: str | None = None,
     storage_options: Mapping[str, str] | None = None,
 ):
-    """A Spark DataFrame over the table's active files, pruned by a partition `predicate`."""
+    """A Spark DataFrame of the table's rows matching `predicate` (SQL over its columns).
+
+    Files whose partition values or statistics rule the predicate out are never opened.
+    """
     if not table_exists(uri, storage_options):
         raise MissingTableError(f"no Delta table at {uri}: materialize its asset first")
     table = DeltaTable(uri, storage_options=_opts(storage_options))
     files = table.file_uris(file_pruning_predicate=predicate) if predicate else table.file_uris()
     if not files:
         return empty_frame(spark, pa.schema(table.schema().to_arrow()))
-    return spark.read.option("basePath", uri).parquet(*files)
+    frame = spark.read.option("basePath", uri).parquet(*files)
+    return frame.filter(predicate) if predicate else frame
 
 
 def empty_frame(spark, schema: pa.Schema):

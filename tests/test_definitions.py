@@ -28,6 +28,15 @@ def test_asset_graph_groups_partitions_and_checks():
     # Raw API responses are appended by a sensor: an external asset, shown, never materialized.
     external = nodes.pop("spotify_api_responses")
     assert not external.is_materializable and external.group_name == "bronze"
+    # Housekeeping over every table: no day of its own, no Pandera model, its own job.
+    health = nodes.pop("lake_health")
+    assert health.group_name == "maintenance" and health.partitions_def is None
+    build = defs.resolve_job_def("moodlake_build").asset_layer.executable_asset_keys
+    assert dg.AssetKey("lake_health") not in build and dg.AssetKey("plays") in build
+    maintenance = defs.resolve_job_def("lake_maintenance")
+    assert maintenance.asset_layer.executable_asset_keys == {dg.AssetKey("lake_health")}
+    schedule = defs.resolve_schedule_def("lake_maintenance_schedule")
+    assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
     specs = nodes
     assert {name: node.group_name for name, node in specs.items()} == {
         name: group for group, names in GROUPS.items() for name in names

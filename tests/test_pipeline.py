@@ -350,3 +350,27 @@ def test_trino_registers_every_table_sql_sees(lake):
     assert len(names) == len(registered)  # no table registered twice, nor in two schemas
     assert names == {*TABLES["silver"], *GOLD, *MODEL_ASSETS, "model_metrics"}
     assert set(lake_tables(lake["root"])) <= names
+
+
+def test_every_table_is_opened_alike_by_independent_readers(lake, spark):
+    """DuckDB's own Parquet reader and Spark's, each over the files the Delta log lists, see
+    the rows delta-rs sees; the event tables hold a file per run, not per day."""
+    import duckdb
+
+    from moodlake_dagster import maintenance, storage
+
+    tables = maintenance.tables(lake["root"])
+    assert len(tables) >= 20
+    con = duckdb.connect()
+    for name, uri in tables:
+        delta = DeltaTable(uri)
+        rows = delta.to_pyarrow_dataset().count_rows()
+        files = delta.file_uris()
+        if files:
+            hive = bool(delta.metadata().partition_columns)
+            sql = f"SELECT count(*) FROM read_parquet({files!r}, hive_partitioning={hive})"
+            assert con.execute(sql).fetchone()[0] == rows, name
+        assert storage.spark_read(spark, uri).count() == rows, name
+    for name in ("bronze/listening_events", "silver/plays"):
+        delta = DeltaTable(f"{lake['root']}/{name}")
+        assert delta.metadata().partition_columns == [] and len(delta.file_uris()) <= 2, name

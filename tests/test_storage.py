@@ -98,3 +98,60 @@ def test_quarantine_replace_is_idempotent_per_asset_and_range(tmp_path):
         ("events", "empty file"),
         ("events", "x"),
     ]
+
+
+def _days(first: dt.date, n: int, per_day: int) -> pa.Table:
+    dates = [first + dt.timedelta(days=i) for i in range(n) for _ in range(per_day)]
+    return pa.table(
+        {
+            "play_date": pa.array(dates, pa.date32()),
+            "value": pa.array(range(len(dates)), pa.int64()),
+        }
+    )
+
+
+def test_files_follow_data_not_days(tmp_path, spark):
+    """A run over 90 days writes one file, not 90; a new day adds a file without rewriting
+    the others; readers skip files by their statistics and still get exactly their days."""
+    uri = str(tmp_path / "events")
+    storage.replace_range(
+        uri, _days(A, 90, 5), column="play_date", start=A, end=A + dt.timedelta(days=89)
+    )
+    table = DeltaTable(uri)
+    assert table.metadata().partition_columns == [] and len(table.file_uris()) == 1
+    first_file = table.file_uris()[0]
+    later = A + dt.timedelta(days=90)
+    storage.replace_range(uri, day(later, [7, 8]), column="play_date", start=later, end=later)
+    table = DeltaTable(uri)
+    assert first_file in table.file_uris() and len(table.file_uris()) == 2
+    only_later = storage.range_predicate("play_date", later, later)
+    assert table.file_uris(file_pruning_predicate=only_later) == [
+        f for f in table.file_uris() if f != first_file
+    ]
+    assert sorted(
+        r.value for r in storage.spark_read(spark, uri, predicate=only_later).collect()
+    ) == [
+        7,
+        8,
+    ]
+    assert storage.partition_days(uri, "play_date")[0] == A
+    assert len(storage.partition_days(uri, "play_date")) == 91
+    assert table.metadata().configuration["delta.checkpointInterval"] == "10"
+
+
+def test_a_lake_with_one_partition_per_day_is_rewritten_once_with_nothing_lost(tmp_path):
+    uri = str(tmp_path / "events")
+    old = _days(A, 30, 3)
+    write_old = __import__("deltalake").write_deltalake
+    write_old(uri, old, partition_by=["play_date"])  # the layout of lakes built before
+    assert len(DeltaTable(uri).file_uris()) == 30
+    replaced = A + dt.timedelta(days=10)
+    storage.replace_range(
+        uri, day(replaced, [99]), column="play_date", start=replaced, end=replaced
+    )
+    table = DeltaTable(uri)
+    assert table.metadata().partition_columns == [] and len(table.file_uris()) <= 2
+    rows = {(r["play_date"], r["value"]) for r in table.to_pyarrow_table().to_pylist()}
+    expected = {(r["play_date"], r["value"]) for r in old.to_pylist() if r["play_date"] != replaced}
+    assert rows == expected | {(replaced, 99)}
+    assert not storage.relayout(uri, "play_date")  # once only

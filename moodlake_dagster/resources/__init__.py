@@ -20,7 +20,11 @@ def build_resources(settings: Settings) -> dict:
     it is untested here and Spark would need the hadoop-aws connector.
     """
     return {
-        "lake": LakeResource(root=settings.lake_root),
+        "lake": LakeResource(
+            root=settings.lake_root,
+            target_file_mb=settings.target_file_mb,
+            vacuum_retention_hours=settings.vacuum_retention_hours,
+        ),
         "spark": SparkConnectResource(
             spark_remote=settings.spark_remote,
             state_dir=str(settings.spark_state_dir),

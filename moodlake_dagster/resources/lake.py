@@ -16,6 +16,14 @@ class LakeResource(dg.ConfigurableResource):
 
     root: str
     storage_options: dict[str, str] = {}
+    # Files grow toward this size as data grows; compaction merges smaller ones up to it.
+    target_file_mb: int = 64
+    # Vacuum keeps the files any version of the last this many hours still needs.
+    vacuum_retention_hours: int = 168
+
+    @property
+    def target_file_size(self) -> int:
+        return self.target_file_mb * 1024 * 1024
 
     def uri(self, layer: str, name: str) -> str:
         return storage.table_uri(self.root, layer, name)
@@ -38,6 +46,7 @@ class LakeResource(dg.ConfigurableResource):
             start=start,
             end=end,
             where=where,
+            target_file_size=self.target_file_size,
             storage_options=self.storage_options,
         )
         return uri
