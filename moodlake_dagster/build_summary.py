@@ -113,4 +113,13 @@ def summary(lake_root: str, default_timezone: str, metadata: dict[str, dict]) ->
             ("Kept out of music plays", [f"  {why}: {n:,}" for why, n in kept_out.items()])
         )
     sections.append(("Models that could not run for someone", model_lines(metadata) or ["  none"]))
+    unchanged = sorted(name for name, meta in metadata.items() if meta.get("unchanged"))
+    if unchanged:
+        sections.append(
+            (
+                "Unchanged: same inputs as their last write, nothing written "
+                "(their notes above are from that build; --force rewrites)",
+                [f"  {', '.join(unchanged)}"],
+            )
+        )
     return "\n".join(f"{title}:\n" + "\n".join(lines) for title, lines in sections if lines)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import logging
 import os
 import sys
 import time
@@ -91,17 +92,20 @@ def build_stages() -> list[tuple[str, list[str], str]]:
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
-def run_build(start: dt.date, end: dt.date, selection: list[str]):
-    """One in-process run of `selection` over [start, end], recorded in DAGSTER_HOME."""
+def run_build(start: dt.date, end: dt.date, selection: list[str], force: bool = False):
+    """One in-process run of `selection` over [start, end], recorded in DAGSTER_HOME.
+
+    Tables whose inputs did not change are left as they are, unless `force`."""
     from dagster import AssetKey, DagsterInstance
 
     from moodlake_dagster.definitions import build_job, make_definitions
+    from moodlake_dagster.fingerprints import FORCE_TAG
 
     job = make_definitions().resolve_job_def(build_job.name)
     tags = {
         "dagster/asset_partition_range_start": start.isoformat(),
         "dagster/asset_partition_range_end": end.isoformat(),
-    }
+    } | ({FORCE_TAG: "true"} if force else {})
     with DagsterInstance.get() as instance:
         return job.execute_in_process(
             instance=instance,
@@ -174,6 +178,7 @@ def summarize(result) -> tuple[list[str], bool]:
                 "match_auc",
                 "baseline_match_auc",
                 "skipped",
+                "unchanged",
             )
             if k in meta
         ]
@@ -205,7 +210,7 @@ def cmd_build(args) -> int:
     for label, assets, span in stages:
         stage_start = start if span == "range" else end
         stage_began = time.monotonic()
-        result = run_build(stage_start, end, assets)
+        result = run_build(stage_start, end, assets, force=args.force)
         lines, stage_ok = summarize(result)
         metadata |= materialized_metadata(result)[0]
         print(
@@ -432,6 +437,9 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--start", help="first day (YYYY-MM-DD); default: first play day")
     build.add_argument("--end", help="last day (YYYY-MM-DD); default: last play day")
     build.add_argument("--select", nargs="+", help="only these assets (e.g. listening_events)")
+    build.add_argument(
+        "--force", action="store_true", help="rewrite every table, even where nothing changed"
+    )
     build.set_defaults(func=cmd_build)
     ui = sub.add_parser("ui", help="start the Dagster UI and daemon on loopback")
     ui.add_argument("--host", default="127.0.0.1")
@@ -476,5 +484,16 @@ def main(argv: list[str] | None = None) -> int:
     return args.func(args)
 
 
+def entry() -> None:
+    """The console script. A finished command exits without interpreter teardown: native
+    thread pools (Arrow's, delta-rs's) can abort a process that has done all its work when
+    their destructors run at exit (delta-io/delta-rs#2184), turning success into exit 134."""
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(int(code or 0))
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

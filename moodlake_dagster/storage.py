@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import DeltaTable, write_deltalake
+from deltalake import CommitProperties, DeltaTable, write_deltalake
 
 from moodlake_dagster.maintenance import TABLE_PROPERTIES
 
@@ -56,6 +56,7 @@ def replace_range(
     end: dt.date,
     where: str | None = None,
     target_file_size: int = TARGET_FILE_SIZE,
+    commit_metadata: Mapping[str, str] | None = None,
     storage_options: Mapping[str, str] | None = None,
 ) -> None:
     """Replace exactly the days [start, end] of `column` in a table.
@@ -70,6 +71,7 @@ def replace_range(
     if data.num_rows and column in data.column_names:
         data = data.sort_by(column)
     partition_by = layout(column)
+    commit = CommitProperties(custom_metadata=dict(commit_metadata)) if commit_metadata else None
     if not table_exists(uri, storage_options):
         write_deltalake(
             uri,
@@ -77,6 +79,7 @@ def replace_range(
             partition_by=partition_by,
             configuration=TABLE_PROPERTIES,
             target_file_size=target_file_size,
+            commit_properties=commit,
             storage_options=_opts(storage_options),
         )
         return
@@ -89,6 +92,7 @@ def replace_range(
         partition_by=partition_by,
         schema_mode="merge",
         target_file_size=target_file_size,
+        commit_properties=commit,
         storage_options=_opts(storage_options),
     )
 

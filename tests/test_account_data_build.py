@@ -85,17 +85,29 @@ def built(spark_url, tmp_path_factory):
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
             code = cli.main(["build"])
+        versions = table_versions(root / "home" / "lake")
+        again = io.StringIO()
+        with contextlib.redirect_stdout(again):
+            second = cli.main(["build"])
         recommend_out, recommend_err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(recommend_out), contextlib.redirect_stderr(recommend_err):
             refused = cli.main(["recommend", "--user", "bob", "--day-part", "evening"])
     return {
         "code": code,
+        "versions": versions,
+        "second": (second, again.getvalue(), table_versions(root / "home" / "lake")),
         "out": out.getvalue(),
         "counts": counts,
         "lake": root / "home" / "lake",
         "refused": refused,
         "recommend": recommend_out.getvalue() + recommend_err.getvalue(),
     }
+
+
+def table_versions(lake) -> dict[str, int]:
+    from moodlake_dagster import maintenance
+
+    return {name: DeltaTable(uri).version() for name, uri in maintenance.tables(str(lake))}
 
 
 def table(built, layer, name):
@@ -178,3 +190,12 @@ def test_the_estimate_is_scored_on_held_out_catalog_songs(built):
         row = scored.loc[f"mae_{feature}"]
         assert row["n_eval"] > 1_000 and row["value"] < row["baseline"]
     assert scored.loc["mood_macro_auc", "value"] > 0.5
+
+
+def test_a_second_build_with_nothing_new_writes_nothing(built):
+    code, out, versions = built["second"]
+    assert code == 0, out
+    assert len(versions) >= 20 and versions == built["versions"]
+    unchanged = out[out.index("Unchanged: ") :]
+    for asset in ("listening_events", "plays", "tracks", "recommendations", "shap_values"):
+        assert asset in unchanged

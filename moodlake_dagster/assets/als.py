@@ -5,6 +5,7 @@ import pandas as pd
 import pyarrow as pa
 
 from moodlake_dagster.assets.ml_common import ML, model_store, record_metrics
+from moodlake_dagster.assets.unchanged import settings_of, skip_if_unchanged
 from moodlake_dagster.checks import nothing_to_check, schema_check_spec, validate
 from moodlake_dagster.checks.schemas import AlsRecommendations
 from moodlake_dagster.insights import figure_md, preview, versus_baseline_plot
@@ -81,6 +82,9 @@ def als_recommendations(
     and NDCG@10 on later days beside a popularity ranking."""
     start, end = day_range(context)
     settings = moodlake.settings()
+    inputs = lake.inputs(start, end, reads=["silver/plays"], settings=settings_of(moodlake))
+    if skipped := skip_if_unchanged(context, lake, ["gold/als_recommendations"], inputs):
+        return skipped
     plays = lake.frame(
         "silver",
         "plays",
@@ -141,7 +145,7 @@ def als_recommendations(
     table["as_of_date"] = end
     arrow = pa.Table.from_pandas(table[ALS_SCHEMA.names], schema=ALS_SCHEMA, preserve_index=False)
     metadata["table_uri"] = lake.replace_range(
-        "gold", "als_recommendations", arrow, "as_of_date", start, end
+        "gold", "als_recommendations", arrow, "as_of_date", start, end, inputs=inputs
     )
     if evaluation is not None:
         n = evaluation.n_eval

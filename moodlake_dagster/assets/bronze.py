@@ -4,6 +4,8 @@ import datetime as dt
 
 import dagster as dg
 
+from moodlake_dagster import fingerprints
+from moodlake_dagster.assets.unchanged import settings_of, skip_if_unchanged
 from moodlake_dagster.checks import empty_result, schema_check_spec, validate
 from moodlake_dagster.checks.schemas import CatalogTracks, ListeningEvents
 from moodlake_dagster.demo.generator import generate_history
@@ -65,12 +67,20 @@ def catalog_tracks(
     for path in settings.catalogs:
         if not path.is_file():
             raise FileNotFoundError(f"MOODLAKE_CATALOG={path} is not a file")
+    files = [(p, p.stat().st_size, p.stat().st_mtime_ns) for p in settings.catalogs]
+    inputs = lake.inputs(
+        start, end, sources=fingerprints.files_fingerprint(files), settings=settings_of(moodlake)
+    )
+    if skipped := skip_if_unchanged(context, lake, ["bronze/catalog_tracks"], inputs):
+        return skipped
     now = dt.datetime.now(dt.UTC)
     merged = parse_catalogs(
         settings.catalogs, as_of=end, batch_id=context.run.run_id, ingested_at=now
     )
     table = merged.table
-    uri = lake.replace_range("bronze", "catalog_tracks", table, "as_of_date", start, end)
+    uri = lake.replace_range(
+        "bronze", "catalog_tracks", table, "as_of_date", start, end, inputs=inputs
+    )
     lake.quarantine(
         "catalog_tracks",
         quarantine_table("catalog_tracks", merged.bad, context.run.run_id, now),
@@ -157,6 +167,16 @@ def listening_events(
         )
     if not settings.landing_store.exists():
         raise FileNotFoundError(f"MOODLAKE_LANDING={settings.landing} is not a folder")
+    landed = [(f.relative, f.size, f.mtime_ns) for f in settings.landing_store.files()]
+    inputs = lake.inputs(
+        start,
+        end,
+        reads=["bronze/spotify_api_responses"],
+        sources=fingerprints.files_fingerprint(landed),
+        settings=settings_of(moodlake),
+    )
+    if skipped := skip_if_unchanged(context, lake, ["bronze/listening_events"], inputs):
+        return skipped
     now = dt.datetime.now(dt.UTC)
     batch = parse_history(
         settings.landing_store,
@@ -173,7 +193,9 @@ def listening_events(
     in_range = [e for e in events if start <= e["play_date"] <= end]
     bad = [b for b in batch.bad + bad_api if b.record_date is None or start <= b.record_date <= end]
     table = events_table(in_range)
-    uri = lake.replace_range("bronze", "listening_events", table, "play_date", start, end)
+    uri = lake.replace_range(
+        "bronze", "listening_events", table, "play_date", start, end, inputs=inputs
+    )
     lake.quarantine(
         "listening_events",
         quarantine_table("listening_events", bad, context.run.run_id, now),

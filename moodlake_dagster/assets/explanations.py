@@ -10,6 +10,7 @@ import pandas as pd
 import pyarrow as pa
 
 from moodlake_dagster.assets.ml_common import ML, model_store
+from moodlake_dagster.assets.unchanged import settings_of, skip_if_unchanged
 from moodlake_dagster.checks import nothing_to_check, schema_check_spec, validate
 from moodlake_dagster.checks.schemas import Explanations, ShapValues
 from moodlake_dagster.insights import figure_md, preview
@@ -179,6 +180,17 @@ def explanation_tables(
     context: dg.AssetExecutionContext, lake: LakeResource, moodlake: MoodlakeConfig
 ):
     start, end = day_range(context)
+    inputs = lake.inputs(
+        start,
+        end,
+        reads=["silver/tracks", "gold/recommendations", "gold/track_moods"],
+        settings=settings_of(moodlake),
+    )
+    written = ["gold/shap_values", "gold/explanations"]
+    if skip_if_unchanged(context, lake, written, inputs):
+        for table in written:
+            yield skip_if_unchanged(context, lake, written, inputs, asset_key=table.split("/")[1])
+        return
     store = model_store(moodlake)
     tracks = lake.snapshot("silver", "tracks", end)
     values, sentences, skipped = [], [], {}
@@ -201,10 +213,22 @@ def explanation_tables(
     shap_rows = _table(values, SHAP_SCHEMA, end)
     text = _table(sentences, EXPLANATIONS_SCHEMA, end)
     shap_uri = lake.replace_range(
-        "gold", "shap_values", _arrow(shap_rows, SHAP_SCHEMA), "as_of_date", start, end
+        "gold",
+        "shap_values",
+        _arrow(shap_rows, SHAP_SCHEMA),
+        "as_of_date",
+        start,
+        end,
+        inputs=inputs,
     )
     text_uri = lake.replace_range(
-        "gold", "explanations", _arrow(text, EXPLANATIONS_SCHEMA), "as_of_date", start, end
+        "gold",
+        "explanations",
+        _arrow(text, EXPLANATIONS_SCHEMA),
+        "as_of_date",
+        start,
+        end,
+        inputs=inputs,
     )
     counts = text["subject"].value_counts().to_dict() if len(text) else {}
     shap_meta = {"table_uri": shap_uri, "rows": len(shap_rows), "subjects": counts}

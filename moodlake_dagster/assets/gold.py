@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from moodlake_dagster import insights
 from moodlake_dagster.assets.silver import snapshot_predicate
+from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.checks import schema_check_spec, validate
 from moodlake_dagster.checks.schemas import (
     FeatureCorrelations,
@@ -46,8 +47,9 @@ CORRELATIONS_SCHEMA = pa.schema(
 class GoldInputs:
     """Silver as of the run's last day: every play up to it and the tracks snapshot."""
 
-    def __init__(self, context, lake: LakeResource, spark: SparkConnectResource):
+    def __init__(self, context, lake: LakeResource, spark: SparkConnectResource, fingerprint):
         self.start, self.end = day_range(context)
+        self.fingerprint = fingerprint
         session = spark.get_session(context)
         self.plays = lake.spark(session, "silver", "plays", f"play_date <= '{self.end}'").cache()
         self.tracks = lake.spark(
@@ -156,7 +158,9 @@ def _publish(
     lake: LakeResource, inputs: GoldInputs, name: str, spec: GoldTable
 ) -> dg.MaterializeResult:
     table = spec.build(inputs)
-    uri = lake.replace_range("gold", name, table, "as_of_date", inputs.start, inputs.end)
+    uri = lake.replace_range(
+        "gold", name, table, "as_of_date", inputs.start, inputs.end, inputs=inputs.fingerprint
+    )
     df = table.to_pandas()
     metadata = {
         "table_uri": uri,
@@ -197,7 +201,14 @@ def _publish(
 )
 def gold_tables(context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkConnectResource):
     """The Gold tables selected for this run, as of the run's last day."""
-    inputs = GoldInputs(context, lake, spark)
+    start, end = day_range(context)
+    fingerprint = lake.inputs(start, end, reads=["silver/plays", "silver/tracks"])
+    names = [key.to_user_string() for key in context.selected_asset_keys]
+    if skip_if_unchanged(context, lake, [f"gold/{n}" for n in names], fingerprint):
+        for name in names:
+            yield skip_if_unchanged(context, lake, [f"gold/{name}"], fingerprint, asset_key=name)
+        return
+    inputs = GoldInputs(context, lake, spark, fingerprint)
     try:
         for key in context.selected_asset_keys:
             name = key.to_user_string()

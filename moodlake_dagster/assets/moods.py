@@ -6,6 +6,7 @@ import pandas as pd
 import pyarrow as pa
 
 from moodlake_dagster.assets.ml_common import AUC_CHECK, ML, model_store, record_metrics
+from moodlake_dagster.assets.unchanged import settings_of, skip_if_unchanged
 from moodlake_dagster.checks import nothing_to_check, schema_check_spec, validate
 from moodlake_dagster.checks.schemas import TrackMoods
 from moodlake_dagster.insights import figure_md, preview, versus_baseline_plot
@@ -76,6 +77,9 @@ def track_moods(
     catalog's mood-named genres: labels a curator chose, independent of the audio features
     the model reads."""
     start, end = day_range(context)
+    inputs = lake.inputs(start, end, reads=["silver/tracks"], settings=settings_of(moodlake))
+    if skipped := skip_if_unchanged(context, lake, ["gold/track_moods"], inputs):
+        return skipped
     tracks = lake.snapshot("silver", "tracks", end)
     labelled = mood.labelled_tracks(tracks)
     try:
@@ -103,6 +107,7 @@ def track_moods(
         "as_of_date",
         start,
         end,
+        inputs=inputs,
     )
     n = evaluation.n_tracks
     rows = [

@@ -5,6 +5,7 @@ import pandas as pd
 import pyarrow as pa
 
 from moodlake_dagster.assets.ml_common import AUC_CHECK, ML, model_store, record_metrics
+from moodlake_dagster.assets.unchanged import settings_of, skip_if_unchanged
 from moodlake_dagster.checks import nothing_to_check, schema_check_spec, validate
 from moodlake_dagster.checks.schemas import PreferenceModel
 from moodlake_dagster.insights import figure_md, preview, versus_baseline_plot
@@ -92,6 +93,11 @@ def preference_model(
     before each play (familiarity, earlier skip rates, day part, shuffle, how it started)."""
     start, end = day_range(context)
     settings = moodlake.settings()
+    inputs = lake.inputs(
+        start, end, reads=["silver/plays", "silver/tracks"], settings=settings_of(moodlake)
+    )
+    if skipped := skip_if_unchanged(context, lake, ["gold/preference_model"], inputs):
+        return skipped
     plays = lake.frame("silver", "plays", [("play_date", "<=", end)])
     plays = training_plays(plays, include_api_plays=settings.api_plays_in_training)
     features = lake.snapshot("silver", "tracks", end)[["track_id", *preference.AUDIO]]
@@ -125,7 +131,9 @@ def preference_model(
     table = pa.Table.from_pylist(
         [{"as_of_date": end} | row for row in rows], schema=PREFERENCE_SCHEMA
     )
-    uri = lake.replace_range("gold", "preference_model", table, "as_of_date", start, end)
+    uri = lake.replace_range(
+        "gold", "preference_model", table, "as_of_date", start, end, inputs=inputs
+    )
     record_metrics(
         lake,
         "preference_model",

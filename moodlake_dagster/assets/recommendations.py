@@ -7,6 +7,7 @@ import pandas as pd
 import pyarrow as pa
 
 from moodlake_dagster.assets.ml_common import ML, model_store, record_metrics
+from moodlake_dagster.assets.unchanged import settings_of, skip_if_unchanged
 from moodlake_dagster.checks import nothing_to_check, schema_check_spec, validate
 from moodlake_dagster.checks.schemas import Recommendations
 from moodlake_dagster.insights import figure_md, preview
@@ -135,6 +136,14 @@ def recommendations(
     streak). Candidates are new catalog tracks from their liked genres and ALS suggestions."""
     start, end = day_range(context)
     settings = moodlake.settings()
+    inputs = lake.inputs(
+        start,
+        end,
+        reads=["silver/plays", "silver/tracks", "gold/als_recommendations", "gold/listening_modes"],
+        settings=settings_of(moodlake),
+    )
+    if skipped := skip_if_unchanged(context, lake, ["gold/recommendations"], inputs):
+        return skipped
     tracks = lake.snapshot("silver", "tracks", end)
     # Artist estimates feed a listener's taste but are no song to recommend or contrast with.
     catalog = tracks[tracks["features_source"] != ESTIMATE]
@@ -172,7 +181,9 @@ def recommendations(
     table = pd.concat(lists, ignore_index=True) if lists else pd.DataFrame()
     table = table.reindex(columns=RECOMMENDATIONS_SCHEMA.names).assign(as_of_date=end)
     arrow = pa.Table.from_pandas(table, schema=RECOMMENDATIONS_SCHEMA, preserve_index=False)
-    uri = lake.replace_range("gold", "recommendations", arrow, "as_of_date", start, end)
+    uri = lake.replace_range(
+        "gold", "recommendations", arrow, "as_of_date", start, end, inputs=inputs
+    )
     evaluated = [m for m in matches.values() if m.auc is not None]
     record_metrics(
         lake,

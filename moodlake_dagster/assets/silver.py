@@ -3,6 +3,7 @@
 import dagster as dg
 import pyarrow as pa
 
+from moodlake_dagster.assets.unchanged import settings_of, skip_if_unchanged
 from moodlake_dagster.checks import schema_check_spec, validate
 from moodlake_dagster.checks.schemas import Plays, Tracks, Users
 from moodlake_dagster.ingest.privacy import pseudonymize
@@ -55,6 +56,10 @@ def tracks(
     per catalog artist (their songs' mean features) for plays of songs the catalog lacks."""
     start, end = day_range(context)
     estimates = moodlake.settings().feature_estimates
+    reads = ["bronze/catalog_tracks", "bronze/spotify_tracks"]
+    inputs = lake.inputs(start, end, reads=reads, settings=settings_of(moodlake))
+    if skipped := skip_if_unchanged(context, lake, ["silver/tracks"], inputs):
+        return skipped
     session = spark.get_session(context)
     catalog = lake.spark(
         session,
@@ -69,7 +74,7 @@ def tracks(
         else None
     )
     table = build_tracks(catalog, end, api_tracks, artist_estimates=estimates).toArrow()
-    uri = lake.replace_range("silver", "tracks", table, "as_of_date", start, end)
+    uri = lake.replace_range("silver", "tracks", table, "as_of_date", start, end, inputs=inputs)
     df = table.to_pandas()
     multi_genre = int((df["genres"].map(len) > 1).sum())
     return dg.MaterializeResult(
@@ -123,6 +128,10 @@ def plays(
     re-imports, resolved to the catalog by id then by normalized names (unresolved kept)."""
     start, end = day_range(context)
     settings = moodlake.settings()
+    reads = ["bronze/listening_events", "silver/tracks"]
+    inputs = lake.inputs(start, end, reads=reads, settings=settings_of(moodlake))
+    if skipped := skip_if_unchanged(context, lake, ["silver/plays"], inputs):
+        return skipped
     session = spark.get_session(context)
     events = lake.spark(
         session, "bronze", "listening_events", range_predicate("play_date", start, end)
@@ -147,7 +156,7 @@ def plays(
     reasons = events.select(reason.alias("reason")).dropna().groupBy("reason").count()
     kept_out = {row["reason"]: row["count"] for row in reasons.collect()}
     table = result.toArrow()
-    uri = lake.replace_range("silver", "plays", table, "play_date", start, end)
+    uri = lake.replace_range("silver", "plays", table, "play_date", start, end, inputs=inputs)
     df = table.to_pandas()
     events_in = lake.count_rows("bronze", "listening_events", "play_date", start, end)
     coverage = float(df["has_features"].mean()) if len(df) else 0.0
@@ -199,10 +208,13 @@ def users(
     """Pseudonymous listeners with their time zone, first and last play and feature coverage,
     as of the partition day (built from every play up to it)."""
     start, end = day_range(context)
+    inputs = lake.inputs(start, end, reads=["silver/plays"])
+    if skipped := skip_if_unchanged(context, lake, ["silver/users"], inputs):
+        return skipped
     session = spark.get_session(context)
     history = lake.spark(session, "silver", "plays", f"play_date <= '{end.isoformat()}'")
     table = build_users(history, end).toArrow()
-    uri = lake.replace_range("silver", "users", table, "as_of_date", start, end)
+    uri = lake.replace_range("silver", "users", table, "as_of_date", start, end, inputs=inputs)
     df = table.to_pandas()
     return dg.MaterializeResult(
         metadata={"table_uri": uri, "rows": len(df), "preview": preview(df)},

@@ -8,7 +8,7 @@ import dagster as dg
 import pandas as pd
 import pyarrow as pa
 
-from moodlake_dagster import storage
+from moodlake_dagster import fingerprints, storage
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -37,7 +37,9 @@ class LakeResource(dg.ConfigurableResource):
         start: dt.date,
         end: dt.date,
         where: str | None = None,
+        inputs: str | None = None,
     ) -> str:
+        """Replace days [start, end]; `inputs` (a fingerprint) is recorded in the commit."""
         uri = self.uri(layer, name)
         storage.replace_range(
             uri,
@@ -47,9 +49,37 @@ class LakeResource(dg.ConfigurableResource):
             end=end,
             where=where,
             target_file_size=self.target_file_size,
+            commit_metadata={fingerprints.INPUTS: inputs} if inputs else None,
             storage_options=self.storage_options,
         )
         return uri
+
+    def inputs(
+        self,
+        start: dt.date,
+        end: dt.date,
+        *,
+        reads: list[str] = (),
+        sources: str | None = None,
+        settings: str | None = None,
+    ) -> str:
+        """The fingerprint of a write: its days, the data versions of the tables it reads
+        (`layer/name`), its source files, its settings and the code."""
+        return fingerprints.digest(
+            {
+                "days": [start, end],
+                "reads": {t: self.data_version(*t.split("/")) for t in reads},
+                "sources": sources,
+                "settings": settings,
+                "code": fingerprints.code_version(),
+            }
+        )
+
+    def recorded(self, layer: str, name: str) -> str | None:
+        return fingerprints.recorded(self.uri(layer, name), self.storage_options)
+
+    def data_version(self, layer: str, name: str) -> int | None:
+        return fingerprints.data_version(self.uri(layer, name), self.storage_options)
 
     def snapshot(self, layer: str, name: str, as_of: dt.date):
         """The snapshot a reader as of `as_of` uses, as pandas (small tables, no Spark)."""

@@ -1,0 +1,97 @@
+"""A build with nothing new writes nothing: each write records what it was made from.
+
+Every table an asset writes carries, in its Delta commit, a fingerprint of its inputs: the day
+range, the content version of each table it reads, the source files' names, sizes and times,
+the settings and the code. When a run's fingerprint equals the one recorded by the table's
+latest data commit, the asset writes nothing and says so; an unchanged table keeps its version,
+so everything downstream of it is unchanged too. Compaction and vacuum change no content and
+do not count. `moodlake build --force` (the `moodlake/force` run tag) writes regardless.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from functools import cache
+from pathlib import Path
+
+from deltalake import DeltaTable
+
+INPUTS = "moodlake.inputs"
+FORCE_TAG = "moodlake/force"
+# Operations that change what a table holds (compaction, vacuum and properties do not).
+DATA_OPERATIONS = {"WRITE", "DELETE", "MERGE", "UPDATE", "CREATE TABLE", "CREATE OR REPLACE TABLE"}
+# How far back in a table's log to look for its latest data commit.
+HISTORY_DEPTH = 100
+# Settings that say how a build runs, not what it writes.
+RUNTIME_SETTINGS = {
+    "spark_remote",
+    "spark_port",
+    "spark_driver_memory",
+    "landing_settle_s",
+    "landing_patience_s",
+    "spotify_client_id",
+    "spotify_client_secret",
+    "spotify_redirect_uri",
+    "spotify_max_wait_s",
+    "spotify_request_spacing_s",
+    "pseudonym_key",  # its hash is part of the settings fingerprint instead
+}
+
+
+def digest(value) -> str:
+    text = json.dumps(value, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+# Modules that shape how MoodLake talks to people, not what its tables hold.
+NOT_TABLE_CODE = {"cli.py", "build_summary.py", "reports.py", "sql.py", "sensors"}
+
+
+@cache
+def code_version() -> str:
+    """A hash of the source that writes tables: new code rebuilds what it writes."""
+    root = Path(__file__).resolve().parent
+    sha = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        if path.relative_to(root).parts[0] in NOT_TABLE_CODE:
+            continue
+        sha.update(path.relative_to(root).as_posix().encode())
+        sha.update(path.read_bytes())
+    return sha.hexdigest()[:16]
+
+
+def settings_fingerprint(settings) -> str:
+    values = {k: v for k, v in dataclasses.asdict(settings).items() if k not in RUNTIME_SETTINGS}
+    values["pseudonym_key"] = hashlib.sha256(settings.resolved_pseudonym_key()).hexdigest()
+    return digest(values)
+
+
+def data_version(uri: str, storage_options: Mapping[str, str] | None = None) -> int | None:
+    """The version of the table's latest commit that changed its content (None: no table)."""
+    if not DeltaTable.is_deltatable(uri, storage_options=dict(storage_options or {}) or None):
+        return None
+    table = DeltaTable(uri, storage_options=dict(storage_options or {}) or None)
+    for commit in table.history(HISTORY_DEPTH):
+        if commit.get("operation") in DATA_OPERATIONS:
+            return int(commit["version"])
+    return table.version()
+
+
+def recorded(uri: str, storage_options: Mapping[str, str] | None = None) -> str | None:
+    """The fingerprint the table's latest data commit recorded, if that commit recorded one."""
+    if not DeltaTable.is_deltatable(uri, storage_options=dict(storage_options or {}) or None):
+        return None
+    table = DeltaTable(uri, storage_options=dict(storage_options or {}) or None)
+    for commit in table.history(HISTORY_DEPTH):
+        if commit.get("operation") in DATA_OPERATIONS:
+            return commit.get(INPUTS)
+    return None
+
+
+def files_fingerprint(files: Iterable) -> str:
+    """Source files by name, size and modification time (content hashing is not needed: a
+    changed file gets a new time)."""
+    return digest(sorted((str(f[0]), int(f[1]), int(f[2])) for f in files))
