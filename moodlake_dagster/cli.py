@@ -234,16 +234,20 @@ def cmd_build(args) -> int:
 
 def cmd_ui(args) -> int:
     """Start the Dagster UI (webserver and daemon) on loopback, on this MOODLAKE_HOME."""
+    from moodlake_dagster.ui_processes import run_until_stopped
+
     settings = load_settings()
     home = prepare_dagster_home(settings)
-    dagster = Path(sys.executable).with_name("dagster")
+    bin_dir = Path(sys.executable).parent
     # The checkout's workspace.yaml names the code location "moodlake", as in Docker.
     workspace = Path(__file__).resolve().parents[1] / "workspace.yaml"
     module = ["-m", "moodlake_dagster.definitions"]
     target = ["-w", str(workspace)] if workspace.exists() else module
-    command = [str(dagster), "dev", *target, "-h", args.host, "-p", str(args.port)]
-    print(f"DAGSTER_HOME={home}; UI at http://{args.host}:{args.port}")
-    os.execv(command[0], command)
+    webserver = [str(bin_dir / "dagster-webserver"), *target, "-h", args.host, "-p", str(args.port)]
+    daemon = [str(bin_dir / "dagster-daemon"), "run", *target]
+    print(f"DAGSTER_HOME={home}; UI at http://{args.host}:{args.port}  (Ctrl-C stops it)")
+    # Started from MOODLAKE_HOME: a dagster.yaml in the caller's folder is none of their business.
+    return run_until_stopped({"webserver": webserver, "daemon": daemon}, cwd=home)
 
 
 def cmd_spark(args) -> int:

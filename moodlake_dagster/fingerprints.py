@@ -47,7 +47,14 @@ def digest(value) -> str:
 
 
 # Modules that shape how MoodLake talks to people, not what its tables hold.
-NOT_TABLE_CODE = {"cli.py", "build_summary.py", "reports.py", "sql.py", "sensors"}
+NOT_TABLE_CODE = {
+    "cli.py",
+    "build_summary.py",
+    "reports.py",
+    "sql.py",
+    "ui_processes.py",
+    "sensors",
+}
 
 
 @cache

@@ -34,6 +34,7 @@ GROUPS = LAYERS | {
         "shap_values",
         "explanations",
     ],
+    "maintenance": ["lake_health"],
 }
 CHECKS = """
 query Checks($keys: [AssetKeyInput!]) {

@@ -187,9 +187,12 @@ def explanation_tables(
         settings=settings_of(moodlake),
     )
     written = ["gold/shap_values", "gold/explanations"]
-    if skip_if_unchanged(context, lake, written, inputs):
-        for table in written:
-            yield skip_if_unchanged(context, lake, written, inputs, asset_key=table.split("/")[1])
+    unchanged = [
+        skip_if_unchanged(context, lake, written, inputs, asset_key=t.split("/")[1])
+        for t in written
+    ]
+    if all(unchanged):
+        yield from unchanged
         return
     store = model_store(moodlake)
     tracks = lake.snapshot("silver", "tracks", end)

@@ -204,9 +204,12 @@ def gold_tables(context: dg.AssetExecutionContext, lake: LakeResource, spark: Sp
     start, end = day_range(context)
     fingerprint = lake.inputs(start, end, reads=["silver/plays", "silver/tracks"])
     names = [key.to_user_string() for key in context.selected_asset_keys]
-    if skip_if_unchanged(context, lake, [f"gold/{n}" for n in names], fingerprint):
-        for name in names:
-            yield skip_if_unchanged(context, lake, [f"gold/{name}"], fingerprint, asset_key=name)
+    unchanged = [
+        skip_if_unchanged(context, lake, [f"gold/{name}"], fingerprint, asset_key=name)
+        for name in names
+    ]
+    if all(unchanged):
+        yield from unchanged
         return
     inputs = GoldInputs(context, lake, spark, fingerprint)
     try:

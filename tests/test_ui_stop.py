@@ -1,0 +1,100 @@
+"""`moodlake ui` stops everything it started on Ctrl-C or SIGTERM, within seconds."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import CATALOG_SAMPLE, REPO
+from dagster_server import free_port, wait_for
+
+STOP_WITHIN_S = 10
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid`, from /proc (children of children included)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    """The pids still running (a zombie has finished)."""
+    left = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            left.add(pid)
+    return left
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_the_ui_stops_everything_it_started(tmp_path, spark_url, sig):
+    port = free_port()
+    env = os.environ | {
+        "MOODLAKE_HOME": str(tmp_path / "home"),
+        "MOODLAKE_LANDING": str(tmp_path / "landing"),
+        "MOODLAKE_CATALOG": str(CATALOG_SAMPLE),
+        "MOODLAKE_SPARK_REMOTE": spark_url,
+    }
+    env.pop("DAGSTER_HOME", None)
+    (tmp_path / "landing").mkdir()
+    log = tmp_path / "ui.log"
+    command = [str(Path(sys.executable).with_name("moodlake")), "ui", "--port", str(port)]
+    ui = subprocess.Popen(
+        command,
+        cwd=REPO,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+
+        def up():
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5):
+                    return True
+            except OSError:
+                return False
+
+        wait_for(up, 180, "the webserver", [log])
+        # The daemon and the code servers are up too by now; collect all of them.
+        wait_for(lambda: len(descendants(ui.pid)) >= 3, 60, "the daemon", [log])
+        started = descendants(ui.pid)
+        # A terminal's Ctrl-C reaches the foreground process group; a service manager's
+        # SIGTERM reaches the main process only.
+        if sig == signal.SIGINT:
+            os.killpg(ui.pid, sig)
+        else:
+            ui.send_signal(sig)
+        began = time.monotonic()
+        ui.wait(timeout=STOP_WITHIN_S)
+        while alive(started) and time.monotonic() - began < STOP_WITHIN_S:
+            time.sleep(0.2)
+        assert not alive(started), log.read_text()[-2000:]
+        assert ui.returncode == 0
+        assert "stopping the webserver and the daemon" in log.read_text()
+    finally:
+        if ui.poll() is None:
+            os.killpg(ui.pid, signal.SIGKILL)
