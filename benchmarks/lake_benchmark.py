@@ -36,10 +36,10 @@ def link_landing(landing: Path) -> None:
             (landing / account / path.name).symlink_to(path)
 
 
-def build(env: dict) -> dict:
+def build(env: dict, *extra: str) -> dict:
     began = time.monotonic()
     done = subprocess.run(
-        [str(MOODLAKE), "build"], env=env, capture_output=True, text=True, check=False
+        [str(MOODLAKE), "build", *extra], env=env, capture_output=True, text=True, check=False
     )
     seconds = time.monotonic() - began
     stages = {
@@ -79,6 +79,19 @@ def lake_state(root: Path) -> dict:
     }
 
 
+def model_metrics(root: Path) -> dict[str, float]:
+    """Every model metric of the lake's latest as-of day, keyed model/metric/note."""
+    from deltalake import DeltaTable
+
+    frame = DeltaTable(str(root / "gold" / "model_metrics")).to_pandas()
+    frame = frame[frame["as_of_date"] == frame["as_of_date"].max()]
+    return {
+        f"{r.model}/{r.metric}/{r.note or ''}": r.value
+        for r in frame.itertuples()
+        if r.value == r.value  # not NaN
+    }
+
+
 def main() -> None:
     if not HISTORIES.is_dir():
         raise SystemExit(f"{HISTORIES} is absent: the benchmark needs the real histories")
@@ -92,9 +105,11 @@ def main() -> None:
     env.pop("DAGSTER_HOME", None)
     root = work / "home" / "lake"
     figures = {"when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "builds": []}
-    for label in ("cold", "nothing new", "nothing new again"):
-        run = build(env)
+    metrics = {}
+    for label, extra in (("cold", ()), ("nothing new", ()), ("forced", ("--force",))):
+        run = build(env, *extra)
         state = lake_state(root)
+        metrics[label] = model_metrics(root)
         previous = figures["builds"][-1]["lake"] if figures["builds"] else None
         if previous:
             run["tables_with_a_new_version"] = sorted(
@@ -109,6 +124,18 @@ def main() -> None:
             f"{state['silver_plays_full_read_s_median']} s"
             + (f", new versions: {run['tables_with_a_new_version']}" if previous else "")
         )
+    differing = {
+        k: (v, metrics["forced"].get(k))
+        for k, v in metrics["cold"].items()
+        if metrics["forced"].get(k) != v
+    }
+    figures["metrics_forced_rebuild_vs_cold"] = {
+        "compared": len(metrics["cold"]),
+        "differing": differing,
+    }
+    print(
+        f"model metrics, forced rebuild vs cold: {len(differing)} of {len(metrics['cold'])} differ"
+    )
     from moodlake_dagster import maintenance
 
     began = time.monotonic()
