@@ -89,6 +89,16 @@ def build_stages() -> list[tuple[str, list[str], str]]:
     ]
 
 
+def stage_unchanged(settings: Settings, assets: list[str], start: dt.date, end: dt.date) -> bool:
+    """Whether every table of a stage recorded the inputs it would be built from now."""
+    from moodlake_dagster.assets.gold import GOLD_TABLES
+    from moodlake_dagster.inputs import stage_unchanged as unchanged
+    from moodlake_dagster.resources import build_resources
+
+    lake = build_resources(settings)["lake"]
+    return unchanged(lake, settings, assets, GOLD_TABLES, start, end)
+
+
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
@@ -210,6 +220,10 @@ def cmd_build(args) -> int:
     for label, assets, span in stages:
         stage_start = start if span == "range" else end
         stage_began = time.monotonic()
+        if not args.force and stage_unchanged(settings, assets, stage_start, end):
+            print(f"{label}: {stage_start} … {end}, unchanged: no run (--force rewrites)")
+            metadata |= {name: {"unchanged": True} for name in assets}
+            continue
         result = run_build(stage_start, end, assets, force=args.force)
         lines, stage_ok = summarize(result)
         metadata |= materialized_metadata(result)[0]

@@ -5,9 +5,10 @@ import pandas as pd
 import pyarrow as pa
 
 from moodlake_dagster.assets.ml_common import ML, model_store, record_metrics
-from moodlake_dagster.assets.unchanged import settings_of, skip_if_unchanged
+from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.checks import nothing_to_check, schema_check_spec, validate
 from moodlake_dagster.checks.schemas import AlsRecommendations
+from moodlake_dagster.inputs import ALS_RECOMMENDATIONS
 from moodlake_dagster.insights import figure_md, preview, versus_baseline_plot
 from moodlake_dagster.ml import als
 from moodlake_dagster.ml.metrics import metric
@@ -82,7 +83,7 @@ def als_recommendations(
     and NDCG@10 on later days beside a popularity ranking."""
     start, end = day_range(context)
     settings = moodlake.settings()
-    inputs = lake.inputs(start, end, reads=["silver/plays"], settings=settings_of(moodlake))
+    inputs = ALS_RECOMMENDATIONS.fingerprint(lake, settings, start, end)
     if skipped := skip_if_unchanged(context, lake, ["gold/als_recommendations"], inputs):
         return skipped
     plays = lake.frame(

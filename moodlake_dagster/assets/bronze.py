@@ -4,8 +4,7 @@ import datetime as dt
 
 import dagster as dg
 
-from moodlake_dagster import fingerprints
-from moodlake_dagster.assets.unchanged import settings_of, skip_if_unchanged
+from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.checks import empty_result, schema_check_spec, validate
 from moodlake_dagster.checks.schemas import CatalogTracks, ListeningEvents
 from moodlake_dagster.demo.generator import generate_history
@@ -13,6 +12,7 @@ from moodlake_dagster.ingest.api import api_events
 from moodlake_dagster.ingest.catalog import parse_catalogs
 from moodlake_dagster.ingest.history import events_table, file_accounting, parse_history
 from moodlake_dagster.ingest.records import BadRecord, quarantine_table
+from moodlake_dagster.inputs import CATALOG_TRACKS, LISTENING_EVENTS
 from moodlake_dagster.insights import preview
 from moodlake_dagster.partitions import daily_partitions, day_range, single_run
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig
@@ -67,10 +67,7 @@ def catalog_tracks(
     for path in settings.catalogs:
         if not path.is_file():
             raise FileNotFoundError(f"MOODLAKE_CATALOG={path} is not a file")
-    files = [(p, p.stat().st_size, p.stat().st_mtime_ns) for p in settings.catalogs]
-    inputs = lake.inputs(
-        start, end, sources=fingerprints.files_fingerprint(files), settings=settings_of(moodlake)
-    )
+    inputs = CATALOG_TRACKS.fingerprint(lake, settings, start, end)
     if skipped := skip_if_unchanged(context, lake, ["bronze/catalog_tracks"], inputs):
         return skipped
     now = dt.datetime.now(dt.UTC)
@@ -167,14 +164,7 @@ def listening_events(
         )
     if not settings.landing_store.exists():
         raise FileNotFoundError(f"MOODLAKE_LANDING={settings.landing} is not a folder")
-    landed = [(f.relative, f.size, f.mtime_ns) for f in settings.landing_store.files()]
-    inputs = lake.inputs(
-        start,
-        end,
-        reads=["bronze/spotify_api_responses"],
-        sources=fingerprints.files_fingerprint(landed),
-        settings=settings_of(moodlake),
-    )
+    inputs = LISTENING_EVENTS.fingerprint(lake, settings, start, end)
     if skipped := skip_if_unchanged(context, lake, ["bronze/listening_events"], inputs):
         return skipped
     now = dt.datetime.now(dt.UTC)

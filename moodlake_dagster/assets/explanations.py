@@ -10,9 +10,10 @@ import pandas as pd
 import pyarrow as pa
 
 from moodlake_dagster.assets.ml_common import ML, model_store
-from moodlake_dagster.assets.unchanged import settings_of, skip_if_unchanged
+from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.checks import nothing_to_check, schema_check_spec, validate
 from moodlake_dagster.checks.schemas import Explanations, ShapValues
+from moodlake_dagster.inputs import EXPLANATIONS
 from moodlake_dagster.insights import figure_md, preview
 from moodlake_dagster.ml import explain, mood, recommend
 from moodlake_dagster.partitions import day_range
@@ -180,12 +181,7 @@ def explanation_tables(
     context: dg.AssetExecutionContext, lake: LakeResource, moodlake: MoodlakeConfig
 ):
     start, end = day_range(context)
-    inputs = lake.inputs(
-        start,
-        end,
-        reads=["silver/tracks", "gold/recommendations", "gold/track_moods"],
-        settings=settings_of(moodlake),
-    )
+    inputs = EXPLANATIONS.fingerprint(lake, moodlake.settings(), start, end)
     written = ["gold/shap_values", "gold/explanations"]
     unchanged = [
         skip_if_unchanged(context, lake, written, inputs, asset_key=t.split("/")[1])

@@ -26,6 +26,7 @@ from moodlake_dagster.checks.schemas import (
     MoodByHour,
     TrackEngagement,
 )
+from moodlake_dagster.inputs import GOLD
 from moodlake_dagster.partitions import daily_partitions, day_range, single_run
 from moodlake_dagster.resources import LakeResource, SparkConnectResource
 from moodlake_dagster.transform import gold
@@ -202,7 +203,7 @@ def _publish(
 def gold_tables(context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkConnectResource):
     """The Gold tables selected for this run, as of the run's last day."""
     start, end = day_range(context)
-    fingerprint = lake.inputs(start, end, reads=["silver/plays", "silver/tracks"])
+    fingerprint = GOLD.fingerprint(lake, None, start, end)
     names = [key.to_user_string() for key in context.selected_asset_keys]
     unchanged = [
         skip_if_unchanged(context, lake, [f"gold/{name}"], fingerprint, asset_key=name)

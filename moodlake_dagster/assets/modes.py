@@ -6,9 +6,10 @@ import pandas as pd
 import pyarrow as pa
 
 from moodlake_dagster.assets.ml_common import ML, model_store, record_metrics
-from moodlake_dagster.assets.unchanged import settings_of, skip_if_unchanged
+from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.checks import nothing_to_check, schema_check_spec, validate
 from moodlake_dagster.checks.schemas import ListeningModes
+from moodlake_dagster.inputs import LISTENING_MODES
 from moodlake_dagster.insights import figure_md, preview
 from moodlake_dagster.ml import modes
 from moodlake_dagster.ml.metrics import metric
@@ -51,9 +52,7 @@ def listening_modes(
     by silhouette — with size, centroid, typical day part and a plain-language name."""
     start, end = day_range(context)
     settings = moodlake.settings()
-    inputs = lake.inputs(
-        start, end, reads=["silver/plays", "silver/tracks"], settings=settings_of(moodlake)
-    )
+    inputs = LISTENING_MODES.fingerprint(lake, settings, start, end)
     if skipped := skip_if_unchanged(context, lake, ["gold/listening_modes"], inputs):
         return skipped
     plays = lake.frame(

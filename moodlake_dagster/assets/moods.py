@@ -6,9 +6,10 @@ import pandas as pd
 import pyarrow as pa
 
 from moodlake_dagster.assets.ml_common import AUC_CHECK, ML, model_store, record_metrics
-from moodlake_dagster.assets.unchanged import settings_of, skip_if_unchanged
+from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.checks import nothing_to_check, schema_check_spec, validate
 from moodlake_dagster.checks.schemas import TrackMoods
+from moodlake_dagster.inputs import TRACK_MOODS
 from moodlake_dagster.insights import figure_md, preview, versus_baseline_plot
 from moodlake_dagster.ml import estimate, mood
 from moodlake_dagster.ml.metrics import metric
@@ -77,7 +78,7 @@ def track_moods(
     catalog's mood-named genres: labels a curator chose, independent of the audio features
     the model reads."""
     start, end = day_range(context)
-    inputs = lake.inputs(start, end, reads=["silver/tracks"], settings=settings_of(moodlake))
+    inputs = TRACK_MOODS.fingerprint(lake, moodlake.settings(), start, end)
     if skipped := skip_if_unchanged(context, lake, ["gold/track_moods"], inputs):
         return skipped
     tracks = lake.snapshot("silver", "tracks", end)

@@ -5,9 +5,10 @@ import pandas as pd
 import pyarrow as pa
 
 from moodlake_dagster.assets.ml_common import AUC_CHECK, ML, model_store, record_metrics
-from moodlake_dagster.assets.unchanged import settings_of, skip_if_unchanged
+from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.checks import nothing_to_check, schema_check_spec, validate
 from moodlake_dagster.checks.schemas import PreferenceModel
+from moodlake_dagster.inputs import PREFERENCE_MODEL
 from moodlake_dagster.insights import figure_md, preview, versus_baseline_plot
 from moodlake_dagster.ml import preference
 from moodlake_dagster.ml.metrics import metric
@@ -93,9 +94,7 @@ def preference_model(
     before each play (familiarity, earlier skip rates, day part, shuffle, how it started)."""
     start, end = day_range(context)
     settings = moodlake.settings()
-    inputs = lake.inputs(
-        start, end, reads=["silver/plays", "silver/tracks"], settings=settings_of(moodlake)
-    )
+    inputs = PREFERENCE_MODEL.fingerprint(lake, settings, start, end)
     if skipped := skip_if_unchanged(context, lake, ["gold/preference_model"], inputs):
         return skipped
     plays = lake.frame("silver", "plays", [("play_date", "<=", end)])

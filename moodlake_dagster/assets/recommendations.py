@@ -7,9 +7,10 @@ import pandas as pd
 import pyarrow as pa
 
 from moodlake_dagster.assets.ml_common import ML, model_store, record_metrics
-from moodlake_dagster.assets.unchanged import settings_of, skip_if_unchanged
+from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.checks import nothing_to_check, schema_check_spec, validate
 from moodlake_dagster.checks.schemas import Recommendations
+from moodlake_dagster.inputs import RECOMMENDATIONS
 from moodlake_dagster.insights import figure_md, preview
 from moodlake_dagster.ml import modes, recommend
 from moodlake_dagster.ml.metrics import metric
@@ -136,12 +137,7 @@ def recommendations(
     streak). Candidates are new catalog tracks from their liked genres and ALS suggestions."""
     start, end = day_range(context)
     settings = moodlake.settings()
-    inputs = lake.inputs(
-        start,
-        end,
-        reads=["silver/plays", "silver/tracks", "gold/als_recommendations", "gold/listening_modes"],
-        settings=settings_of(moodlake),
-    )
+    inputs = RECOMMENDATIONS.fingerprint(lake, settings, start, end)
     if skipped := skip_if_unchanged(context, lake, ["gold/recommendations"], inputs):
         return skipped
     tracks = lake.snapshot("silver", "tracks", end)

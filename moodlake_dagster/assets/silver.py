@@ -3,10 +3,11 @@
 import dagster as dg
 import pyarrow as pa
 
-from moodlake_dagster.assets.unchanged import settings_of, skip_if_unchanged
+from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.checks import schema_check_spec, validate
 from moodlake_dagster.checks.schemas import Plays, Tracks, Users
 from moodlake_dagster.ingest.privacy import pseudonymize
+from moodlake_dagster.inputs import PLAYS, TRACKS, USERS
 from moodlake_dagster.insights import preview
 from moodlake_dagster.partitions import daily_partitions, day_range, single_run
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig, SparkConnectResource
@@ -56,8 +57,7 @@ def tracks(
     per catalog artist (their songs' mean features) for plays of songs the catalog lacks."""
     start, end = day_range(context)
     estimates = moodlake.settings().feature_estimates
-    reads = ["bronze/catalog_tracks", "bronze/spotify_tracks"]
-    inputs = lake.inputs(start, end, reads=reads, settings=settings_of(moodlake))
+    inputs = TRACKS.fingerprint(lake, moodlake.settings(), start, end)
     if skipped := skip_if_unchanged(context, lake, ["silver/tracks"], inputs):
         return skipped
     session = spark.get_session(context)
@@ -128,8 +128,7 @@ def plays(
     re-imports, resolved to the catalog by id then by normalized names (unresolved kept)."""
     start, end = day_range(context)
     settings = moodlake.settings()
-    reads = ["bronze/listening_events", "silver/tracks"]
-    inputs = lake.inputs(start, end, reads=reads, settings=settings_of(moodlake))
+    inputs = PLAYS.fingerprint(lake, settings, start, end)
     if skipped := skip_if_unchanged(context, lake, ["silver/plays"], inputs):
         return skipped
     session = spark.get_session(context)
@@ -208,7 +207,7 @@ def users(
     """Pseudonymous listeners with their time zone, first and last play and feature coverage,
     as of the partition day (built from every play up to it)."""
     start, end = day_range(context)
-    inputs = lake.inputs(start, end, reads=["silver/plays"])
+    inputs = USERS.fingerprint(lake, None, start, end)
     if skipped := skip_if_unchanged(context, lake, ["silver/users"], inputs):
         return skipped
     session = spark.get_session(context)

@@ -74,8 +74,3 @@ def skip_if_unchanged(
         },
         check_results=checks,
     )
-
-
-def settings_of(moodlake) -> str:
-    """The fingerprint of the settings that shape what a table holds."""
-    return fingerprints.settings_fingerprint(moodlake.settings())
