@@ -243,7 +243,28 @@ def cmd_build(args) -> int:
     print(f"  quarantine:  {settings.lake_root}/bronze/quarantine")
     print(f"  DAGSTER_HOME={os.environ['DAGSTER_HOME']}")
     print("  UI:          make ui   (then open http://127.0.0.1:3000)")
+    print(spark_note(settings))
     return 0 if ok else 1
+
+
+def spark_note(settings: Settings) -> str:
+    """Where Spark ran, and whether a local server is left behind (and for how long)."""
+    from moodlake_dagster.spark_server import running_server
+
+    if settings.spark_remote:
+        return f"  Spark:       {settings.spark_remote}"
+    server = running_server(settings.spark_state_dir)
+    if server is None:
+        return "  Spark:       no local server left running"
+    when = (
+        f"stops by itself after {settings.spark_idle_stop_s} s unused"
+        if settings.spark_idle_stop_s
+        else "keeps running (MOODLAKE_SPARK_IDLE_STOP_S=0)"
+    )
+    return (
+        f"  Spark:       local Spark Connect server on port {server.port} (pid {server.pid}) "
+        f"{when}; `moodlake spark stop` stops it now"
+    )
 
 
 def cmd_ui(args) -> int:
@@ -260,6 +281,10 @@ def cmd_ui(args) -> int:
     webserver = [str(bin_dir / "dagster-webserver"), *target, "-h", args.host, "-p", str(args.port)]
     daemon = [str(bin_dir / "dagster-daemon"), "run", *target]
     print(f"DAGSTER_HOME={home}; UI at http://{args.host}:{args.port}  (Ctrl-C stops it)")
+    if not settings.spark_remote:
+        from moodlake_dagster.spark_idle import take
+
+        take(settings.spark_state_dir)  # the local Spark server stays up while the UI runs
     # Started from MOODLAKE_HOME: a dagster.yaml in the caller's folder is none of their business.
     return run_until_stopped({"webserver": webserver, "daemon": daemon}, cwd=home)
 

@@ -27,9 +27,11 @@ DATA_OPERATIONS = {"WRITE", "DELETE", "MERGE", "UPDATE", "CREATE TABLE", "CREATE
 HISTORY_DEPTH = 100
 # Settings that say how a build runs, not what it writes.
 RUNTIME_SETTINGS = {
+    "lake_root",  # where the tables live, not what they hold
     "spark_remote",
     "spark_port",
     "spark_driver_memory",
+    "spark_idle_stop_s",
     "landing_settle_s",
     "landing_patience_s",
     "spotify_client_id",

@@ -40,6 +40,7 @@ class Settings:
     spark_remote: str | None = None
     spark_port: int | None = None
     spark_driver_memory: str = "4g"
+    spark_idle_stop_s: int = 300
     skip_threshold_ms: int = 30_000
     dedup_window_s: int = 90
     include_incognito: bool = False
@@ -182,6 +183,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         spark_remote=env.get("MOODLAKE_SPARK_REMOTE") or None,
         spark_port=_int(env, "MOODLAKE_SPARK_PORT", None),
         spark_driver_memory=env.get("MOODLAKE_SPARK_DRIVER_MEMORY") or "4g",
+        spark_idle_stop_s=_int(env, "MOODLAKE_SPARK_IDLE_STOP_S", 300),
         skip_threshold_ms=_int(env, "MOODLAKE_SKIP_THRESHOLD_MS", 30_000),
         dedup_window_s=_int(env, "MOODLAKE_DEDUP_WINDOW_S", 90),
         include_incognito=_flag(env, "MOODLAKE_INCLUDE_INCOGNITO"),

@@ -83,12 +83,15 @@ def ensure_local_server(
     port: int | None = None,
     driver_memory: str = "4g",
     timeout_s: float = 180.0,
+    idle_stop_s: float | None = None,
     log=None,
 ) -> LocalServer:
     """Return the running local server, starting it if needed (safe across processes).
 
     Without an explicit `port`, 15002 is used when free and any free port otherwise (the
-    state file remembers which); an explicit port that is taken is an error.
+    state file remembers which); an explicit port that is taken is an error. With
+    `idle_stop_s`, a server started here stops itself after that long without a user
+    (`spark_idle`).
     """
     state_dir.mkdir(parents=True, exist_ok=True)
     with open(state_dir / "start.lock", "w") as lock:
@@ -145,6 +148,10 @@ def ensure_local_server(
             if _port_open(port):
                 server = LocalServer(pid=process.pid, port=port, log=str(log_path))
                 (state_dir / STATE_FILE).write_text(json.dumps(server.__dict__))
+                if idle_stop_s:
+                    from moodlake_dagster.spark_idle import start_watchdog
+
+                    start_watchdog(state_dir, process.pid, idle_stop_s)
                 return server
             time.sleep(0.25)
         process.terminate()

@@ -30,6 +30,7 @@ def build_resources(settings: Settings) -> dict:
             state_dir=str(settings.spark_state_dir),
             local_port=settings.spark_port,
             driver_memory=settings.spark_driver_memory,
+            idle_stop_s=settings.spark_idle_stop_s,
         ),
         "moodlake": MoodlakeConfig.from_settings(settings),
         "spotify": SpotifyResource(

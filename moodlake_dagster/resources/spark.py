@@ -6,6 +6,7 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 from pyspark.sql import SparkSession
 
+from moodlake_dagster import spark_idle
 from moodlake_dagster.spark_server import ensure_local_server
 
 # Day partitions make many small files: list them in the driver rather than launching a
@@ -26,14 +27,23 @@ class SparkConnectResource(dg.ConfigurableResource):
     state_dir: str = Field(description="Where the local server keeps its pid, port and log")
     local_port: int | None = Field(default=None, description="Fixed port; default 15002 if free")
     driver_memory: str = "4g"
+    idle_stop_s: int = Field(
+        default=300, description="A local server stops after this long unused (0: never)"
+    )
     _session: SparkSession | None = PrivateAttr(default=None)
 
     def url(self, log=None) -> str:
         if self.spark_remote:
             return self.spark_remote
+        state_dir = Path(self.state_dir)
         server = ensure_local_server(
-            Path(self.state_dir), port=self.local_port, driver_memory=self.driver_memory, log=log
+            state_dir,
+            port=self.local_port,
+            driver_memory=self.driver_memory,
+            idle_stop_s=self.idle_stop_s or None,
+            log=log,
         )
+        spark_idle.take(state_dir)  # held until this process ends
         return server.url
 
     def get_session(self, context: dg.AssetExecutionContext | None = None) -> SparkSession:

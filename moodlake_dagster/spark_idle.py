@@ -1,0 +1,96 @@
+"""Stop the local Spark Connect server once nobody has used it for a while.
+
+A one-off `moodlake build` should leave no 2–4 GB JVM behind. Whoever uses the server holds a
+lease — a file named after its process id under the server's state folder — for as long as it
+runs: a build's Spark session, `moodlake ui` (webserver and daemon). A watchdog process,
+started with the server, stops it once no lease's process is alive for `idle_s` seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+LEASES = "leases"
+POLL_S = 2.0
+
+
+def lease_dir(state_dir: Path) -> Path:
+    return state_dir / LEASES
+
+
+def take(state_dir: Path, pid: int | None = None) -> Path:
+    """A lease held until its process ends (the watchdog drops leases of dead processes)."""
+    path = lease_dir(state_dir) / str(pid or os.getpid())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+    return path
+
+
+def release(path: Path) -> None:
+    path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    """Running (a process that has ended but not been reaped — a zombie — is not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
+
+
+def live_leases(state_dir: Path) -> list[int]:
+    """Pids holding a lease; leases of processes that have ended are removed."""
+    pids = []
+    folder = lease_dir(state_dir)
+    for path in folder.iterdir() if folder.is_dir() else []:
+        if path.name.isdigit() and _alive(int(path.name)):
+            pids.append(int(path.name))
+        else:
+            path.unlink(missing_ok=True)
+    return pids
+
+
+def watch(state_dir: Path, server_pid: int, idle_s: float, stop) -> str:
+    """Wait until the server ends or stays unleased for `idle_s`; then `stop` it. Why it ended."""
+    idle_since = time.monotonic()
+    while True:
+        if not _alive(server_pid):
+            return "the server ended"
+        if live_leases(state_dir):
+            idle_since = time.monotonic()
+        elif time.monotonic() - idle_since >= idle_s:
+            stop()
+            return f"stopped after {idle_s:.0f} s unused"
+        time.sleep(POLL_S)
+
+
+def start_watchdog(state_dir: Path, server_pid: int, idle_s: float) -> subprocess.Popen:
+    """The watchdog for a just-started server, detached from whoever started it."""
+    log = open(state_dir / "idle-watchdog.log", "ab")  # noqa: SIM115 (the child keeps it)
+    command = [sys.executable, "-m", __name__, str(state_dir), str(server_pid), str(idle_s)]
+    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def main(argv: list[str]) -> int:
+    """`python -m moodlake_dagster.spark_idle STATE_DIR SERVER_PID IDLE_S`."""
+    from moodlake_dagster.spark_server import stop_local_server
+
+    state_dir, server_pid, idle_s = Path(argv[0]), int(argv[1]), float(argv[2])
+    why = watch(state_dir, server_pid, idle_s, lambda: stop_local_server(state_dir))
+    print(f"spark idle watchdog: {why}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
