@@ -94,7 +94,10 @@ def test_the_ui_stops_everything_it_started(tmp_path, spark_url, sig):
             time.sleep(0.2)
         assert not alive(started), log.read_text()[-2000:]
         assert ui.returncode == 0
-        assert "stopping the webserver and the daemon" in log.read_text()
+        text = log.read_text()
+        assert "stopping the webserver and the daemon" in text
+        # Nothing a user need not act on: no `dg dev` notice, no stray dagster.yaml warning.
+        assert "dg dev" not in text and "dagster.yaml" not in text, text[-2000:]
     finally:
         if ui.poll() is None:
             os.killpg(ui.pid, signal.SIGKILL)
