@@ -274,3 +274,13 @@ def test_a_play_belongs_to_the_day_it_started(tmp_path):
     _write(tmp_path / "landing" / "me" / "StreamingHistory0.json", json.dumps(records))
     days = [e["play_date"].isoformat() for e in parse(tmp_path / "landing").events]
     assert days == ["2024-03-01", "2024-03-02"]
+
+
+def test_a_history_folder_linked_into_the_landing_folder_lands(shared_data, tmp_path):
+    """`ln -s ~/Downloads/my_spotify_data landing/me` is how a person adds an export."""
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "wardana").symlink_to(BASIC, target_is_directory=True)
+    (landing / "loop").symlink_to(landing, target_is_directory=True)  # must not recurse forever
+    batch = parse(landing)
+    assert batch.records_in == len(batch.events) == 45_116

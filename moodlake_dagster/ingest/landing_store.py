@@ -9,6 +9,7 @@ folder — the Bronze asset and the landing sensor — goes through this class.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path, PurePosixPath
@@ -49,18 +50,12 @@ class LandingStore:
     def files(self) -> list[LandedFile]:
         """Every file under the prefix (recursively, sorted) with its size and mtime.
 
-        A local folder is walked directly: symlinked files count, with their target's size
-        and mtime (fsspec's local listing reports the link itself)."""
+        A local folder is walked directly: symlinked files and folders count (a person links
+        their export's folder in), each folder once, with the target's size and mtime
+        (fsspec's local listing reports the link itself)."""
         fs, root = self._fs_root
         if self.is_local:
-            base = Path(root)
-            return [
-                LandedFile(
-                    PurePosixPath(p.relative_to(base).as_posix()), st.st_size, st.st_mtime_ns
-                )
-                for p in sorted(base.rglob("*"))
-                if p.is_file() and (st := p.stat())
-            ]
+            return _walk_local(Path(root))
         found = []
         for path, info in fs.find(root, detail=True).items():
             if info.get("type") != "file":
@@ -81,6 +76,24 @@ class LandingStore:
 
     def __str__(self) -> str:
         return self.url
+
+
+def _walk_local(base: Path) -> list[LandedFile]:
+    found, seen = [], set()
+    for folder, dirs, files in os.walk(base, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:  # a link back up the tree, or the same folder linked twice
+            dirs.clear()
+            continue
+        seen.add(real)
+        dirs.sort()
+        for name in files:
+            path = Path(folder) / name
+            if path.is_file():
+                st = path.stat()
+                relative = PurePosixPath(path.relative_to(base).as_posix())
+                found.append(LandedFile(relative, st.st_size, st.st_mtime_ns))
+    return sorted(found, key=lambda f: f.relative)
 
 
 def _mtime_ns(fs, path: str, info: dict) -> int:
