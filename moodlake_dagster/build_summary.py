@@ -112,13 +112,17 @@ def summary(lake_root: str, default_timezone: str, metadata: dict[str, dict]) ->
         sections.append(
             ("Kept out of music plays", [f"  {why}: {n:,}" for why, n in kept_out.items()])
         )
-    sections.append(("Models that could not run for someone", model_lines(metadata) or ["  none"]))
     unchanged = sorted(name for name, meta in metadata.items() if meta.get("unchanged"))
+    rebuilt_models = [name for name in SKIP_REASONS if not metadata.get(name, {}).get("unchanged")]
+    if rebuilt_models:
+        sections.append(
+            ("Models that could not run for someone", model_lines(metadata) or ["  none"])
+        )
     if unchanged:
         sections.append(
             (
                 "Unchanged: same inputs as their last write, nothing written "
-                "(their notes above are from that build; --force rewrites)",
+                "(the build that wrote them said what could not run; --force rewrites)",
                 [f"  {', '.join(unchanged)}"],
             )
         )
