@@ -46,3 +46,25 @@ def test_a_tidy_table_stays_as_it_is(tmp_path):
     done = maintenance.tidy("gold/t", uri, target_file_size=64 << 20, retention_hours=168)
     assert done.files_compacted == 0 and done.files_vacuumed == 0
     assert done.after.live_files == done.before.live_files == 1
+
+
+def test_the_lake_health_asset_reports_before_and_after(tmp_path):
+    import dagster as dg
+
+    from moodlake_dagster.assets.maintenance import lake_health
+    from moodlake_dagster.resources import LakeResource
+
+    root = tmp_path / "lake"
+    uri = str(root / "bronze" / "listening_events")
+    for i in range(3):
+        day = A + dt.timedelta(days=i)
+        storage.replace_range(uri, one_day(day), column="play_date", start=day, end=day)
+    lake = LakeResource(root=str(root), vacuum_retention_hours=0)
+    result = dg.materialize([lake_health], resources={"lake": lake})
+    assert result.success
+    (event,) = result.get_asset_materialization_events()
+    meta = event.materialization.metadata
+    assert meta["tables"].value == 1
+    assert meta["live_files_before"].value == 3 and meta["live_files_after"].value == 1
+    assert meta["files_vacuumed"].value == 3
+    assert "bronze/listening_events" in meta["per_table"].value
