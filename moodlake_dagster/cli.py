@@ -50,6 +50,17 @@ def prepare_dagster_home(settings: Settings) -> Path:
     return home
 
 
+def prepare_storage() -> None:
+    """Create the instance's SQLite databases once, here: the webserver and the daemon start
+    together and would otherwise race to create them (two alembic heads, a broken instance)."""
+    from dagster import DagsterInstance
+
+    with DagsterInstance.get() as instance:
+        instance.get_runs(limit=1)
+        instance.event_log_storage.get_asset_records()
+        instance.all_instigator_state()
+
+
 def data_day_range(settings: Settings) -> tuple[dt.date, dt.date]:
     """First and last UTC play day in the landing folder (today if it holds no plays)."""
     from moodlake_dagster.demo.generator import generate_history
@@ -280,6 +291,7 @@ def cmd_ui(args) -> int:
     target = ["-w", str(workspace)] if workspace.exists() else module
     webserver = [str(bin_dir / "dagster-webserver"), *target, "-h", args.host, "-p", str(args.port)]
     daemon = [str(bin_dir / "dagster-daemon"), "run", *target]
+    prepare_storage()
     print(f"DAGSTER_HOME={home}; UI at http://{args.host}:{args.port}  (Ctrl-C stops it)")
     if not settings.spark_remote:
         from moodlake_dagster.spark_idle import take
