@@ -78,26 +78,25 @@ def settings_fingerprint(settings) -> str:
     return digest(values)
 
 
-def data_version(uri: str, storage_options: Mapping[str, str] | None = None) -> int | None:
-    """The version of the table's latest commit that changed its content (None: no table)."""
-    if not DeltaTable.is_deltatable(uri, storage_options=dict(storage_options or {}) or None):
+def _latest_data_commit(uri: str, storage_options: Mapping[str, str] | None) -> dict | None:
+    """The commit info of the table's latest commit that changed its content (None: none)."""
+    options = dict(storage_options or {}) or None
+    if not DeltaTable.is_deltatable(uri, storage_options=options):
         return None
-    table = DeltaTable(uri, storage_options=dict(storage_options or {}) or None)
-    for commit in table.history(HISTORY_DEPTH):
-        if commit.get("operation") in DATA_OPERATIONS:
-            return int(commit["version"])
-    return table.version()
+    history = DeltaTable(uri, storage_options=options).history(HISTORY_DEPTH)
+    return next((c for c in history if c.get("operation") in DATA_OPERATIONS), None)
+
+
+def data_version(uri: str, storage_options: Mapping[str, str] | None = None) -> int | None:
+    """The version of the table's latest data commit (None: no table)."""
+    commit = _latest_data_commit(uri, storage_options)
+    return int(commit["version"]) if commit else None
 
 
 def recorded(uri: str, storage_options: Mapping[str, str] | None = None) -> str | None:
     """The fingerprint the table's latest data commit recorded, if that commit recorded one."""
-    if not DeltaTable.is_deltatable(uri, storage_options=dict(storage_options or {}) or None):
-        return None
-    table = DeltaTable(uri, storage_options=dict(storage_options or {}) or None)
-    for commit in table.history(HISTORY_DEPTH):
-        if commit.get("operation") in DATA_OPERATIONS:
-            return commit.get(INPUTS)
-    return None
+    commit = _latest_data_commit(uri, storage_options)
+    return commit.get(INPUTS) if commit else None
 
 
 def files_fingerprint(files: Iterable) -> str:

@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from moodlake_dagster.spark_server import alive
+
 LEASES = "leases"
 POLL_S = 2.0
 
@@ -30,31 +32,12 @@ def take(state_dir: Path, pid: int | None = None) -> Path:
     return path
 
 
-def release(path: Path) -> None:
-    path.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    """Running (a process that has ended but not been reaped — a zombie — is not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state != "Z"
-
-
 def live_leases(state_dir: Path) -> list[int]:
     """Pids holding a lease; leases of processes that have ended are removed."""
     pids = []
     folder = lease_dir(state_dir)
     for path in folder.iterdir() if folder.is_dir() else []:
-        if path.name.isdigit() and _alive(int(path.name)):
+        if path.name.isdigit() and alive(int(path.name)):
             pids.append(int(path.name))
         else:
             path.unlink(missing_ok=True)
@@ -65,7 +48,7 @@ def watch(state_dir: Path, server_pid: int, idle_s: float, stop) -> str:
     """Wait until the server ends or stays unleased for `idle_s`; then `stop` it. Why it ended."""
     idle_since = time.monotonic()
     while True:
-        if not _alive(server_pid):
+        if not alive(server_pid):
             return "the server ended"
         if live_leases(state_dir):
             idle_since = time.monotonic()

@@ -44,14 +44,19 @@ def _port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Running (a process that has ended but not been reaped — a zombie — is not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
 
 
 def running_server(state_dir: Path) -> LocalServer | None:
@@ -63,7 +68,7 @@ def running_server(state_dir: Path) -> LocalServer | None:
         server = LocalServer(**json.loads(state.read_text()))
     except (ValueError, TypeError):
         return None
-    if _alive(server.pid) and _port_open(server.port):
+    if alive(server.pid) and _port_open(server.port):
         return server
     return None
 
@@ -168,8 +173,8 @@ def stop_local_server(state_dir: Path, timeout_s: float = 30.0) -> bool:
         return False
     os.killpg(server.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and _alive(server.pid):
+    while time.monotonic() < deadline and alive(server.pid):
         time.sleep(0.2)
-    if _alive(server.pid):
+    if alive(server.pid):
         os.killpg(server.pid, signal.SIGKILL)
     return True

@@ -95,31 +95,35 @@ def running(
     commands: list[list[str]], env: dict, logs: list[Path], port: int, cwd: Path
 ) -> Iterator[None]:
     """Start the processes, wait until the webserver on `port` answers, stop them after."""
-    # Each in its own process group: the code servers Dagster spawns are stopped with it.
-    processes = [
-        subprocess.Popen(
-            command,
-            cwd=cwd,
-            env=env,
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        for command, log in zip(commands, logs, strict=True)
-    ]
+    processes = [start(command, env, log, cwd) for command, log in zip(commands, logs, strict=True)]
     try:
-
-        def up():
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5) as r:
-                    return r.status == 200
-            except OSError:
-                return False
-
-        wait_for(up, 180, "the webserver", logs)
+        wait_until_up(port, logs)
         yield
     finally:
         stop(processes)
+
+
+def start(command: list[str], env: dict, log: Path, cwd: Path) -> subprocess.Popen:
+    """One process in its own process group (the code servers Dagster spawns go with it)."""
+    return subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def wait_until_up(port: int, logs: list[Path]) -> None:
+    def up():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    wait_for(up, 180, "the webserver", logs)
 
 
 def stop(processes: list[subprocess.Popen]) -> None:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from conftest import CATALOG_SAMPLE, REPO
-from dagster_server import free_port, wait_for
+from dagster_server import free_port, start, wait_for, wait_until_up
+
+from moodlake_dagster.spark_server import alive as process_alive
 
 STOP_WITHIN_S = 10
 
@@ -36,16 +36,7 @@ def descendants(pid: int) -> set[int]:
 
 
 def alive(pids: set[int]) -> set[int]:
-    """The pids still running (a zombie has finished)."""
-    left = set()
-    for pid in pids:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z":
-            left.add(pid)
-    return left
+    return {pid for pid in pids if process_alive(pid)}
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
@@ -61,24 +52,9 @@ def test_the_ui_stops_everything_it_started(tmp_path, spark_url, sig):
     (tmp_path / "landing").mkdir()
     log = tmp_path / "ui.log"
     command = [str(Path(sys.executable).with_name("moodlake")), "ui", "--port", str(port)]
-    ui = subprocess.Popen(
-        command,
-        cwd=REPO,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    ui = start(command, env, log, REPO)
     try:
-
-        def up():
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5):
-                    return True
-            except OSError:
-                return False
-
-        wait_for(up, 180, "the webserver", [log])
+        wait_until_up(port, [log])
         # The daemon and the code servers are up too by now; collect all of them.
         wait_for(lambda: len(descendants(ui.pid)) >= 3, 60, "the daemon", [log])
         started = descendants(ui.pid)
