@@ -21,6 +21,7 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
+from moodlake_dagster.first_play import record_first_play_day
 from moodlake_dagster.settings import Settings, load_settings
 
 # Same as the repository's dagster.yaml (a test keeps them equal).
@@ -62,7 +63,9 @@ def prepare_storage() -> None:
 
 
 def data_day_range(settings: Settings) -> tuple[dt.date, dt.date]:
-    """First and last UTC play day in the landing folder (today if it holds no plays)."""
+    """First and last UTC play day in the landing folder (today if it holds no plays).
+
+    The first is recorded as where the daily partitions begin (see partitions.py)."""
     from moodlake_dagster.demo.generator import generate_history
     from moodlake_dagster.ingest.history import parse_history
 
@@ -81,7 +84,10 @@ def data_day_range(settings: Settings) -> tuple[dt.date, dt.date]:
         ingested_at=now,
     )
     days = [event["play_date"] for event in batch.events]
-    return (min(days), max(days)) if days else (now.date(), now.date())
+    if not days:
+        return now.date(), now.date()
+    record_first_play_day(settings.home, min(days))
+    return min(days), max(days)
 
 
 # Snapshot sources first (plays resolve against tracks), then events day by day, then the
@@ -223,6 +229,13 @@ def cmd_build(args) -> int:
     end = dt.date.fromisoformat(args.end) if args.end else last
     if start > end:
         raise SystemExit(f"--start {start} is after --end {end}")
+    from moodlake_dagster.partitions import first_partition_day
+
+    if start < first_partition_day():
+        raise SystemExit(
+            f"Plays from {start} are before the first day partition {first_partition_day()}: "
+            "set MOODLAKE_PARTITIONS_START earlier (or unset it to start at the first play)"
+        )
     print(f"MoodLake build: days {start} … {end} ({(end - start).days + 1} day partitions)")
     print(f"  catalog:  {settings.catalog}")
     print(f"  landing:  {settings.landing}")
@@ -297,7 +310,9 @@ def cmd_ui(args) -> int:
         from moodlake_dagster.spark_idle import take
 
         take(settings.spark_state_dir)  # the local Spark server stays up while the UI runs
-    # Started from MOODLAKE_HOME: a dagster.yaml in the caller's folder is none of their business.
+    # Started from DAGSTER_HOME: a dagster.yaml in the caller's folder is none of their business.
+    # The home is named outright, since its default (./.moodlake) depends on the folder.
+    os.environ["MOODLAKE_HOME"] = str(settings.home)
     return run_until_stopped({"webserver": webserver, "daemon": daemon}, cwd=home)
 
 

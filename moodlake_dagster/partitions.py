@@ -5,20 +5,25 @@ tables (catalog, tracks, users, gold) by their as-of day: the partition for day 
 data up to and including D. A range run of a snapshot asset replaces the whole range with one
 snapshot as of its last day (the snapshot for D stands for every day since the one before it),
 so a year's backfill writes one catalog copy, not 365.
+
+The partitions begin at the first play this MOODLAKE_HOME has landed, so the Partitions tab
+and "materialize missing" never see the years before it (days that cannot hold data).
+`MOODLAKE_PARTITIONS_START` overrides it; a home with nothing landed yet starts at Spotify's
+launch. The day is read when the code location loads: a history reaching further back moves it
+earlier (never later) and takes effect at the next load.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import warnings
 
 import dagster as dg
 
-from moodlake_dagster.settings import DEFAULT_PARTITIONS_START
+from moodlake_dagster.first_play import partitions_start
 
 daily_partitions = dg.DailyPartitionsDefinition(
-    start_date=os.environ.get("MOODLAKE_PARTITIONS_START") or DEFAULT_PARTITIONS_START,
+    start_date=partitions_start(),
     timezone="UTC",
     end_offset=1,
 )
@@ -27,6 +32,10 @@ daily_partitions = dg.DailyPartitionsDefinition(
 single_run = dg.BackfillPolicy.single_run()
 # Every asset module sets it, and each import would log the same beta notice to the UI's logs.
 warnings.filterwarnings("ignore", "Parameter `backfill_policy`", category=dg.BetaWarning)
+
+
+def first_partition_day() -> dt.date:
+    return dt.date.fromisoformat(daily_partitions.start.strftime("%Y-%m-%d"))
 
 
 def day_range(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:

@@ -22,6 +22,8 @@ CATALOG_LIST = "catalogs.txt"
 
 # Spotify launched in October 2008: no real play can be older.
 DEFAULT_PARTITIONS_START = "2008-10-01"
+# The first play day this home has landed (one ISO date): where the daily partitions begin.
+FIRST_PLAY_DAY_FILE = "first_play_day"
 
 
 class SettingsError(ValueError):
@@ -166,10 +168,14 @@ def _catalogs(env: Mapping[str, str], home: Path) -> tuple[Path, ...]:
     return tuple(dict.fromkeys(paths)) or (DEMO_CATALOG,)
 
 
+def resolve_home(env: Mapping[str, str]) -> Path:
+    return Path(env.get("MOODLAKE_HOME") or Path.cwd() / ".moodlake").expanduser().resolve()
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from `env` (default: the process environment)."""
     env = os.environ if env is None else env
-    home = Path(env.get("MOODLAKE_HOME") or Path.cwd() / ".moodlake").expanduser().resolve()
+    home = resolve_home(env)
     landing_raw = env.get("MOODLAKE_LANDING")
     landing = _landing(landing_raw) if landing_raw else home / "demo" / "landing"
     return Settings(

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import socket
 from pathlib import Path
 
 import pytest
 
-from moodlake_dagster.settings import load_settings
+from moodlake_dagster.settings import DEFAULT_PARTITIONS_START, load_settings
 from moodlake_dagster.spark_server import ensure_local_server, stop_local_server
+
+# The partitions begin where this process's home says (first_play.py); tests pin the start so
+# that a developer's own .moodlake cannot move it. Tests of that rule clear the variable.
+os.environ.setdefault("MOODLAKE_PARTITIONS_START", DEFAULT_PARTITIONS_START)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

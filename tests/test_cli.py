@@ -38,6 +38,13 @@ def test_build_a_date_range_from_the_command_line(
         genre = instance.get_materialized_partitions(dg.AssetKey("genre_mix"))
     assert plays == {"2024-07-21", "2024-07-22", "2024-07-23"}
     assert genre == {"2024-07-23"}  # snapshots are built as of the last day
+    # The landing's first play is where this home's partitions begin from now on.
+    first_play = min(
+        record["ts"][:10]
+        for path in EXTENDED.glob("*.json")
+        for record in json.loads(path.read_text())
+    )
+    assert (tmp_path / "home" / "first_play_day").read_text().strip() == first_play
 
 
 def test_demo_defaults_generate_a_labelled_history(tmp_path):

@@ -189,6 +189,35 @@ def test_an_export_zip_spanning_years_is_one_run(sensor):
     assert sum(1 for _ in files["my_spotify_data.zip"].day_set()) == len(set(all_days))
 
 
+def test_history_before_the_first_partition_waits_for_a_reload(sensor, monkeypatch):
+    """An older export than the partitions know: its first day is recorded, nothing is lost."""
+    import datetime as dt
+
+    from moodlake_dagster.first_play import recorded_first_play_day
+    from moodlake_dagster.sensors import landing, requests
+
+    def partitions_from(day: str) -> None:
+        for module in (landing, requests):
+            monkeypatch.setattr(module, "first_partition_day", lambda: dt.date.fromisoformat(day))
+
+    monkeypatch.delenv("MOODLAKE_PARTITIONS_START")
+    partitions_from("2024-07-22")  # loaded when the lake's first play was 2024-07-22
+    records = [
+        r for r in _records("Streaming_History_Audio_2024.json") if r["ts"][:10] in FIRST_DAYS
+    ]
+    _write(sensor.landing / ACCOUNT / "Streaming_History_Audio_2024.json", records)
+
+    result = sensor()
+    assert not result.run_requests and sensor.cursor is None  # the files will come again
+    message = result.skip_reason.skip_message
+    assert "reaches back to 2024-07-21" in message and "reload the code location" in message
+    assert recorded_first_play_day(sensor.settings.home) == dt.date(2024, 7, 21)
+
+    partitions_from("2024-07-21")  # the code location reloaded
+    (request,) = sensor().run_requests
+    assert _days(request) == ("2024-07-21", "2024-07-26")
+
+
 def test_requested_runs_materialize_and_snapshots_follow(sensor):
     """What the sensor asks for, run: Bronze and Silver for its days, then the snapshots."""
     records = [
@@ -270,6 +299,23 @@ def test_the_code_location_serves_both_sensors(shared_data, tmp_path):
     landing = preview("landing_history_sensor")
     assert "returning run requests for 1 run(s)" in landing
     assert "from 2022-" in landing
+    # The sensor recorded the first landed play: the next load starts the partitions there.
+    first_play = min(r["ts"][:10] for r in _records("Streaming_History_Audio_2022.json"))
+    assert (tmp_path / "home" / "first_play_day").read_text().strip() == first_play
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from moodlake_dagster.partitions import daily_partitions as p;"
+            "print(p.get_first_partition_key())",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert loaded.stdout.strip() == first_play
     spotify = preview("spotify_recent_plays_sensor")
     assert "Spotify is not configured" in spotify
 

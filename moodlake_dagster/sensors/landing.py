@@ -1,11 +1,14 @@
 """The landing-folder sensor: new or changed history files → a run for the days they touch."""
 
 import datetime as dt
+import os
 
 import dagster as dg
 
+from moodlake_dagster.first_play import record_first_play_day
 from moodlake_dagster.ingest.landing import LandingCursor, scan_landing
 from moodlake_dagster.jobs import history_job
+from moodlake_dagster.partitions import first_partition_day
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig
 from moodlake_dagster.sensors.requests import history_run_request, partition_days_only
 
@@ -42,11 +45,22 @@ def landing_history_sensor(
         context.log.info(f"{name}: {why}")
     for name, why in changes.problems.items():
         context.log.warning(f"{name}: {why}")
+    if changes.days:
+        record_first_play_day(settings.home, min(changes.days))
     days, outside = partition_days_only(changes.days)
+    if outside and not os.environ.get("MOODLAKE_PARTITIONS_START"):
+        # The cursor stays: after a reload the partitions reach back and these files come again.
+        reason = (
+            f"History reaches back to {min(outside)}, before the first day partition "
+            f"{first_partition_day()}. The new first day is recorded: reload the code location "
+            "(Deployment → Reload, or restart `moodlake ui`) and the next tick ingests it"
+        )
+        context.log.warning(reason)
+        return dg.SensorResult(skip_reason=reason)
     if outside:
         context.log.warning(
-            f"{len(outside)} play day(s) before the first partition "
-            f"({min(outside)}..{max(outside)}) are not ingested; set MOODLAKE_PARTITIONS_START"
+            f"{len(outside)} play day(s) before MOODLAKE_PARTITIONS_START "
+            f"({min(outside)}..{max(outside)}) are not ingested; set it earlier to keep them"
         )
     cursor = changes.cursor.dump()
     if not days:

@@ -7,7 +7,7 @@ import datetime as dt
 import dagster as dg
 
 from moodlake_dagster.jobs import HISTORY_TRIGGER_TAG
-from moodlake_dagster.partitions import daily_partitions
+from moodlake_dagster.partitions import first_partition_day
 from moodlake_dagster.resources import LakeResource
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -16,7 +16,7 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 def partition_days_only(days: set[dt.date]) -> tuple[set[dt.date], set[dt.date]]:
     """(days the partitions definition has, days it does not) — e.g. before its start."""
-    first = dt.date.fromisoformat(daily_partitions.start.strftime("%Y-%m-%d"))
+    first = first_partition_day()
     kept = {d for d in days if d >= first}
     return kept, days - kept
 
