@@ -390,7 +390,9 @@ def cmd_recommend(args) -> int:
     from moodlake_dagster import reports
 
     settings = load_settings()
-    day_part = args.day_part or reports.day_part_of(dt.datetime.now().hour)
+    from moodlake_dagster.vocabulary import day_part as day_part_at
+
+    day_part = args.day_part or day_part_at(dt.datetime.now().hour)
     try:
         report = reports.recommendation_report(
             settings.lake_root,

@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from moodlake_dagster.transform.silver import DAY_PARTS  # noqa: E402
+from moodlake_dagster.vocabulary import DAY_PARTS  # noqa: E402
 
 WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
@@ -45,7 +45,7 @@ def main_user(df: pd.DataFrame) -> str | None:
 def daypart_plot(df: pd.DataFrame) -> plt.Figure:
     user = main_user(df)
     mine = df[df["user_id"] == user]
-    order = [name for name, _ in DAY_PARTS]
+    order = list(DAY_PARTS)
     grid = mine.pivot_table(index="day_part", columns="weekday", values="plays", aggfunc="sum")
     grid = grid.reindex(index=order, columns=range(1, 8)).fillna(0)
     mood = (

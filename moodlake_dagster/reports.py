@@ -17,7 +17,6 @@ from moodlake_dagster import storage
 from moodlake_dagster.build_summary import fix_hint
 from moodlake_dagster.ingest.privacy import pseudonymize
 
-DAY_PARTS = ("night", "morning", "afternoon", "evening")
 KEYS = ["user_id", "day_part", "mode", "rank"]
 
 
@@ -92,10 +91,6 @@ class Report:
             indent=2,
             default=str,
         )
-
-
-def day_part_of(hour: int) -> str:
-    return DAY_PARTS[hour // 6]
 
 
 def resolve_user(user: str | None, known: list[str], key: bytes) -> str:

@@ -15,7 +15,7 @@ from moodlake_dagster.ml.metrics import metric
 from moodlake_dagster.partitions import day_range
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig, SparkConnectResource
 from moodlake_dagster.transform.policy import training_plays
-from moodlake_dagster.transform.silver import ESTIMATE
+from moodlake_dagster.vocabulary import ESTIMATE
 
 PER_USER = 50
 BASELINE_CHECK = "beats_popularity"

@@ -16,6 +16,7 @@ from moodlake_dagster.ml.metrics import metric
 from moodlake_dagster.partitions import day_range
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig
 from moodlake_dagster.transform.policy import training_plays
+from moodlake_dagster.vocabulary import MODE_FEATURES
 
 
 def modes_plots(fitted: list[modes.UserModes], sample: pd.DataFrame) -> tuple:
@@ -62,7 +63,7 @@ def listening_modes(
         ["user_id", "track_id", "day_part", "local_hour", "source_format"],
     )
     plays = training_plays(plays, include_api_plays=settings.api_plays_in_training)
-    features = lake.snapshot("silver", "tracks", end)[["track_id", *modes.MODE_FEATURES]]
+    features = lake.snapshot("silver", "tracks", end)[["track_id", *MODE_FEATURES]]
     joined = plays.merge(features, on="track_id")
     fitted, skipped = [], {}
     for user_id, group in joined.groupby("user_id"):
@@ -116,7 +117,7 @@ def listening_modes(
             "listening_modes",
             end,
             {u.user_id: {"scaler": u.scaler, "kmeans": u.kmeans} for u in fitted},
-            card={"features": list(modes.MODE_FEATURES), "k": {u.user_id: u.k for u in fitted}},
+            card={"features": list(MODE_FEATURES), "k": {u.user_id: u.k for u in fitted}},
         )
         main = fitted[0]
         sample = joined[joined["user_id"] == main.user_id].sample(

@@ -17,7 +17,7 @@ from moodlake_dagster.ml.metrics import metric
 from moodlake_dagster.partitions import day_range
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig
 from moodlake_dagster.transform.policy import training_plays
-from moodlake_dagster.transform.silver import ESTIMATE
+from moodlake_dagster.vocabulary import ESTIMATE
 
 CAPS_CHECK = "coach_within_caps"
 NOT_RECOMMENDED = "not_recommended"

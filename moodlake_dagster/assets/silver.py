@@ -13,13 +13,13 @@ from moodlake_dagster.partitions import daily_partitions, day_range, single_run
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig, SparkConnectResource
 from moodlake_dagster.storage import empty_frame, range_predicate
 from moodlake_dagster.transform.silver import (
-    ESTIMATE,
     build_plays,
     build_tracks,
     build_users,
     kept_out_reason,
 )
 from moodlake_dagster.transform.timezones import single_zone_countries
+from moodlake_dagster.vocabulary import ESTIMATE
 
 SPARK = {
     "group_name": "silver",

@@ -6,9 +6,10 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from moodlake_dagster.vocabulary import DAY_PARTS
+
 UTC = {"dtype_kwargs": {"unit": "us", "tz": "UTC"}}
 UNIT = {"ge": 0.0, "le": 1.0}
-DAY_PARTS = ["night", "morning", "afternoon", "evening"]
 SOURCE_FORMATS = ["basic", "extended", "endsong", "api"]
 
 

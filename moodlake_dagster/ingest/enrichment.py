@@ -21,7 +21,7 @@ import pyarrow as pa
 import spotipy
 
 from moodlake_dagster.spotify.client import SpotifyClient, SpotifyRateLimited, SpotifyUnavailable
-from moodlake_dagster.transform.silver import AUDIO_FEATURES
+from moodlake_dagster.vocabulary import AUDIO_FEATURES
 
 FEATURES_OFF_STATUSES = (403, 404)
 

@@ -17,7 +17,8 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
 
-MODE_FEATURES = ("valence", "energy", "acousticness", "danceability", "tempo")
+from moodlake_dagster.vocabulary import MODE_FEATURES
+
 K_RANGE = range(2, 7)
 MIN_PLAYS = 30
 SILHOUETTE_SAMPLE = 3_000

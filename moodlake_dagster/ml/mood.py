@@ -20,9 +20,8 @@ from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from moodlake_dagster.transform.silver import AUDIO_FEATURES
+from moodlake_dagster.vocabulary import AUDIO_FEATURES, MOODS
 
-MOODS = ("happy", "sad", "chill", "party", "sleep", "study", "romance")
 FEATURES = (*AUDIO_FEATURES, "mode", "key", "time_signature", "duration_ms")
 FOLDS = 5
 SEED = 7

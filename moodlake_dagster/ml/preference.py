@@ -17,6 +17,8 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 
+from moodlake_dagster.vocabulary import DAY_PARTS
+
 AUDIO = ("valence", "energy", "danceability", "acousticness", "tempo")
 BEHAVIOUR = (
     "artist_plays_before",
@@ -31,7 +33,6 @@ BEHAVIOUR = (
     "reason_start_code",
 )
 FEATURES = BEHAVIOUR + AUDIO
-DAY_PARTS = ("night", "morning", "afternoon", "evening")
 REASONS = ("trackdone", "fwdbtn", "backbtn", "clickrow", "playbtn", "appload", "remote")
 MIN_PLAYS = 200
 MIN_EVAL_WITH_FEATURES = 200

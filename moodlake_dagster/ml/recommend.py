@@ -31,7 +31,8 @@ import pandas as pd
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 
-DAY_PARTS = ("night", "morning", "afternoon", "evening")
+from moodlake_dagster.vocabulary import DAY_PARTS
+
 AUDIO = (
     "valence",
     "energy",

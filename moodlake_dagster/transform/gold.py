@@ -14,12 +14,10 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from scipy import stats
 
-from moodlake_dagster.transform.silver import AUDIO_FEATURES, ESTIMATE, measured
+from moodlake_dagster.transform.silver import measured
+from moodlake_dagster.vocabulary import AUDIO_FEATURES, ESTIMATE, MOOD_FEATURES, TASTE_FEATURES
 
-MOOD_FEATURES = ("valence", "energy", "danceability", "acousticness", "tempo")
 CORRELATION_FEATURES = AUDIO_FEATURES
-# Features on a common 0–1 scale, used to place genres in the user's taste space.
-TASTE_FEATURES = ("valence", "energy", "danceability", "acousticness")
 
 
 def plays_with_features(plays: DataFrame, tracks: DataFrame) -> DataFrame:

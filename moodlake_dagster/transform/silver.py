@@ -11,17 +11,8 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-AUDIO_FEATURES = (
-    "danceability",
-    "energy",
-    "loudness",
-    "speechiness",
-    "acousticness",
-    "instrumentalness",
-    "liveness",
-    "valence",
-    "tempo",
-)
+from moodlake_dagster.vocabulary import AUDIO_FEATURES, DAY_PART_HOURS, ESTIMATE, ESTIMATE_PREFIX
+
 # A track's descriptive columns: from the catalog's first row, or from a Web API lookup.
 TRACK_COLUMNS = (
     "artists",
@@ -40,10 +31,6 @@ SKIP_REASONS = ("fwdbtn", "backbtn", "clickrow")
 COMPLETE_REASONS = ("trackdone",)
 # Two copies of one play report the same ms played, give or take rounding between sources.
 SAME_PLAY_MS_TOLERANCE = 2_000
-DAY_PARTS = (("night", 0), ("morning", 6), ("afternoon", 12), ("evening", 18))
-# A per-artist estimate's track_id: this prefix and 19 hex digits of its artist key's hash.
-ESTIMATE_PREFIX = "EST"
-ESTIMATE = "artist_estimate"
 # Whole-number features an estimate rounds (a mean key of 5.4 is no key).
 ROUNDED = ("key", "mode", "time_signature", "duration_ms")
 
@@ -224,8 +211,8 @@ def _dedup(plays: DataFrame, window_s: int) -> DataFrame:
 
 
 def _day_part(hour: Column) -> Column:
-    expr = F.lit(DAY_PARTS[0][0])
-    for name, start in DAY_PARTS[1:]:
+    expr = F.lit(DAY_PART_HOURS[0][0])
+    for name, start in DAY_PART_HOURS[1:]:
         expr = F.when(hour >= start, name).otherwise(expr)
     return expr
 

@@ -1,0 +1,43 @@
+"""The words every layer shares: day parts, audio features, moods, how a play was resolved.
+
+Plain Python with no imports of our own or of Spark, so parsers, transforms, models, checks
+and reports can all say "evening" or "valence" the same way.
+"""
+
+from __future__ import annotations
+
+# A day part starts at its hour (local time) and runs to the next one's.
+DAY_PART_HOURS = (("night", 0), ("morning", 6), ("afternoon", 12), ("evening", 18))
+DAY_PARTS = tuple(name for name, _ in DAY_PART_HOURS)
+
+
+def day_part(hour: int) -> str:
+    """The day part of a local hour (0–23)."""
+    return DAY_PARTS[hour // 6]
+
+
+# The catalog's audio features: what a track's mood is read from.
+AUDIO_FEATURES = (
+    "danceability",
+    "energy",
+    "loudness",
+    "speechiness",
+    "acousticness",
+    "instrumentalness",
+    "liveness",
+    "valence",
+    "tempo",
+)
+# The features Gold summarises per day part and hour.
+MOOD_FEATURES = ("valence", "energy", "danceability", "acousticness", "tempo")
+# Features on a common 0–1 scale, used to place genres in a listener's taste space.
+TASTE_FEATURES = ("valence", "energy", "danceability", "acousticness")
+# What a listening mode (K-Means cluster) is made of.
+MODE_FEATURES = ("valence", "energy", "acousticness", "danceability", "tempo")
+# Catalog genres that are moods: the mood classifier's labels.
+MOODS = ("happy", "sad", "chill", "party", "sleep", "study", "romance")
+
+# A track row (and a play's resolution) standing for its artist's mean features.
+ESTIMATE = "artist_estimate"
+# An estimate's track_id: this prefix and 19 hex digits of its artist key's hash.
+ESTIMATE_PREFIX = "EST"
