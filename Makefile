@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lock demo test ui lint bench spark-stop clean check-java check-postgres check-browser
+.PHONY: install lock demo test test-fast ui lint bench spark-stop clean check-java check-postgres check-browser
 
 check-java:
 	@java -version >/dev/null 2>&1 || { echo "Java 17+ is required (Spark runs on the JVM): e.g. apt-get install openjdk-17-jre-headless"; exit 1; }
@@ -43,6 +43,10 @@ check-browser:
 
 test: install check-postgres check-browser
 	$(BIN)/pytest
+
+# Every test that needs no JVM, browser or PostgreSQL (parsers, settings, pure models): < 1 min.
+test-fast: install
+	$(BIN)/pytest -m "not spark and not browser and not postgres"
 
 ui: install
 	$(BIN)/moodlake ui

@@ -11,14 +11,26 @@ import datetime as dt
 import pandas as pd
 
 from moodlake_dagster import storage
+from moodlake_dagster.tables import (
+    ALS_RECOMMENDATIONS,
+    EXPLANATIONS,
+    LISTENING_EVENTS,
+    LISTENING_MODES,
+    PLAYS,
+    PREFERENCE_MODEL,
+    RECOMMENDATIONS,
+    TRACK_MOODS,
+    USERS,
+)
 from moodlake_dagster.transform.timezones import zone_note
 
 # Metadata keys, per asset, that hold {listener or part: why it could not run}.
+# Metadata keyed by asset key (`gold/listening_modes`): who each model could not serve.
 SKIP_REASONS = {
-    "listening_modes": "users_skipped",
-    "preference_model": "users_skipped",
-    "recommendations": "listeners_skipped",
-    "explanations": "not_explained",
+    LISTENING_MODES.path: "users_skipped",
+    PREFERENCE_MODEL.path: "users_skipped",
+    RECOMMENDATIONS.path: "listeners_skipped",
+    EXPLANATIONS.path: "not_explained",
 }
 CATALOG_HINT = (
     "more of your plays need audio features: add a larger catalog "
@@ -43,7 +55,7 @@ def listener_lines(
     lake_root: str, default_timezone: str, as_of: dt.date | None = None
 ) -> list[str]:
     """One line per listener: plays, feature coverage (plays and distinct tracks), local time."""
-    uri = storage.table_uri(lake_root, "silver", "users")
+    uri = storage.table_uri(lake_root, USERS.layer, USERS.name)
     if not storage.table_exists(uri):
         return []
     day = storage.snapshot_day(uri, as_of or dt.date.max)
@@ -89,7 +101,7 @@ def model_lines(metadata: dict[str, dict]) -> list[str]:
     for asset, key in SKIP_REASONS.items():
         for who, why in (metadata.get(asset, {}).get(key) or {}).items():
             lines.append(f"  {asset}: {who}: {why}\n    → {fix_hint(str(why))}")
-    for asset, key in (("track_moods", "skipped"), ("als_recommendations", "not_evaluated")):
+    for asset, key in ((TRACK_MOODS.path, "skipped"), (ALS_RECOMMENDATIONS.path, "not_evaluated")):
         why = metadata.get(asset, {}).get(key)
         if why:
             lines.append(f"  {asset}: {why}\n    → {fix_hint(str(why))}")
@@ -104,10 +116,10 @@ def summary(lake_root: str, default_timezone: str, metadata: dict[str, dict]) ->
             listener_lines(lake_root, default_timezone),
         )
     ]
-    events = metadata.get("listening_events", {})
+    events = metadata.get(LISTENING_EVENTS.path, {})
     if events.get("file_accounting"):
         sections.append(("Files", file_lines(events["file_accounting"])))
-    kept_out = metadata.get("plays", {}).get("kept_out_of_plays")
+    kept_out = metadata.get(PLAYS.path, {}).get("kept_out_of_plays")
     if kept_out:
         sections.append(
             ("Kept out of music plays", [f"  {why}: {n:,}" for why, n in kept_out.items()])

@@ -68,15 +68,17 @@ def data_day_range(settings: Settings) -> tuple[dt.date, dt.date]:
     The first is recorded as where the daily partitions begin (see partitions.py)."""
     from moodlake_dagster.demo.generator import generate_history
     from moodlake_dagster.ingest.history import parse_history
+    from moodlake_dagster.ingest.landing_store import LandingStore
 
     if settings.uses_demo_landing and not settings.landing.exists():
         generate_history(settings.catalog, settings.landing)
         print(f"Generated the demo listening history (labelled GENERATED) in {settings.landing}")
-    if not settings.landing_store.exists():
+    store = LandingStore.of(settings.landing)
+    if not store.exists():
         raise SystemExit(f"MOODLAKE_LANDING={settings.landing} is not a folder")
     now = dt.datetime.now(dt.UTC)
     batch = parse_history(
-        settings.landing_store,
+        store,
         key=b"range-scan",
         default_user="-",
         now=now,
@@ -94,36 +96,53 @@ def data_day_range(settings: Settings) -> tuple[dt.date, dt.date]:
 # snapshots built from them. Snapshots are built as of the last day only: a snapshot as of D
 # stands for every day up to D, and Dagster records one event per partition, so a snapshot per
 # day would cost minutes of bookkeeping for identical tables.
-def build_stages() -> list[tuple[str, list[str], str]]:
-    """(label, assets, "range" or "end") for each run of a build, in order."""
-    from moodlake_dagster.assets.gold import GOLD_TABLES
-    from moodlake_dagster.assets.ml_common import MODEL_ASSETS
+def build_stages() -> list[tuple[str, list, str]]:
+    """(label, tables, "range" or "end") for each run of a build, in order."""
+    from moodlake_dagster import tables as t
 
     return [
-        ("snapshot sources", ["catalog_tracks", "tracks"], "end"),
-        ("events", ["listening_events", "plays"], "range"),
-        ("snapshots", ["users", *GOLD_TABLES, *MODEL_ASSETS], "end"),
+        ("snapshot sources", [t.CATALOG_TRACKS, t.TRACKS], "end"),
+        ("events", [t.LISTENING_EVENTS, t.PLAYS], "range"),
+        ("snapshots", [t.USERS, *t.GOLD, *t.MODELS], "end"),
     ]
 
 
-def stage_unchanged(settings: Settings, assets: list[str], start: dt.date, end: dt.date) -> bool:
+def selected_tables(names: list[str]) -> list:
+    """The catalog tables `--select` names (`silver/plays`); a bare old name gets its new key."""
+    from moodlake_dagster.tables import TABLES
+
+    by_name = {table.name: table for table in TABLES.values()}
+    chosen = []
+    for name in names:
+        if name in TABLES:
+            chosen.append(TABLES[name])
+        elif name in by_name:
+            raise SystemExit(
+                f"--select {name}: asset keys now say where the table lives; "
+                f"use --select {by_name[name].path}"
+            )
+        else:
+            raise SystemExit(f"--select {name}: no such table; known: {', '.join(TABLES)}")
+    return chosen
+
+
+def stage_unchanged(settings: Settings, written: list, start: dt.date, end: dt.date) -> bool:
     """Whether every table of a stage recorded the inputs it would be built from now."""
-    from moodlake_dagster.assets.gold import GOLD_TABLES
     from moodlake_dagster.inputs import stage_unchanged as unchanged
     from moodlake_dagster.resources import build_resources
 
     lake = build_resources(settings)["lake"]
-    return unchanged(lake, settings, assets, GOLD_TABLES, start, end)
+    return unchanged(lake, settings, written, start, end)
 
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
-def run_build(start: dt.date, end: dt.date, selection: list[str], force: bool = False):
+def run_build(start: dt.date, end: dt.date, selection: list, force: bool = False):
     """One in-process run of `selection` over [start, end], recorded in DAGSTER_HOME.
 
     Tables whose inputs did not change are left as they are, unless `force`."""
-    from dagster import AssetKey, DagsterInstance
+    from dagster import DagsterInstance
 
     from moodlake_dagster.definitions import build_job, make_definitions
     from moodlake_dagster.fingerprints import FORCE_TAG
@@ -139,7 +158,7 @@ def run_build(start: dt.date, end: dt.date, selection: list[str], force: bool = 
             tags=tags,
             raise_on_error=False,
             run_config=QUIET_LOGS,
-            asset_selection=[AssetKey(name) for name in selection],
+            asset_selection=[table.key for table in selection],
         )
 
 
@@ -176,7 +195,9 @@ def summarize(result) -> tuple[list[str], bool]:
                 )
         elif event.event_type == DagsterEventType.STEP_FAILURE:
             ok = False
-            lines.append(f"  STEP FAILED: {event.step_key}: {_root_cause(event)}")
+            # A table asset's step is named after its key (bronze__catalog_tracks): show the key.
+            step = event.step_key.replace("__", "/")
+            lines.append(f"  STEP FAILED: {step}: {_root_cause(event)}")
     assets = []
     for name, meta in latest.items():
         facts = [
@@ -209,7 +230,7 @@ def summarize(result) -> tuple[list[str], bool]:
             )
             if k in meta
         ]
-        assets.append(f"  {name:<22} {', '.join(facts)}  [{partitions[name]} partition(s)]")
+        assets.append(f"  {name:<30} {', '.join(facts)}  [{partitions[name]} partition(s)]")
     return assets + lines, ok
 
 
@@ -239,14 +260,16 @@ def cmd_build(args) -> int:
     print(f"MoodLake build: days {start} … {end} ({(end - start).days + 1} day partitions)")
     print(f"  catalog:  {settings.catalog}")
     print(f"  landing:  {settings.landing}")
-    stages = [("selection", args.select, "range")] if args.select else build_stages()
+    stages = (
+        [("selection", selected_tables(args.select), "range")] if args.select else build_stages()
+    )
     began, ok, metadata = time.monotonic(), True, {}
     for label, assets, span in stages:
         stage_start = start if span == "range" else end
         stage_began = time.monotonic()
         if not args.force and stage_unchanged(settings, assets, stage_start, end):
             print(f"{label}: {stage_start} … {end}, unchanged: no run (--force rewrites)")
-            metadata |= {name: {"unchanged": True} for name in assets}
+            metadata |= {table.path: {"unchanged": True} for table in assets}
             continue
         result = run_build(stage_start, end, assets, force=args.force)
         lines, stage_ok = summarize(result)
@@ -341,6 +364,7 @@ def _spotify_resource(settings):
 
 def cmd_spotify(args) -> int:
     """One-time login, status, and disconnect for the Spotify Web API."""
+    from moodlake_dagster import tables
     from moodlake_dagster.ingest.privacy import pseudonymize
     from moodlake_dagster.resources import LakeResource
     from moodlake_dagster.spotify import account
@@ -374,14 +398,13 @@ def cmd_spotify(args) -> int:
     deleted = account.forget_api_user(lake, user_id)
     for table, rows in deleted.items():
         print(f"  {table}: {rows} row(s) deleted")
-    days = lake.partition_days("bronze", "listening_events", "play_date")
+    days = lake.partition_days(tables.LISTENING_EVENTS)
     if args.no_rebuild or not days or not any(deleted.values()):
         return 0
-    from moodlake_dagster.assets.gold import GOLD_TABLES
 
     prepare_dagster_home(settings)
     print(f"Rebuilding users and Gold as of {days[-1]} without the API plays …")
-    lines, ok = summarize(run_build(days[-1], days[-1], ["users", *GOLD_TABLES]))
+    lines, ok = summarize(run_build(days[-1], days[-1], [tables.USERS, *tables.GOLD]))
     print("\n".join(lines))
     return 0 if ok else 1
 
@@ -508,7 +531,9 @@ def main(argv: list[str] | None = None) -> int:
     build = sub.add_parser("build", help="materialize every asset for a range of days")
     build.add_argument("--start", help="first day (YYYY-MM-DD); default: first play day")
     build.add_argument("--end", help="last day (YYYY-MM-DD); default: last play day")
-    build.add_argument("--select", nargs="+", help="only these assets (e.g. listening_events)")
+    build.add_argument(
+        "--select", nargs="+", help="only these tables' assets (e.g. bronze/listening_events)"
+    )
     build.add_argument(
         "--force", action="store_true", help="rewrite every table, even where nothing changed"
     )

@@ -14,6 +14,7 @@ from moodlake_dagster.assets import (
     moods,
     preference,
     recommendations,
+    side_tables,
     silver,
     spotify,
 )
@@ -28,9 +29,11 @@ from moodlake_dagster.resources import build_resources
 from moodlake_dagster.sensors import SENSORS
 from moodlake_dagster.settings import load_settings
 
-# External sources first (shown in the graph, never materialized), then the assets.
+# Tables written by others first (shown in the graph, never materialized), then the assets.
 ASSETS = [
     spotify.spotify_api_responses,
+    side_tables.quarantine,
+    side_tables.model_metrics,
     *dg.load_assets_from_modules(
         [
             bronze,
@@ -51,6 +54,7 @@ ASSETS = [
 def make_definitions(env=None) -> dg.Definitions:
     return dg.Definitions(
         assets=[*ASSETS, maintenance.lake_health],
+        asset_checks=[side_tables.quarantine_schema, side_tables.model_metrics_schema],
         jobs=[build_job, history_job, snapshot_job, maintenance_job],
         schedules=[maintenance_schedule],
         sensors=SENSORS,

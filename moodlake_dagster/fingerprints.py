@@ -10,7 +10,6 @@ do not count. `moodlake build --force` (the `moodlake/force` run tag) writes reg
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -73,7 +72,7 @@ def code_version() -> str:
 
 
 def settings_fingerprint(settings) -> str:
-    values = {k: v for k, v in dataclasses.asdict(settings).items() if k not in RUNTIME_SETTINGS}
+    values = {k: v for k, v in settings.model_dump().items() if k not in RUNTIME_SETTINGS}
     values["pseudonym_key"] = hashlib.sha256(settings.resolved_pseudonym_key()).hexdigest()
     return digest(values)
 

@@ -2,6 +2,8 @@
 
 import dagster as dg
 
+from moodlake_dagster import tables as t
+
 # `moodlake build` runs this in-process: one run, one Spark session, no process per step.
 build_job = dg.define_asset_job(
     "moodlake_build",
@@ -14,7 +16,9 @@ build_job = dg.define_asset_job(
 # them only when Silver tracks do not exist yet)...
 history_job = dg.define_asset_job(
     "listening_history",
-    selection=dg.AssetSelection.assets("catalog_tracks", "tracks", "listening_events", "plays"),
+    selection=dg.AssetSelection.assets(
+        *(table.key for table in (t.CATALOG_TRACKS, t.TRACKS, t.LISTENING_EVENTS, t.PLAYS))
+    ),
     executor_def=dg.in_process_executor,
     description="Ingest new listening history for the days it touches (requested by sensors).",
 )
@@ -22,7 +26,7 @@ history_job = dg.define_asset_job(
 # ...then the snapshots built from every play are rebuilt as of the latest day.
 snapshot_job = dg.define_asset_job(
     "listening_snapshots",
-    selection=dg.AssetSelection.assets("users") | dg.AssetSelection.groups("gold", "ml"),
+    selection=dg.AssetSelection.assets(t.USERS.key) | dg.AssetSelection.groups("gold", "ml"),
     executor_def=dg.in_process_executor,
     description="Rebuild users, Gold and the models as of the latest listening day.",
 )

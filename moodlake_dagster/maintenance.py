@@ -16,9 +16,8 @@ from pathlib import Path
 import pyarrow as pa
 from deltalake import DeltaTable
 
-# A checkpoint every this many commits (Delta's default is 100; a lake rebuilt daily wants less).
-CHECKPOINT_INTERVAL = 10
-TABLE_PROPERTIES = {"delta.checkpointInterval": str(CHECKPOINT_INTERVAL)}
+from moodlake_dagster.storage import TABLE_PROPERTIES
+
 # The per-table columns worth a glance in the UI.
 SHOWN = (
     "table",

@@ -16,6 +16,13 @@ import pandas as pd
 from moodlake_dagster import storage
 from moodlake_dagster.build_summary import fix_hint
 from moodlake_dagster.ingest.privacy import pseudonymize
+from moodlake_dagster.tables import (
+    ALS_RECOMMENDATIONS,
+    EXPLANATIONS,
+    MODEL_METRICS,
+    RECOMMENDATIONS,
+    Table,
+)
 
 KEYS = ["user_id", "day_part", "mode", "rank"]
 
@@ -116,7 +123,7 @@ def recommendation_report(
     limit: int = 10,
     storage_options=None,
 ) -> Report:
-    uri = storage.table_uri(lake_root, "gold", "recommendations")
+    uri = storage.table_uri(lake_root, RECOMMENDATIONS.layer, RECOMMENDATIONS.name)
     if not storage.table_exists(uri, storage_options):
         raise ReportError("no recommendations yet: run `moodlake build` (or materialize them)")
     day = storage.snapshot_day(uri, as_of or dt.date.max, storage_options)
@@ -141,13 +148,13 @@ def recommendation_report(
         (picks["user_id"] == user_id) & (picks["mode"] == mode) & (picks["day_part"] == day_part)
     ].sort_values("rank")
     picks = picks.head(limit)
-    sentences = _read(lake_root, "explanations", day, storage_options)
+    sentences = _read(lake_root, EXPLANATIONS, day, storage_options)
     if sentences is not None and len(sentences):
         wanted = sentences[sentences["subject"] == "recommendation"][[*KEYS, "sentence"]]
         picks = picks.merge(wanted, on=KEYS, how="left")
     else:
         picks = picks.assign(sentence=None)
-    als_rows = _read(lake_root, "als_recommendations", day, storage_options)
+    als_rows = _read(lake_root, ALS_RECOMMENDATIONS, day, storage_options)
     basis = None
     if als_rows is not None and (als_rows["user_id"] == user_id).any():
         basis = als_rows.loc[als_rows["user_id"] == user_id, "basis"].iloc[0]
@@ -159,7 +166,7 @@ def not_recommended(
 ) -> tuple[dict[str, str], dt.date | None]:
     """{listener: why no list was made} as recorded in model_metrics by the build as of
     `as_of` (the latest by default), and that build's day."""
-    uri = storage.table_uri(lake_root, "gold", "model_metrics")
+    uri = storage.table_uri(lake_root, MODEL_METRICS.layer, MODEL_METRICS.name)
     if not storage.table_exists(uri, storage_options):
         return {}, None
     rows = storage.read_frame(uri, [("model", "=", "match_model")], None, storage_options)
@@ -171,8 +178,8 @@ def not_recommended(
     return reasons, days[-1]
 
 
-def _read(lake_root: str, name: str, day: dt.date, storage_options) -> pd.DataFrame | None:
-    uri = storage.table_uri(lake_root, "gold", name)
+def _read(lake_root: str, table: Table, day: dt.date, storage_options) -> pd.DataFrame | None:
+    uri = storage.table_uri(lake_root, table.layer, table.name)
     if not storage.table_exists(uri, storage_options):
         return None
     return storage.read_frame(uri, [("as_of_date", "=", day)], None, storage_options)

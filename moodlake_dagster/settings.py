@@ -1,7 +1,10 @@
-"""Settings from the environment (and an optional `.env` file), resolved in one place.
+"""Settings from the environment, resolved in one place: a pydantic-settings model.
 
-Every knob a user may turn is an environment variable; `.env.example` lists them all.
+Every knob a user may turn is a `MOODLAKE_*` environment variable; `.env.example` lists them
+all (the CLI loads a `.env` file into the environment first; this module reads no file).
 Defaults point at the embedded demo data so that `moodlake build` works on a fresh checkout.
+An empty variable counts as unset. A bad value raises `SettingsError`, which names the
+variable and the value.
 """
 
 from __future__ import annotations
@@ -9,11 +12,18 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from moodlake_dagster.ingest.landing_store import LandingStore
+from pydantic import BeforeValidator, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticUseDefault
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEMO_CATALOG = PACKAGE_DIR / "demo_data" / "catalog_sample.csv"
@@ -25,44 +35,248 @@ DEFAULT_PARTITIONS_START = "2008-10-01"
 # The first play day this home has landed (one ISO date): where the daily partitions begin.
 FIRST_PLAY_DAY_FILE = "first_play_day"
 
+ENV_PREFIX = "MOODLAKE_"
+TRUE = {"1", "true", "yes", "on"}
+FALSE = {"0", "false", "no", "off"}
+
 
 class SettingsError(ValueError):
     """A setting has a value MoodLake cannot use; the message names the variable."""
 
 
-@dataclass(frozen=True)
-class Settings:
-    home: Path
-    catalogs: tuple[Path, ...]  # in precedence order: the first file's rows win a track_id
-    landing: Path | str  # a folder, or an fsspec URL (s3://bucket/prefix) for an object store
-    lake_root: str
-    timezone: str = "UTC"
-    user_timezones: Mapping[str, str] = field(default_factory=dict)
-    default_user: str = "me"
-    spark_remote: str | None = None
-    spark_port: int | None = None
-    spark_driver_memory: str = "4g"
-    spark_idle_stop_s: int = 300
-    skip_threshold_ms: int = 30_000
-    dedup_window_s: int = 90
-    include_incognito: bool = False
-    music_videos_as_plays: bool = False
+# Values as the environment spells them. Each parser passes a value that is not a string
+# (a field given by name, as the Dagster resource does) on to pydantic unchanged.
+
+
+def _integer(value: Any) -> Any:
+    """Python's int(): "1.0" and "1e3" are refused, as before pydantic."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"expected an integer, got {value!r}") from None
+
+
+def _number(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"expected a number, got {value!r}") from None
+
+
+def _flag(value: Any) -> Any:
+    """1/true/yes/on or 0/false/no/off, any case, spaces around ignored; blank: the default.
+
+    pydantic's own bool parsing also takes t/f/y/n and refuses surrounding spaces."""
+    if not isinstance(value, str):
+        return value
+    raw = value.strip().lower()
+    if not raw:
+        raise PydanticUseDefault()
+    if raw not in TRUE | FALSE:
+        raise ValueError(f"expected true or false, got {raw!r}")
+    return raw in TRUE
+
+
+Integer = Annotated[int, BeforeValidator(_integer)]
+Number = Annotated[float, BeforeValidator(_number)]
+Flag = Annotated[bool, BeforeValidator(_flag)]
+# Seconds the landing sensor waits: whole numbers in the environment (as they always were).
+WholeSeconds = Annotated[float, BeforeValidator(_integer)]
+
+
+def _home_path(raw: str | os.PathLike | None) -> Path:
+    return Path(raw or Path.cwd() / ".moodlake").expanduser().resolve()
+
+
+def _under_home(data: dict[str, Any], *parts: str) -> Path:
+    # A home that failed validation is reported on its own; this placeholder never escapes.
+    return Path(data.get("home") or ".").joinpath(*parts)
+
+
+def _valid_tz(tz: str) -> str:
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise ValueError(f"unknown time zone {tz!r}") from err
+    return tz
+
+
+def listed_catalogs(home: Path) -> list[Path]:
+    """The catalog files recorded in MOODLAKE_HOME/catalogs.txt, in the order added."""
+    listing = home / CATALOG_LIST
+    if not listing.is_file():
+        return []
+    lines = (line.strip() for line in listing.read_text().splitlines())
+    return [Path(line) for line in lines if line and not line.startswith("#")]
+
+
+class Settings(BaseSettings):
+    """Every MoodLake setting; field `x` is read from `MOODLAKE_X` unless it names another."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_ignore_empty=True,
+        frozen=True,
+        extra="forbid",
+        validate_by_name=True,
+        validate_by_alias=True,
+    )
+
+    home: Path = Field(
+        default_factory=lambda: Path.cwd() / ".moodlake",
+        validate_default=True,
+        description="the lake, Dagster's state, the local Spark server's files",
+    )
+    # In precedence order: the first file's rows win a track_id.
+    catalogs: Annotated[tuple[Path, ...], NoDecode] = Field(
+        default=(),
+        validate_default=True,
+        validation_alias="MOODLAKE_CATALOG",
+        description="catalog CSVs, first wins: MOODLAKE_CATALOG's, then catalogs.txt's",
+    )
+    # A folder, or an fsspec URL (s3://bucket/prefix) for an object store.
+    landing: Path | str = Field(
+        default_factory=lambda data: _under_home(data, "demo", "landing"),
+        description="folder (or object-store prefix) of listening-history files",
+    )
+    lake_root: str = Field(
+        default_factory=lambda data: str(_under_home(data, "lake")),
+        validation_alias="MOODLAKE_LAKE",
+        description="lake root: a folder or an object-store URI",
+    )
+    timezone: str = Field("UTC", description="the listeners' default time zone")
+    user_timezones: Annotated[Mapping[str, str], NoDecode] = Field(
+        default_factory=dict, description="time zone per account (alice=Europe/Berlin,…)"
+    )
+    default_user: str = Field("me", description="account of files directly in the landing")
+    spark_remote: str | None = Field(None, description="Spark Connect URL; unset: local server")
+    spark_port: Annotated[int | None, BeforeValidator(_integer)] = Field(
+        None, description="port of the local Spark server"
+    )
+    spark_driver_memory: str = Field("4g", description="local Spark driver memory")
+    spark_idle_stop_s: Integer = Field(300, description="idle local Spark stops after (0: never)")
+    skip_threshold_ms: Integer = Field(30_000, description="a play shorter than this is a skip")
+    dedup_window_s: Integer = Field(90, description="copies of a play within this are one")
+    include_incognito: Flag = Field(False, description="keep incognito plays")
+    music_videos_as_plays: Flag = Field(False, description="count music videos as plays")
     # Plays of songs the catalog lacks take their artist's mean features (see ml/estimate.py).
-    feature_estimates: bool = True
-    target_file_mb: int = 64
-    vacuum_retention_hours: int = 168
-    pseudonym_key: str | None = None
-    landing_settle_s: float = 30.0
-    landing_patience_s: float = 600.0
-    api_plays_in_training: bool = False
-    spotify_client_id: str | None = None
-    spotify_client_secret: str | None = None
-    spotify_redirect_uri: str = "http://127.0.0.1:8888/callback"
-    spotify_api_url: str = "https://api.spotify.com/v1/"
-    spotify_accounts_url: str = "https://accounts.spotify.com"
-    spotify_account: str | None = None
-    spotify_max_wait_s: int = 30
-    spotify_request_spacing_s: float = 1.0
+    feature_estimates: Flag = Field(True, description="estimate features of uncatalogued songs")
+    target_file_mb: Integer = Field(64, description="size Delta files grow toward")
+    vacuum_retention_hours: Integer = Field(168, description="vacuum keeps files this recent")
+    pseudonym_key: str | None = Field(
+        None,
+        repr=False,
+        json_schema_extra={"secret": True},
+        description="HMAC key for account pseudonyms; unset: a key under MOODLAKE_HOME",
+    )
+    landing_settle_s: WholeSeconds = Field(30.0, description="a landed file is read once this old")
+    landing_patience_s: WholeSeconds = Field(
+        600.0, description="a file that does not parse is waited for this long"
+    )
+    api_plays_in_training: Flag = Field(False, description="API-polled plays train models")
+    spotify_client_id: str | None = Field(None, description="your Spotify app's client id")
+    spotify_client_secret: str | None = Field(
+        None,
+        repr=False,
+        json_schema_extra={"secret": True},
+        description="your Spotify app's client secret; unset: PKCE",
+    )
+    spotify_redirect_uri: str = Field(
+        "http://127.0.0.1:8888/callback", description="your Spotify app's redirect URI"
+    )
+    spotify_api_url: str = Field("https://api.spotify.com/v1/", description="Spotify Web API")
+    spotify_accounts_url: str = Field(
+        "https://accounts.spotify.com", description="Spotify accounts service"
+    )
+    spotify_account: str | None = Field(None, description="the account API plays belong to")
+    spotify_max_wait_s: Integer = Field(30, description="longest Retry-After waited for")
+    spotify_request_spacing_s: Number = Field(1.0, description="seconds between track lookups")
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as err:
+            raise SettingsError(_message(err)) from None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only the values given: `load_settings` reads the environment, by exact name.
+
+        pydantic-settings' own environment source matches names case-insensitively and, with
+        fields validated by name, would also take MOODLAKE_CATALOGS for MOODLAKE_CATALOG; and
+        the `.env` file is the CLI's to load (python-dotenv), not every process's."""
+        return (init_settings,)
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> Settings:
+        """Settings from field values alone (the resource's way back)."""
+        return cls(**values)
+
+    @field_validator("home", mode="before")
+    @classmethod
+    def _resolve_home(cls, value: Any) -> Any:
+        return _home_path(value) if isinstance(value, str | os.PathLike) else value
+
+    @field_validator("catalogs", mode="before")
+    @classmethod
+    def _catalogs(cls, value: Any, info: ValidationInfo) -> tuple[Path, ...]:
+        """A string is MOODLAKE_CATALOG's comma-separated files, followed by catalogs.txt's; a
+        sequence is the list itself. Empty: catalogs.txt's, else the demo sample. A file named
+        twice keeps its first (highest) place."""
+        if isinstance(value, str):
+            named = [part.strip() for part in value.split(",") if part.strip()]
+            paths = [Path(p).expanduser().resolve() for p in named] + cls._listed(info)
+        elif isinstance(value, list | tuple):
+            paths = [Path(p) for p in value] or cls._listed(info)
+        else:
+            return value
+        return tuple(dict.fromkeys(paths)) or (DEMO_CATALOG,)
+
+    @staticmethod
+    def _listed(info: ValidationInfo) -> list[Path]:
+        return listed_catalogs(info.data["home"]) if "home" in info.data else []
+
+    @field_validator("landing", mode="before")
+    @classmethod
+    def _landing(cls, value: Any) -> Any:
+        """Object-store URLs stay as given; local folders become absolute paths."""
+        if not isinstance(value, str):
+            return value
+        if "://" in value and not value.startswith("file://"):
+            return value
+        return Path(value.removeprefix("file://")).expanduser().resolve()
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        return _valid_tz(value)
+
+    @field_validator("user_timezones", mode="before")
+    @classmethod
+    def _user_timezones(cls, value: Any) -> Any:
+        """`account=Area/City,…` as the environment spells it, or a mapping."""
+        if isinstance(value, str):
+            pairs = {}
+            for item in filter(None, (part.strip() for part in value.split(","))):
+                account, sep, tz = item.partition("=")
+                if not sep:
+                    raise ValueError(f"{item!r} is not 'account=Area/City'")
+                pairs[account.strip()] = tz.strip()
+            value = pairs
+        if isinstance(value, Mapping):
+            return {account: _valid_tz(tz) for account, tz in value.items()}
+        return value
 
     @property
     def catalog(self) -> Path:
@@ -72,10 +286,6 @@ class Settings:
     @property
     def spotify_token_cache(self) -> Path:
         return self.home / "secrets" / "spotify-token.json"
-
-    @property
-    def landing_store(self) -> LandingStore:
-        return LandingStore(str(self.landing))
 
     @property
     def uses_demo_landing(self) -> bool:
@@ -105,110 +315,43 @@ class Settings:
         return key_file.read_text().strip().encode()
 
 
-def _parse_user_timezones(raw: str) -> dict[str, str]:
-    pairs = {}
-    for item in filter(None, (part.strip() for part in raw.split(","))):
-        account, sep, tz = item.partition("=")
-        if not sep:
-            raise SettingsError(f"MOODLAKE_USER_TIMEZONES: {item!r} is not 'account=Area/City'")
-        pairs[account.strip()] = _valid_tz(tz.strip(), "MOODLAKE_USER_TIMEZONES")
-    return pairs
+def env_var(field: str) -> str:
+    """The environment variable a Settings field is read from."""
+    alias = Settings.model_fields[field].validation_alias
+    return alias if isinstance(alias, str) else ENV_PREFIX + field.upper()
 
 
-def _valid_tz(tz: str, variable: str) -> str:
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as err:
-        raise SettingsError(f"{variable}: unknown time zone {tz!r}") from err
-    return tz
+def is_secret(field: str) -> bool:
+    """Fields whose values must not be shown (the Dagster UI shows their variable instead)."""
+    extra = Settings.model_fields[field].json_schema_extra
+    return isinstance(extra, dict) and bool(extra.get("secret"))
 
 
-def _int(env: Mapping[str, str], name: str, default: int | None) -> int | None:
-    raw = env.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        return int(raw)
-    except ValueError as err:
-        raise SettingsError(f"{name}: expected an integer, got {raw!r}") from err
-
-
-def _landing(raw: str) -> Path | str:
-    """Object-store URLs stay as given; local folders become absolute paths."""
-    if "://" in raw and not raw.startswith("file://"):
-        return raw
-    return Path(raw.removeprefix("file://")).expanduser().resolve()
-
-
-def _flag(env: Mapping[str, str], name: str, default: bool = False) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw not in {"1", "true", "yes", "on", "0", "false", "no", "off"}:
-        raise SettingsError(f"{name}: expected true or false, got {raw!r}")
-    return raw in {"1", "true", "yes", "on"}
-
-
-def listed_catalogs(home: Path) -> list[Path]:
-    """The catalog files recorded in MOODLAKE_HOME/catalogs.txt, in the order added."""
-    listing = home / CATALOG_LIST
-    if not listing.is_file():
-        return []
-    lines = (line.strip() for line in listing.read_text().splitlines())
-    return [Path(line) for line in lines if line and not line.startswith("#")]
-
-
-def _catalogs(env: Mapping[str, str], home: Path) -> tuple[Path, ...]:
-    """MOODLAKE_CATALOG's comma-separated files first, then catalogs.txt; else the demo sample.
-
-    A file named twice keeps its first (highest) place.
-    """
-    named = [part.strip() for part in env.get("MOODLAKE_CATALOG", "").split(",") if part.strip()]
-    paths = [Path(p).expanduser().resolve() for p in named] + listed_catalogs(home)
-    return tuple(dict.fromkeys(paths)) or (DEMO_CATALOG,)
+def _message(err: ValidationError) -> str:
+    """One line per bad value: `MOODLAKE_X: why, got 'value'`."""
+    lines = []
+    for problem in err.errors(include_url=False):
+        # A field read through an alias (MOODLAKE_CATALOG) is located by the alias itself.
+        key = str(problem["loc"][0]) if problem["loc"] else "settings"
+        variable = env_var(key) if key in Settings.model_fields else key
+        if problem["type"] == "value_error":
+            lines.append(f"{variable}: {problem['ctx']['error']}")
+        elif problem["type"] == "extra_forbidden":
+            lines.append(f"{variable}: not a setting")
+        elif key in Settings.model_fields and is_secret(key):
+            lines.append(f"{variable}: {problem['msg']}")
+        else:
+            lines.append(f"{variable}: {problem['msg']}, got {problem['input']!r}")
+    return "\n".join(lines)
 
 
 def resolve_home(env: Mapping[str, str]) -> Path:
-    return Path(env.get("MOODLAKE_HOME") or Path.cwd() / ".moodlake").expanduser().resolve()
+    """MOODLAKE_HOME alone (absolute), without reading or checking the other settings."""
+    return _home_path(env.get("MOODLAKE_HOME"))
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Build Settings from `env` (default: the process environment)."""
+    """Build Settings from `env` alone (default: the process environment)."""
     env = os.environ if env is None else env
-    home = resolve_home(env)
-    landing_raw = env.get("MOODLAKE_LANDING")
-    landing = _landing(landing_raw) if landing_raw else home / "demo" / "landing"
-    return Settings(
-        home=home,
-        catalogs=_catalogs(env, home),
-        landing=landing,
-        lake_root=env.get("MOODLAKE_LAKE") or str(home / "lake"),
-        timezone=_valid_tz(env.get("MOODLAKE_TIMEZONE") or "UTC", "MOODLAKE_TIMEZONE"),
-        user_timezones=_parse_user_timezones(env.get("MOODLAKE_USER_TIMEZONES", "")),
-        default_user=env.get("MOODLAKE_DEFAULT_USER") or "me",
-        spark_remote=env.get("MOODLAKE_SPARK_REMOTE") or None,
-        spark_port=_int(env, "MOODLAKE_SPARK_PORT", None),
-        spark_driver_memory=env.get("MOODLAKE_SPARK_DRIVER_MEMORY") or "4g",
-        spark_idle_stop_s=_int(env, "MOODLAKE_SPARK_IDLE_STOP_S", 300),
-        skip_threshold_ms=_int(env, "MOODLAKE_SKIP_THRESHOLD_MS", 30_000),
-        dedup_window_s=_int(env, "MOODLAKE_DEDUP_WINDOW_S", 90),
-        include_incognito=_flag(env, "MOODLAKE_INCLUDE_INCOGNITO"),
-        music_videos_as_plays=_flag(env, "MOODLAKE_MUSIC_VIDEOS_AS_PLAYS"),
-        feature_estimates=_flag(env, "MOODLAKE_FEATURE_ESTIMATES", default=True),
-        target_file_mb=_int(env, "MOODLAKE_TARGET_FILE_MB", 64),
-        vacuum_retention_hours=_int(env, "MOODLAKE_VACUUM_RETENTION_HOURS", 168),
-        pseudonym_key=env.get("MOODLAKE_PSEUDONYM_KEY") or None,
-        landing_settle_s=_int(env, "MOODLAKE_LANDING_SETTLE_S", 30),
-        landing_patience_s=_int(env, "MOODLAKE_LANDING_PATIENCE_S", 600),
-        api_plays_in_training=_flag(env, "MOODLAKE_API_PLAYS_IN_TRAINING"),
-        spotify_client_id=env.get("MOODLAKE_SPOTIFY_CLIENT_ID") or None,
-        spotify_client_secret=env.get("MOODLAKE_SPOTIFY_CLIENT_SECRET") or None,
-        spotify_redirect_uri=env.get("MOODLAKE_SPOTIFY_REDIRECT_URI")
-        or "http://127.0.0.1:8888/callback",
-        spotify_api_url=env.get("MOODLAKE_SPOTIFY_API_URL") or "https://api.spotify.com/v1/",
-        spotify_accounts_url=env.get("MOODLAKE_SPOTIFY_ACCOUNTS_URL")
-        or "https://accounts.spotify.com",
-        spotify_account=env.get("MOODLAKE_SPOTIFY_ACCOUNT") or None,
-        spotify_max_wait_s=_int(env, "MOODLAKE_SPOTIFY_MAX_WAIT_S", 30),
-        spotify_request_spacing_s=float(env.get("MOODLAKE_SPOTIFY_REQUEST_SPACING_S") or 1.0),
-    )
+    given = {field: env.get(env_var(field), "") for field in Settings.model_fields}
+    return Settings(**{field: value for field, value in given.items() if value != ""})

@@ -17,6 +17,7 @@ import pyarrow as pa
 from deltalake import DeltaTable
 
 from moodlake_dagster import storage
+from moodlake_dagster.tables import TABLES
 
 LAYERS = ("silver", "gold")
 
@@ -26,21 +27,13 @@ class SqlError(ValueError):
 
 
 def lake_tables(lake_root: str, storage_options: Mapping[str, str] | None = None) -> dict:
-    """{table name: uri} for every Silver and Gold table that exists."""
-    import fsspec
-
+    """{table name: uri} for every Silver and Gold table of the catalog that exists."""
     found = {}
-    fs, root = fsspec.core.url_to_fs(lake_root, **(storage_options or {}))
-    for layer in LAYERS:
-        base = f"{root.rstrip('/')}/{layer}"
-        if not fs.exists(base):
-            continue
-        for path in sorted(fs.ls(base, detail=False)):
-            name = path.rstrip("/").rsplit("/", 1)[-1]
-            uri = storage.table_uri(lake_root, layer, name)
-            if storage.table_exists(uri, storage_options):
-                found[name] = uri
-    return found
+    for table in TABLES.values():
+        uri = storage.table_uri(lake_root, table.layer, table.name)
+        if table.layer in LAYERS and storage.table_exists(uri, storage_options):
+            found[table.name] = uri
+    return dict(sorted(found.items()))
 
 
 def connect(lake_root: str, storage_options: Mapping[str, str] | None = None):

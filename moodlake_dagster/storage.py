@@ -20,10 +20,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 
-from moodlake_dagster.maintenance import TABLE_PROPERTIES
-
 SNAPSHOT_COLUMN = "as_of_date"
 TARGET_FILE_SIZE = 64 * 1024 * 1024
+# A checkpoint every this many commits (Delta's default is 100; a lake rebuilt daily wants less).
+CHECKPOINT_INTERVAL = 10
+TABLE_PROPERTIES = {"delta.checkpointInterval": str(CHECKPOINT_INTERVAL)}
 
 
 def layout(column: str) -> list[str]:

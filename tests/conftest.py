@@ -8,35 +8,28 @@ import socket
 from pathlib import Path
 
 import pytest
+from helpers import CATALOG_SAMPLE, EXTENDED, HISTORY, NOW, SHARED_DATA, link_landing
 
-from moodlake_dagster.settings import DEFAULT_PARTITIONS_START, load_settings
+from moodlake_dagster.settings import DEFAULT_PARTITIONS_START
 from moodlake_dagster.spark_server import ensure_local_server, stop_local_server
 
 # The partitions begin where this process's home says (first_play.py); tests pin the start so
 # that a developer's own .moodlake cannot move it. Tests of that rule clear the variable.
 os.environ.setdefault("MOODLAKE_PARTITIONS_START", DEFAULT_PARTITIONS_START)
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
-HISTORY = SHARED_DATA / "listening_history"
-EXTENDED = HISTORY / "spotify-music-analysis"
-BASIC = HISTORY / "my-spotify-data"
-CATALOG_SAMPLE = REPO / "moodlake_dagster" / "demo_data" / "catalog_sample.csv"
-NOW = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
-# The tables each layer must have: written out here, not imported, so a lost one fails a test.
-LAYERS = {
-    "bronze": ["catalog_tracks", "listening_events"],
-    "silver": ["tracks", "plays", "users"],
-    "gold": [
-        "listening_by_daypart",
-        "mood_by_hour",
-        "genre_mix",
-        "track_engagement",
-        "feature_correlations",
-        "feature_gaps",
-        "genre_discovery",
-    ],
-}
+# Fixtures that start (or need) the shared Spark Connect server, a JVM.
+SPARK_FIXTURES = {"spark_url", "spark"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test that uses the Spark fixtures, directly or through other fixtures, is `spark`.
+
+    `item.fixturenames` is the whole fixture closure. Tests that start a JVM another way (a
+    build, an asset materialized without `spark_url`) carry the marker explicitly.
+    """
+    for item in items:
+        if SPARK_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.spark)
 
 
 def _free_port() -> int:
@@ -101,23 +94,3 @@ def extended_plays(shared_data, spark, sample_tracks, tmp_path_factory):
         ["track_id", "valence", "energy", "danceability", "acousticness", "tempo"]
     ]
     return plays.merge(features, on="track_id", how="left")
-
-
-def link_landing(target: Path, sources: dict[str, Path]) -> Path:
-    """A landing folder whose subfolders (one per account) hold symlinks to real files."""
-    for account, folder in sources.items():
-        (target / account).mkdir(parents=True, exist_ok=True)
-        for path in sorted(folder.glob("*.json")):
-            (target / account / path.name).symlink_to(path)
-    return target
-
-
-def make_settings(home: Path, landing: Path, spark_url: str, **extra):
-    env = {
-        "MOODLAKE_HOME": str(home),
-        "MOODLAKE_LANDING": str(landing),
-        "MOODLAKE_CATALOG": str(CATALOG_SAMPLE),
-        "MOODLAKE_SPARK_REMOTE": spark_url,
-        "MOODLAKE_PSEUDONYM_KEY": "test-key-not-secret",
-    } | extra
-    return load_settings(env)

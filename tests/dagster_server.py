@@ -140,14 +140,16 @@ def stop(processes: list[subprocess.Popen]) -> None:
         process.wait()
 
 
-def launch_run(port: int, assets: list[str], partition: str, logs: list[Path]) -> tuple[str, str]:
+def launch_run(
+    port: int, assets: list[list[str]], partition: str, logs: list[Path]
+) -> tuple[str, str]:
     """Launch the build job on `assets` for one partition; (run id, final status)."""
     params = {
         "selector": {
             "repositoryLocationName": "moodlake",
             "repositoryName": "__repository__",
             "jobName": "moodlake_build",
-            "assetSelection": [{"path": [name]} for name in assets],
+            "assetSelection": [{"path": path} for path in assets],
         },
         "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}]},
         "runConfigData": {},
@@ -163,9 +165,9 @@ def launch_run(port: int, assets: list[str], partition: str, logs: list[Path]) -
     return run_id, wait_for(finished, 300, f"run {run_id}", logs)
 
 
-def launch_backfill(port: int, assets: list[str], days: list[str], logs: list[Path]) -> dict:
+def launch_backfill(port: int, assets: list[list[str]], days: list[str], logs: list[Path]) -> dict:
     """Backfill `assets` over `days` as the UI's Materialize dialog does; the final backfill."""
-    params = {"partitionNames": days, "assetSelection": [{"path": [name]} for name in assets]}
+    params = {"partitionNames": days, "assetSelection": [{"path": path} for path in assets]}
     launched = graphql(port, LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
     assert launched["__typename"] == "LaunchBackfillSuccess", launched
     backfill_id = launched["backfillId"]

@@ -8,12 +8,15 @@ import io
 import json
 
 import pytest
-from conftest import CATALOG_SAMPLE
 from deltalake import DeltaTable
+from helpers import CATALOG_SAMPLE
 
 from moodlake_dagster import cli
 from moodlake_dagster.demo.generator import write_account_data_export
 from moodlake_dagster.ingest.privacy import pseudonymize
+
+# `moodlake build` runs every Spark asset.
+pytestmark = pytest.mark.spark
 
 KEY = "account-data-test-key"
 

@@ -6,7 +6,7 @@ import csv
 
 import dagster as dg
 import pandas as pd
-from conftest import CATALOG_SAMPLE, make_settings
+from helpers import CATALOG_SAMPLE, make_settings
 
 from moodlake_dagster.assets.bronze import catalog_tracks
 from moodlake_dagster.assets.silver import tracks
@@ -76,10 +76,10 @@ def test_corrupt_catalog_fails_the_blocking_check_and_silver_does_not_run(tmp_pa
         instance=dg.DagsterInstance.ephemeral(),
     )
     [check] = result.get_asset_check_evaluations()
-    assert (check.asset_key.path, check.passed) == (["catalog_tracks"], False)
+    assert (check.asset_key.path, check.passed) == (["bronze", "catalog_tracks"], False)
     assert "no row of" in check.metadata["reason"].value
     materialized = [e.asset_key.path for e in result.get_asset_materialization_events()]
-    assert materialized == [["catalog_tracks"]]  # tracks was blocked
+    assert materialized == [["bronze", "catalog_tracks"]]  # silver/tracks was blocked
     meta = result.get_asset_materialization_events()[0].materialization.metadata
     assert meta["rows_quarantined"].value == 49 and meta["rows_landed"].value == 0
     assert "lacks required column(s) energy" in meta["quarantine_examples"].value

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from conftest import CATALOG_SAMPLE, EXTENDED, REPO, link_landing
+from helpers import CATALOG_SAMPLE, EXTENDED, REPO, link_landing
 
 from moodlake_dagster import cli
 from moodlake_dagster.settings import SettingsError, load_settings
@@ -34,8 +34,8 @@ def test_build_a_date_range_from_the_command_line(
     home = tmp_path / "home" / "dagster"
     assert (home / "dagster.yaml").read_text() == (REPO / "dagster.yaml").read_text()
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        plays = instance.get_materialized_partitions(dg.AssetKey("plays"))
-        genre = instance.get_materialized_partitions(dg.AssetKey("genre_mix"))
+        plays = instance.get_materialized_partitions(dg.AssetKey(["silver", "plays"]))
+        genre = instance.get_materialized_partitions(dg.AssetKey(["gold", "genre_mix"]))
     assert plays == {"2024-07-21", "2024-07-22", "2024-07-23"}
     assert genre == {"2024-07-23"}  # snapshots are built as of the last day
     # The landing's first play is where this home's partitions begin from now on.
@@ -92,9 +92,19 @@ def test_bad_paths_fail_with_the_variable_and_path(tmp_path, monkeypatch, capsys
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     assert cli.main(["build"]) == 1
     out = capsys.readouterr().out
-    assert f"STEP FAILED: catalog_tracks: FileNotFoundError: MOODLAKE_CATALOG={tmp_path}" in out
+    failed = "STEP FAILED: bronze/catalog_tracks: FileNotFoundError: MOODLAKE_CATALOG="
+    assert f"{failed}{tmp_path}" in out
     assert "FAILED in" in out
 
     monkeypatch.setenv("MOODLAKE_LANDING", str(tmp_path / "nowhere"))
     with pytest.raises(SystemExit, match=r"MOODLAKE_LANDING=.*nowhere is not a folder"):
         cli.main(["build"])
+
+
+def test_select_takes_table_keys_and_names_the_new_key_for_an_old_name():
+    chosen = cli.selected_tables(["silver/plays", "gold/genre_mix"])
+    assert [table.path for table in chosen] == ["silver/plays", "gold/genre_mix"]
+    with pytest.raises(SystemExit, match="use --select silver/plays"):
+        cli.selected_tables(["plays"])
+    with pytest.raises(SystemExit, match="no such table; known: bronze/catalog_tracks"):
+        cli.selected_tables(["silver/nothing"])

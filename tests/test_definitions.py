@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dagster as dg
-from conftest import LAYERS
+from helpers import LAYERS
 
 from moodlake_dagster.definitions import make_definitions
 from moodlake_dagster.partitions import daily_partitions
@@ -24,15 +24,23 @@ GROUPS["ml"] = {
 def test_asset_graph_groups_partitions_and_checks():
     defs = make_definitions({"MOODLAKE_HOME": "/nonexistent-moodlake-home"})
     graph = defs.resolve_asset_graph()
-    nodes = {key.to_user_string(): graph.get(key) for key in graph.get_all_asset_keys()}
+    keys = graph.get_all_asset_keys() - {dg.AssetKey("lake_health")}
+    # Every table's key says where it lives: [layer, name], the folder under the lake root.
+    assert all(len(k.path) == 2 and k.path[0] in ("bronze", "silver", "gold") for k in keys)
+    assert {k.path[0] for k in keys if k.path[1] in GROUPS["ml"]} == {"gold"}
+    nodes = {key.path[-1]: graph.get(key) for key in graph.get_all_asset_keys()}
     # Raw API responses are appended by a sensor: an external asset, shown, never materialized.
     external = nodes.pop("spotify_api_responses")
     assert not external.is_materializable and external.group_name == "bronze"
     # Housekeeping over every table: no day of its own, no Pandera model, its own job.
     health = nodes.pop("lake_health")
     assert health.group_name == "maintenance" and health.partitions_def is None
+    # Tables every writer adds its own rows to: drawn downstream of their writers, checked.
+    for side in ("quarantine", "model_metrics"):
+        node = nodes.pop(side)
+        assert not node.is_materializable and node.parent_keys, side
     build = defs.resolve_job_def("moodlake_build").asset_layer.executable_asset_keys
-    assert dg.AssetKey("lake_health") not in build and dg.AssetKey("plays") in build
+    assert dg.AssetKey("lake_health") not in build and dg.AssetKey(["silver", "plays"]) in build
     maintenance = defs.resolve_job_def("lake_maintenance")
     assert maintenance.asset_layer.executable_asset_keys == {dg.AssetKey("lake_health")}
     schedule = defs.resolve_schedule_def("lake_maintenance_schedule")
@@ -45,9 +53,10 @@ def test_asset_graph_groups_partitions_and_checks():
         assert node.partitions_def == daily_partitions, name
         assert node.backfill_policy == dg.BackfillPolicy.single_run(), name
         assert node.description and len(node.description) > 40, name
-    checks = {(key.asset_key.to_user_string(), key.name) for key in graph.asset_check_keys}
-    assert {name for name, check in checks if check == "pandera_schema"} == set(specs)
-    assert checks - {(name, "pandera_schema") for name in specs} == {
+    checks = {(key.asset_key.path[-1], key.name) for key in graph.asset_check_keys}
+    pandera = {name for name, check in checks if check == "pandera_schema"}
+    assert pandera == set(specs) | {"quarantine", "model_metrics"}
+    assert checks - {(name, "pandera_schema") for name in pandera} == {
         ("track_moods", "auc_bar"),
         ("preference_model", "auc_bar"),
         ("als_recommendations", "beats_popularity"),
@@ -55,15 +64,16 @@ def test_asset_graph_groups_partitions_and_checks():
         ("shap_values", "shap_sums_to_output"),
     }
     blocking = {
-        k.asset_key.to_user_string()
-        for k in graph.asset_check_keys
-        if graph.get_check_spec(k).blocking
+        k.asset_key.path[-1] for k in graph.asset_check_keys if graph.get_check_spec(k).blocking
     }
     assert blocking == GROUPS["bronze"] | GROUPS["silver"]
     assert specs["plays"].pools == {"spark"} and not specs["listening_events"].pools
     assert specs["als_recommendations"].pools == {"spark"}
-    assert specs["plays"].parent_keys == {dg.AssetKey("listening_events"), dg.AssetKey("tracks")}
-    assert dg.AssetKey("spotify_api_responses") in specs["listening_events"].parent_keys
+    assert specs["plays"].parent_keys == {
+        dg.AssetKey(["bronze", "listening_events"]),
+        dg.AssetKey(["silver", "tracks"]),
+    }
+    assert dg.AssetKey(["bronze", "spotify_api_responses"]) in specs["listening_events"].parent_keys
 
 
 def test_sensors_and_the_jobs_they_request():
@@ -80,14 +90,32 @@ def test_sensors_and_the_jobs_they_request():
     assert sensors["spotify_recent_plays_sensor"].minimum_interval_seconds <= 600
     history = defs.resolve_job_def("listening_history")
     assert {k.to_user_string() for k in history.asset_layer.executable_asset_keys} == {
-        "catalog_tracks",
-        "tracks",
-        "listening_events",
-        "plays",
+        "bronze/catalog_tracks",
+        "silver/tracks",
+        "bronze/listening_events",
+        "silver/plays",
     }
     snapshots = defs.resolve_job_def("listening_snapshots")
     assert {k.to_user_string() for k in snapshots.asset_layer.executable_asset_keys} == {
-        "users",
-        *LAYERS["gold"],
-        *GROUPS["ml"],
+        "silver/users",
+        *(f"gold/{name}" for name in (*LAYERS["gold"], *GROUPS["ml"])),
     }
+
+
+def test_every_catalog_table_is_an_asset_and_every_asset_a_table():
+    """One entry per table: its key, group, description and contract reach the asset."""
+    from moodlake_dagster.tables import TABLES
+
+    defs = make_definitions({"MOODLAKE_HOME": "/nonexistent-moodlake-home"})
+    graph = defs.resolve_asset_graph()
+    keys = graph.get_all_asset_keys() - {dg.AssetKey("lake_health")}
+    assert {table.key for table in TABLES.values()} == keys
+    checked = {key.asset_key for key in graph.asset_check_keys if key.name == "pandera_schema"}
+    for table in TABLES.values():
+        node = graph.get(table.key)
+        assert (node.group_name, node.description) == (table.group, table.description)
+        assert (table.key in checked) == (table.model is not None), table.path
+        if table.schema is not None:
+            columns = node.metadata["dagster/column_schema"].columns
+            assert [c.name for c in columns] == table.schema.names
+            assert all(c.description for c in columns), table.path

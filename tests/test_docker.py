@@ -7,7 +7,7 @@ import re
 
 import pytest
 import yaml
-from conftest import REPO
+from helpers import REPO
 
 DOCKER = REPO / "docker"
 SERVICES = {"postgres", "spark", "code", "webserver", "daemon", "trino", "superset"}

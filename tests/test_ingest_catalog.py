@@ -6,7 +6,7 @@ import csv
 import datetime as dt
 
 import pytest
-from conftest import CATALOG_SAMPLE, NOW
+from helpers import CATALOG_SAMPLE, NOW
 
 from moodlake_dagster import cli
 from moodlake_dagster.ingest.catalog import CatalogHeaderError, parse_catalog, parse_catalogs

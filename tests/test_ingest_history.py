@@ -6,7 +6,7 @@ import json
 import re
 import shutil
 
-from conftest import BASIC, CATALOG_SAMPLE, EXTENDED, NOW, link_landing
+from helpers import BASIC, CATALOG_SAMPLE, EXTENDED, NOW, link_landing
 
 from moodlake_dagster.demo.generator import (
     _load_catalog,

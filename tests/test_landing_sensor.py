@@ -9,8 +9,8 @@ import zipfile
 
 import dagster as dg
 import pytest
-from conftest import EXTENDED, make_settings
 from deltalake import DeltaTable
+from helpers import EXTENDED, make_settings
 
 from moodlake_dagster.definitions import make_definitions
 from moodlake_dagster.ingest.landing import LandingCursor
@@ -95,7 +95,8 @@ def test_cursor_transitions_on_real_files(sensor):
     assert _days(request) == ("2024-07-21", "2024-07-26")
     assert request.run_key.startswith("landing-")
     assert request.tags[HISTORY_TRIGGER_TAG] == "landing"
-    assert {k.to_user_string() for k in request.asset_selection} >= {"listening_events", "plays"}
+    selected = {k.to_user_string() for k in request.asset_selection}
+    assert selected >= {"bronze/listening_events", "silver/plays"}
     state = LandingCursor.parse(sensor.cursor).files[f"{ACCOUNT}/{target.name}"]
     assert state.days == [["2024-07-21", "2024-07-22"], ["2024-07-26", "2024-07-26"]]
 

@@ -11,6 +11,9 @@ import pytest
 from moodlake_dagster.ml import mood
 from moodlake_dagster.ml.store import ModelStore
 
+# The real catalog's tracks come through Silver, built in Spark.
+pytestmark = pytest.mark.spark
+
 AS_OF = dt.date(2026, 6, 1)
 
 

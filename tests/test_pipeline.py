@@ -5,17 +5,22 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
 import pytest
-from conftest import BASIC, EXTENDED, LAYERS, link_landing, make_settings
 from deltalake import DeltaTable
+from helpers import BASIC, EXTENDED, LAYERS, link_landing, make_settings
 
-from moodlake_dagster.assets.ml_common import MODEL_ASSETS
 from moodlake_dagster.definitions import ASSETS, build_job, make_definitions
 from moodlake_dagster.partitions import daily_partitions
 from moodlake_dagster.resources import build_resources
+from moodlake_dagster.tables import MODELS
+
+# Every asset materialized in-process: Spark throughout.
+pytestmark = pytest.mark.spark
 
 DAY = "2021-12-31"  # basic export
 RANGE = ("2024-07-21", "2024-07-23")  # extended history: the first days of its 2024 block
@@ -56,7 +61,7 @@ def materializations(result):
     found = {}
     for event in result.get_asset_materialization_events():
         mat = event.materialization
-        found.setdefault(mat.asset_key.to_user_string(), []).append(mat)
+        found.setdefault(mat.asset_key.path[-1], []).append(mat)
     return found
 
 
@@ -65,13 +70,13 @@ def test_every_asset_materializes_and_every_check_passes(lake):
         assert result.success
         mats = materializations(result)
         assert sorted(mats) == sorted(
-            ["spotify_tracks", *MODEL_ASSETS]
+            ["spotify_tracks", *(table.name for table in MODELS)]
             + [a for layer in TABLES.values() for a in layer if a != "quarantine"]
         )
         assert all(len(m) == partitions for m in mats.values())
         checks = result.get_asset_check_evaluations()
         assert len(checks) == 25
-        failed = {(c.asset_key.to_user_string(), c.check_name) for c in checks if not c.passed}
+        failed = {(c.asset_key.path[-1], c.check_name) for c in checks if not c.passed}
         # Days of history are too few for a preference model: its bar cannot be judged.
         assert failed == {("preference_model", "auc_bar")}
         # Without a Spotify login the enrichment writes nothing and says why (the basic
@@ -79,6 +84,27 @@ def test_every_asset_materializes_and_every_check_passes(lake):
         enrichment = mats["spotify_tracks"][0].metadata
         expected = "nothing to look up" if partitions == 1 else "Spotify is not connected"
         assert enrichment["skipped"].value == expected
+
+
+def test_every_written_column_is_described_in_the_ui(lake):
+    """Each table's Columns tab: every column of what was written, with what it means."""
+    from moodlake_dagster.tables import TABLES
+
+    described = 0
+    for path, table in TABLES.items():
+        uri = Path(lake["root"]) / path
+        if not (uri / "_delta_log").is_dir():
+            continue
+        written = pa.schema(DeltaTable(str(uri)).schema().to_arrow())
+        schema = table.columns(written)["dagster/column_schema"]
+        missing = [c.name for c in schema.columns if not c.description]
+        assert not missing, f"{path}: no description for {missing}"
+        described += len(written.names)
+    for mats in materializations(lake["ranged"]).values():
+        shown = mats[-1].metadata.get("dagster/column_schema")
+        assert shown is None or all(c.description for c in shown.value.columns)
+    assert described > 250
+    assert materializations(lake["ranged"])["plays"][-1].metadata["dagster/column_schema"]
 
 
 def test_event_tables_hold_exactly_their_days(lake):
@@ -223,7 +249,7 @@ def test_the_preference_model_says_why_it_cannot_judge(lake):
     (check,) = [
         c
         for c in result.get_asset_check_evaluations()
-        if c.asset_key.to_user_string() == "preference_model" and c.check_name == "auc_bar"
+        if c.asset_key.path[-1] == "preference_model" and c.check_name == "auc_bar"
     ]
     assert check.severity == dg.AssetCheckSeverity.WARN
     assert check.description.startswith("cannot judge")
@@ -247,10 +273,7 @@ def test_recommendations_and_als_say_why_three_days_are_not_enough(lake):
 
 def test_every_track_mood_is_explained_and_adds_up(lake):
     result = lake["ranged"]
-    checks = {
-        (c.asset_key.to_user_string(), c.check_name): c
-        for c in result.get_asset_check_evaluations()
-    }
+    checks = {(c.asset_key.path[-1], c.check_name): c for c in result.get_asset_check_evaluations()}
     assert checks[("shap_values", "shap_sums_to_output")].passed
     text = table(lake, "gold", "explanations")
     latest = text[text["as_of_date"].astype(str) == RANGE[1]]
@@ -323,7 +346,7 @@ def test_the_starter_dashboards_queries_run_on_the_lake(lake):
     """docker/superset's datasets are Trino SQL over schemas silver/gold; the same SQL, with
     the schema prefixes dropped, runs on DuckDB here: every column they name exists."""
     import yaml
-    from conftest import REPO
+    from helpers import REPO
 
     from moodlake_dagster.sql import query
 
@@ -339,7 +362,7 @@ def test_the_starter_dashboards_queries_run_on_the_lake(lake):
 def test_trino_registers_every_table_sql_sees(lake):
     """Trino reads the same tables: docker/trino registers each one DuckDB finds in the lake."""
 
-    from conftest import REPO
+    from helpers import REPO
 
     from moodlake_dagster.sql import lake_tables
 
@@ -348,7 +371,7 @@ def test_trino_registers_every_table_sql_sees(lake):
     assert all(schema == layer and name == path for schema, name, layer, path in registered)
     names = {name for _, name, _, _ in registered}
     assert len(names) == len(registered)  # no table registered twice, nor in two schemas
-    assert names == {*TABLES["silver"], *GOLD, *MODEL_ASSETS, "model_metrics"}
+    assert names == {*TABLES["silver"], *GOLD, *(table.name for table in MODELS), "model_metrics"}
     assert set(lake_tables(lake["root"])) <= names
 
 

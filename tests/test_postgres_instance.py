@@ -9,9 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import CATALOG_SAMPLE, REPO
 from dagster_server import free_port, launch_run, running
+from helpers import CATALOG_SAMPLE, REPO
 from postgres_server import postgres
+
+# A throwaway PostgreSQL cluster (tests/postgres_server.py) under the webserver and daemon.
+pytestmark = pytest.mark.postgres
 
 DAY = "2025-01-01"
 
@@ -59,7 +62,9 @@ def test_a_run_launched_over_graphql_runs_on_postgres_storage(deployment):
     import psycopg2
 
     # QUEUED until the daemon's run coordinator picks it up: proof the daemon is running.
-    run_id, status = launch_run(deployment["port"], ["catalog_tracks"], DAY, deployment["logs"])
+    run_id, status = launch_run(
+        deployment["port"], [["bronze", "catalog_tracks"]], DAY, deployment["logs"]
+    )
     assert status == "SUCCESS"
     pg = deployment["pg"]
     with (

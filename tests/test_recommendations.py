@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import CATALOG_SAMPLE
+from helpers import CATALOG_SAMPLE
 
 from moodlake_dagster.assets.als import ranking_plot
 from moodlake_dagster.demo.generator import generate_plays
@@ -281,9 +281,9 @@ def test_moodlake_recommend_prints_picks_and_why_from_gold(
     import pyarrow as pa
 
     from moodlake_dagster import cli, storage
-    from moodlake_dagster.assets.explanations import EXPLANATIONS_SCHEMA, explain_recommendations
-    from moodlake_dagster.assets.recommendations import RECOMMENDATIONS_SCHEMA
+    from moodlake_dagster.assets.explanations import explain_recommendations
     from moodlake_dagster.ingest.privacy import pseudonymize
+    from moodlake_dagster.tables import EXPLANATIONS, RECOMMENDATIONS
 
     key = "test-key-not-secret"
     user_id = pseudonymize("efrrowini", key.encode())
@@ -295,8 +295,8 @@ def test_moodlake_recommend_prints_picks_and_why_from_gold(
     _, sentences = explain_recommendations(lists, sample_tracks, {user_id: match})
     lake = tmp_path / "home" / "lake"
     for name, frame, schema in (
-        ("recommendations", lists, RECOMMENDATIONS_SCHEMA),
-        ("explanations", pd.concat(sentences), EXPLANATIONS_SCHEMA),
+        ("recommendations", lists, RECOMMENDATIONS.schema),
+        ("explanations", pd.concat(sentences), EXPLANATIONS.schema),
     ):
         frame = frame.reindex(columns=schema.names).assign(as_of_date=AS_OF)
         table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)

@@ -7,13 +7,16 @@ import json
 
 import pyarrow as pa
 import pytest
-from conftest import CATALOG_SAMPLE, EXTENDED, NOW, link_landing
+from helpers import CATALOG_SAMPLE, EXTENDED, NOW, link_landing
 
 from moodlake_dagster.ingest.catalog import catalog_table, parse_catalog
 from moodlake_dagster.ingest.history import events_table, parse_history
 from moodlake_dagster.ingest.privacy import pseudonymize
 from moodlake_dagster.storage import empty_frame
 from moodlake_dagster.transform.silver import build_plays, build_tracks
+
+# Silver is built in Spark.
+pytestmark = pytest.mark.spark
 
 AS_OF = dt.date(2026, 6, 1)
 KEY = b"k"

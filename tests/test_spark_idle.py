@@ -54,7 +54,8 @@ def test_a_leased_server_is_kept_and_an_unleased_one_stopped(tmp_path):
             server.kill()
 
 
-def test_the_watchdog_ends_with_its_server(tmp_path):
+def test_the_watchdog_ends_with_its_server(tmp_path, monkeypatch):
+    monkeypatch.setattr(spark_idle, "POLL_S", 0.1)  # notice the end within 0.1 s, not 2 s
     server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1)"])
     why = spark_idle.watch(tmp_path, server.pid, idle_s=600, stop=lambda: None)
     server.wait()

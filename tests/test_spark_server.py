@@ -7,6 +7,9 @@ import pytest
 from moodlake_dagster.resources import SparkConnectResource
 from moodlake_dagster.spark_server import SparkServerError, ensure_local_server, running_server
 
+# The shared Spark Connect server itself.
+pytestmark = pytest.mark.spark
+
 
 def test_second_use_reuses_the_running_server(spark_url, tmp_path_factory):
     port = int(spark_url.rsplit(":", 1)[1])

@@ -8,8 +8,8 @@ import json
 
 import dagster as dg
 import pytest
-from conftest import CATALOG_SAMPLE, EXTENDED
 from deltalake import DeltaTable
+from helpers import CATALOG_SAMPLE, EXTENDED
 from spotify_server import FakeSpotify, sample
 from test_spotify_client import make_client
 
@@ -102,13 +102,18 @@ def test_the_asset_enriches_played_tracks_and_silver_uses_the_features(fake, tmp
     fake.tracks = {i: track(i, f"Song {n}") for n, i in enumerate(IDS)}
     fake.features = {IDS[0]: features(IDS[0])}
     resources = build_resources(settings)
-    selection = ["catalog_tracks", "listening_events", "spotify_tracks", "tracks"]
+    selection = [
+        "bronze/catalog_tracks",
+        "bronze/listening_events",
+        "bronze/spotify_tracks",
+        "silver/tracks",
+    ]
     instance = dg.DagsterInstance.ephemeral()
     result = dg.materialize(
         ASSETS, selection=selection, resources=resources, partition_key=DAY, instance=instance
     )
     assert result.success
-    meta = result.asset_materializations_for_node("spotify_tracks")[0].metadata
+    meta = result.asset_materializations_for_node("bronze__spotify_tracks")[0].metadata
     assert meta["not_in_catalog_or_looked_up"].value == 7
     assert meta["tracks_fetched"].value == 3 and meta["tracks_not_found"].value == 4
     assert meta["tracks_with_api_features"].value == 1
@@ -124,10 +129,10 @@ def test_the_asset_enriches_played_tracks_and_silver_uses_the_features(fake, tmp
     before = len(fake.requests)
     again = dg.materialize(
         ASSETS,
-        selection=["spotify_tracks"],
+        selection=["bronze/spotify_tracks"],
         resources=resources,
         partition_key=DAY,
         instance=instance,
     )
-    meta = again.asset_materializations_for_node("spotify_tracks")[0].metadata
+    meta = again.asset_materializations_for_node("bronze__spotify_tracks")[0].metadata
     assert meta["skipped"].value == "nothing to look up" and len(fake.requests) == before

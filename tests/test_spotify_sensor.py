@@ -9,8 +9,8 @@ import json
 
 import dagster as dg
 import pytest
-from conftest import CATALOG_SAMPLE
 from deltalake import DeltaTable
+from helpers import CATALOG_SAMPLE
 from spotify_server import FakeSpotify, play_item
 
 from moodlake_dagster import cli
@@ -21,6 +21,10 @@ from moodlake_dagster.sensors import spotify_recent_plays_sensor
 from moodlake_dagster.sensors.requests import RANGE_END_TAG, RANGE_START_TAG
 from moodlake_dagster.settings import load_settings
 from moodlake_dagster.spotify.client import SpotifyLoginRequired
+from moodlake_dagster.tables import PREFERENCE_MODEL
+
+# The requested runs and the disconnect rebuild run on the shared Spark server.
+pytestmark = pytest.mark.spark
 
 KEY = "test-key-not-secret"
 FIRST = dt.datetime(2026, 11, 18, 7, 30, tzinfo=dt.UTC)
@@ -129,7 +133,9 @@ def test_polling_through_the_error_cases(fake, env, tmp_path):
         for p in fake.plays
     )
     assert json.loads(poll.cursor)["after_ms"] == last_ms
-    assert [e.asset_key.to_user_string() for e in result.asset_events] == ["spotify_api_responses"]
+    assert [e.asset_key.to_user_string() for e in result.asset_events] == [
+        "bronze/spotify_api_responses"
+    ]
 
     # Nothing new: skipped, the cursor stays, the request carried it.
     result = poll()
@@ -214,9 +220,7 @@ def test_api_plays_reach_silver_once_and_disconnect_removes_them(fake, env, monk
         }
     )
     lake = build_resources(poll.settings)["lake"]
-    lake.replace_range(
-        "gold", "preference_model", snapshot, "as_of_date", FIRST.date(), FIRST.date()
-    )
+    lake.replace_range(PREFERENCE_MODEL, snapshot, FIRST.date(), FIRST.date())
 
     # Disconnect: token gone, every API-sourced row gone, export rows stay.
     monkeypatch.setattr(cli, "load_settings", lambda: poll.settings)

@@ -9,10 +9,13 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CATALOG_SAMPLE, REPO
 from dagster_server import free_port, start, wait_for, wait_until_up
+from helpers import CATALOG_SAMPLE, REPO
 
 from moodlake_dagster.spark_server import alive as process_alive
+
+# `moodlake ui` on the shared Spark server.
+pytestmark = pytest.mark.spark
 
 STOP_WITHIN_S = 10
 

@@ -4,32 +4,21 @@ import dagster as dg
 import pandas as pd
 import pyarrow as pa
 
-from moodlake_dagster.assets.ml_common import ML, model_store, record_metrics
+from moodlake_dagster.assets.ml_common import model_asset, model_store, record_metrics
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.checks import nothing_to_check, schema_check_spec, validate
-from moodlake_dagster.checks.schemas import AlsRecommendations
-from moodlake_dagster.inputs import ALS_RECOMMENDATIONS
+from moodlake_dagster.inputs import fingerprint
 from moodlake_dagster.insights import figure_md, preview, versus_baseline_plot
 from moodlake_dagster.ml import als
 from moodlake_dagster.ml.metrics import metric
 from moodlake_dagster.partitions import day_range
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig, SparkConnectResource
+from moodlake_dagster.tables import ALS_RECOMMENDATIONS, PLAYS
 from moodlake_dagster.transform.policy import training_plays
 from moodlake_dagster.vocabulary import ESTIMATE
 
 PER_USER = 50
 BASELINE_CHECK = "beats_popularity"
-ALS_SCHEMA = pa.schema(
-    [
-        ("as_of_date", pa.date32()),
-        ("user_id", pa.string()),
-        ("rank", pa.int64()),
-        ("track_id", pa.string()),
-        ("als_score", pa.float64()),
-        ("unit", pa.string()),
-        ("basis", pa.string()),
-    ]
-)
 
 
 def baseline_check(evaluation: als.Evaluation | None, why: str) -> dg.AssetCheckResult:
@@ -59,17 +48,17 @@ def ranking_plot(evaluation: als.Evaluation):
 
 
 @dg.asset(
-    deps=["plays"],
+    deps=[PLAYS.key],
     check_specs=[
-        schema_check_spec("als_recommendations", AlsRecommendations, blocking=False),
+        schema_check_spec(ALS_RECOMMENDATIONS, blocking=False),
         dg.AssetCheckSpec(
             BASELINE_CHECK,
-            asset="als_recommendations",
+            asset=ALS_RECOMMENDATIONS.key,
             description="NDCG@10 on the later window is not below the popularity ranking's",
         ),
     ],
     pool="spark",
-    **(ML | {"kinds": {"spark", "deltalake"}}),
+    **model_asset(ALS_RECOMMENDATIONS, kinds={"spark", "deltalake"}),
 )
 def als_recommendations(
     context: dg.AssetExecutionContext,
@@ -83,12 +72,11 @@ def als_recommendations(
     and NDCG@10 on later days beside a popularity ranking."""
     start, end = day_range(context)
     settings = moodlake.settings()
-    inputs = ALS_RECOMMENDATIONS.fingerprint(lake, settings, start, end)
-    if skipped := skip_if_unchanged(context, lake, ["gold/als_recommendations"], inputs):
+    inputs = fingerprint(ALS_RECOMMENDATIONS, lake, settings, start, end)
+    if skipped := skip_if_unchanged(context, lake, [ALS_RECOMMENDATIONS], inputs):
         return skipped
     plays = lake.frame(
-        "silver",
-        "plays",
+        PLAYS,
         [("play_date", "<=", end)],
         [
             "user_id",
@@ -142,11 +130,19 @@ def als_recommendations(
             },
         )
         metadata |= {"model_path": str(folder), "tracks_factorised": len(served.factors.item_ids)}
-    table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=ALS_SCHEMA.names)
+    table = (
+        pd.concat(rows, ignore_index=True)
+        if rows
+        else pd.DataFrame(columns=ALS_RECOMMENDATIONS.schema.names)
+    )
     table["as_of_date"] = end
-    arrow = pa.Table.from_pandas(table[ALS_SCHEMA.names], schema=ALS_SCHEMA, preserve_index=False)
+    arrow = pa.Table.from_pandas(
+        table[ALS_RECOMMENDATIONS.schema.names],
+        schema=ALS_RECOMMENDATIONS.schema,
+        preserve_index=False,
+    )
     metadata["table_uri"] = lake.replace_range(
-        "gold", "als_recommendations", arrow, "as_of_date", start, end, inputs=inputs
+        ALS_RECOMMENDATIONS, arrow, start, end, inputs=inputs
     )
     if evaluation is not None:
         n = evaluation.n_eval
@@ -175,7 +171,9 @@ def als_recommendations(
         }
     if rows:
         metadata["preview"] = preview(table.drop(columns=["as_of_date"]))
-    schema = validate(AlsRecommendations, table) if rows else nothing_to_check("nothing fitted")
+    schema = (
+        validate(ALS_RECOMMENDATIONS.model, table) if rows else nothing_to_check("nothing fitted")
+    )
     return dg.MaterializeResult(
         metadata=metadata, check_results=[schema, baseline_check(evaluation, why)]
     )

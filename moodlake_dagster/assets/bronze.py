@@ -6,16 +6,17 @@ import dagster as dg
 
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.checks import empty_result, schema_check_spec, validate
-from moodlake_dagster.checks.schemas import CatalogTracks, ListeningEvents
 from moodlake_dagster.demo.generator import generate_history
 from moodlake_dagster.ingest.api import api_events
 from moodlake_dagster.ingest.catalog import parse_catalogs
 from moodlake_dagster.ingest.history import events_table, file_accounting, parse_history
+from moodlake_dagster.ingest.landing_store import LandingStore
 from moodlake_dagster.ingest.records import BadRecord, quarantine_table
-from moodlake_dagster.inputs import CATALOG_TRACKS, LISTENING_EVENTS
+from moodlake_dagster.inputs import fingerprint
 from moodlake_dagster.insights import preview
 from moodlake_dagster.partitions import daily_partitions, day_range, single_run
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig
+from moodlake_dagster.tables import CATALOG_TRACKS, LISTENING_EVENTS, SPOTIFY_API_RESPONSES
 
 MAX_LOGGED_PROBLEMS = 25
 
@@ -50,34 +51,32 @@ def _quarantine_md(bad: list[BadRecord], rows: int = 10) -> dg.MetadataValue:
 
 
 @dg.asset(
-    group_name="bronze",
+    key=CATALOG_TRACKS.key,
+    group_name=CATALOG_TRACKS.group,
+    description=CATALOG_TRACKS.description,
     partitions_def=daily_partitions,
     backfill_policy=single_run,
     kinds={"python", "deltalake"},
-    check_specs=[schema_check_spec("catalog_tracks", CatalogTracks, blocking=True)],
+    check_specs=[schema_check_spec(CATALOG_TRACKS, blocking=True)],
 )
 def catalog_tracks(
     context: dg.AssetExecutionContext, lake: LakeResource, moodlake: MoodlakeConfig
 ) -> dg.MaterializeResult:
-    """Every catalog file as received, merged in precedence order (the first file's rows win a
-    track_id; a later file's rows for it are counted as superseded), with lineage. Snapshot
-    keyed by as-of day; bad rows go to quarantine."""
+    """A later catalog file's rows for a track_id the first has are counted as superseded."""
     start, end = day_range(context)
     settings = moodlake.settings()
     for path in settings.catalogs:
         if not path.is_file():
             raise FileNotFoundError(f"MOODLAKE_CATALOG={path} is not a file")
-    inputs = CATALOG_TRACKS.fingerprint(lake, settings, start, end)
-    if skipped := skip_if_unchanged(context, lake, ["bronze/catalog_tracks"], inputs):
+    inputs = fingerprint(CATALOG_TRACKS, lake, settings, start, end)
+    if skipped := skip_if_unchanged(context, lake, [CATALOG_TRACKS], inputs):
         return skipped
     now = dt.datetime.now(dt.UTC)
     merged = parse_catalogs(
         settings.catalogs, as_of=end, batch_id=context.run.run_id, ingested_at=now
     )
     table = merged.table
-    uri = lake.replace_range(
-        "bronze", "catalog_tracks", table, "as_of_date", start, end, inputs=inputs
-    )
+    uri = lake.replace_range(CATALOG_TRACKS, table, start, end, inputs=inputs)
     lake.quarantine(
         "catalog_tracks",
         quarantine_table("catalog_tracks", merged.bad, context.run.run_id, now),
@@ -100,7 +99,9 @@ def catalog_tracks(
     )
     df = table.to_pandas()
     names = ", ".join(str(path) for path in settings.catalogs)
-    check = validate(CatalogTracks, df) if len(df) else empty_result(f"no row of {names} landed")
+    check = (
+        validate(CATALOG_TRACKS.model, df) if len(df) else empty_result(f"no row of {names} landed")
+    )
     per_file = [
         {
             "file": f.source_name,
@@ -122,6 +123,7 @@ def catalog_tracks(
     return dg.MaterializeResult(
         metadata={
             "table_uri": uri,
+            **CATALOG_TRACKS.columns(table.schema),
             "as_of_date": end.isoformat(),
             "records_in": merged.records_in,
             "rows_landed": table.num_rows,
@@ -140,20 +142,20 @@ def catalog_tracks(
 
 
 @dg.asset(
-    group_name="bronze",
+    key=LISTENING_EVENTS.key,
+    group_name=LISTENING_EVENTS.group,
+    description=LISTENING_EVENTS.description,
+    metadata=LISTENING_EVENTS.metadata,
     partitions_def=daily_partitions,
     backfill_policy=single_run,
     kinds={"python", "deltalake"},
-    deps=["spotify_api_responses"],
-    check_specs=[schema_check_spec("listening_events", ListeningEvents, blocking=True)],
+    deps=[SPOTIFY_API_RESPONSES.key],
+    check_specs=[schema_check_spec(LISTENING_EVENTS, blocking=True)],
 )
 def listening_events(
     context: dg.AssetExecutionContext, lake: LakeResource, moodlake: MoodlakeConfig
 ) -> dg.MaterializeResult:
-    """Every play from every history file in the landing folder (privacy export, Extended
-    Streaming History, legacy endsong, also inside the export's .zip) and from stored Web API
-    responses, keyed by the UTC day it happened. IP addresses and user agents are dropped here;
-    account names become keyed pseudonyms."""
+    """Reads the export's .zip as well as loose files; user agents are dropped with IPs."""
     start, end = day_range(context)
     settings = moodlake.settings()
     if settings.uses_demo_landing and not settings.landing.exists():
@@ -162,14 +164,15 @@ def listening_events(
             f"Generated demo listening history ({len(files)} files, labelled "
             f"GENERATED) in {settings.landing}"
         )
-    if not settings.landing_store.exists():
+    store = LandingStore.of(settings.landing)
+    if not store.exists():
         raise FileNotFoundError(f"MOODLAKE_LANDING={settings.landing} is not a folder")
-    inputs = LISTENING_EVENTS.fingerprint(lake, settings, start, end)
-    if skipped := skip_if_unchanged(context, lake, ["bronze/listening_events"], inputs):
+    inputs = fingerprint(LISTENING_EVENTS, lake, settings, start, end)
+    if skipped := skip_if_unchanged(context, lake, [LISTENING_EVENTS], inputs):
         return skipped
     now = dt.datetime.now(dt.UTC)
     batch = parse_history(
-        settings.landing_store,
+        store,
         key=settings.resolved_pseudonym_key(),
         default_user=settings.default_user,
         now=now,
@@ -177,15 +180,13 @@ def listening_events(
         ingested_at=now,
     )
     # A play from day D is requested on day D or later: older responses cannot hold it.
-    responses = lake.read_rows("bronze", "spotify_api_responses", [("request_date", ">=", start)])
+    responses = lake.read_rows(SPOTIFY_API_RESPONSES, [("request_date", ">=", start)])
     from_api, bad_api = api_events(responses, now=now, ingested_at=now, batch_id=context.run.run_id)
     events = batch.events + from_api
     in_range = [e for e in events if start <= e["play_date"] <= end]
     bad = [b for b in batch.bad + bad_api if b.record_date is None or start <= b.record_date <= end]
     table = events_table(in_range)
-    uri = lake.replace_range(
-        "bronze", "listening_events", table, "play_date", start, end, inputs=inputs
-    )
+    uri = lake.replace_range(LISTENING_EVENTS, table, start, end, inputs=inputs)
     lake.quarantine(
         "listening_events",
         quarantine_table("listening_events", bad, context.run.run_id, now),
@@ -230,5 +231,5 @@ def listening_events(
             "quarantine_examples": _quarantine_md(bad),
             "preview": preview(df.drop(columns=["_batch_id"])),
         },
-        check_results=[validate(ListeningEvents, df)],
+        check_results=[validate(LISTENING_EVENTS.model, df)],
     )

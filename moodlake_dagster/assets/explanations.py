@@ -12,46 +12,16 @@ import pyarrow as pa
 from moodlake_dagster.assets.ml_common import ML, model_store
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.checks import nothing_to_check, schema_check_spec, validate
-from moodlake_dagster.checks.schemas import Explanations, ShapValues
-from moodlake_dagster.inputs import EXPLANATIONS
+from moodlake_dagster.inputs import fingerprint
 from moodlake_dagster.insights import figure_md, preview
 from moodlake_dagster.ml import explain, mood, recommend
 from moodlake_dagster.partitions import day_range
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig
+from moodlake_dagster.tables import EXPLANATIONS, RECOMMENDATIONS, SHAP_VALUES, TRACK_MOODS, TRACKS
 
 KEYS = ["subject", "user_id", "day_part", "mode", "rank", "track_id", "label"]
-_KEY_FIELDS = [
-    ("as_of_date", pa.date32()),
-    ("subject", pa.string()),
-    ("user_id", pa.string()),
-    ("day_part", pa.string()),
-    ("mode", pa.string()),
-    ("rank", pa.int64()),
-    ("track_id", pa.string()),
-    ("label", pa.string()),
-]
-SHAP_SCHEMA = pa.schema(
-    [
-        *_KEY_FIELDS,
-        ("feature", pa.string()),
-        ("feature_value", pa.float64()),
-        ("shap_value", pa.float64()),
-        ("share", pa.float64()),
-        ("base_value", pa.float64()),
-        ("output", pa.float64()),
-    ]
-)
-EXPLANATIONS_SCHEMA = pa.schema(
-    [
-        *_KEY_FIELDS,
-        ("score", pa.float64()),
-        ("base_value", pa.float64()),
-        ("output", pa.float64()),
-        ("sentence", pa.string()),
-    ]
-)
 ADDITIVE_CHECK = "shap_sums_to_output"
-SPEC = {k: ML[k] for k in ("group_name", "partitions_def", "kinds")}
+SPEC = {k: ML[k] for k in ("partitions_def", "kinds")}
 
 
 def explain_recommendations(recs: pd.DataFrame, tracks: pd.DataFrame, matches: dict):
@@ -140,7 +110,7 @@ def additivity_check(sentences: pd.DataFrame, shap_rows: pd.DataFrame) -> dg.Ass
     worst = float(gap.max()) if len(gap) else 0.0
     return dg.AssetCheckResult(
         check_name=ADDITIVE_CHECK,
-        asset_key="shap_values",
+        asset_key=SHAP_VALUES.key,
         passed=bool(worst < 1e-6),
         metadata={"largest_gap": worst, "subjects": len(joined)},
         description=f"largest |base + Σ SHAP − output| = {worst:.2e}",
@@ -150,27 +120,28 @@ def additivity_check(sentences: pd.DataFrame, shap_rows: pd.DataFrame) -> dg.Ass
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
-            "shap_values",
-            deps=["recommendations", "track_moods"],
-            description="SHAP contributions (TreeExplainer, log-odds) of every feature to every "
-            "recommendation's match score and every track's mood label, with each "
-            "feature's share.",
+            SHAP_VALUES.key,
+            deps=[RECOMMENDATIONS.key, TRACK_MOODS.key],
+            group_name=SHAP_VALUES.group,
+            description=SHAP_VALUES.description,
+            metadata=SHAP_VALUES.metadata,
             **SPEC,
         ),
         dg.AssetSpec(
-            "explanations",
-            deps=["shap_values"],
-            description="One sentence per recommendation and per mood label saying why, "
-            "from its SHAP values: the features that pushed it most and their shares.",
+            EXPLANATIONS.key,
+            deps=[SHAP_VALUES.key],
+            group_name=EXPLANATIONS.group,
+            description=EXPLANATIONS.description,
+            metadata=EXPLANATIONS.metadata,
             **SPEC,
         ),
     ],
     check_specs=[
-        schema_check_spec("shap_values", ShapValues, blocking=False),
-        schema_check_spec("explanations", Explanations, blocking=False),
+        schema_check_spec(SHAP_VALUES, blocking=False),
+        schema_check_spec(EXPLANATIONS, blocking=False),
         dg.AssetCheckSpec(
             ADDITIVE_CHECK,
-            asset="shap_values",
+            asset=SHAP_VALUES.key,
             description="For every subject, base value + Σ SHAP = the model's raw output",
         ),
     ],
@@ -181,27 +152,24 @@ def explanation_tables(
     context: dg.AssetExecutionContext, lake: LakeResource, moodlake: MoodlakeConfig
 ):
     start, end = day_range(context)
-    inputs = EXPLANATIONS.fingerprint(lake, moodlake.settings(), start, end)
-    written = ["gold/shap_values", "gold/explanations"]
-    unchanged = [
-        skip_if_unchanged(context, lake, written, inputs, asset_key=t.split("/")[1])
-        for t in written
-    ]
+    inputs = fingerprint(EXPLANATIONS, lake, moodlake.settings(), start, end)
+    written = [SHAP_VALUES, EXPLANATIONS]
+    unchanged = [skip_if_unchanged(context, lake, written, inputs, asset=t) for t in written]
     if all(unchanged):
         yield from unchanged
         return
     store = model_store(moodlake)
-    tracks = lake.snapshot("silver", "tracks", end)
+    tracks = lake.snapshot(TRACKS, end)
     values, sentences, skipped = [], [], {}
     try:
-        recs = lake.snapshot("gold", "recommendations", end)
+        recs = lake.snapshot(RECOMMENDATIONS, end)
         matches, _ = store.load("match_model", end)
         v, s = explain_recommendations(recs, tracks, matches)
         values, sentences = values + v, sentences + s
     except LookupError as err:
         skipped["recommendations"] = str(err)
     try:
-        moods = lake.snapshot("gold", "track_moods", end)
+        moods = lake.snapshot(TRACK_MOODS, end)
         estimator, _ = store.load("mood_classifier", end)
         v, s = explain_moods(moods, tracks, estimator)
         values, sentences = values + v, sentences + s
@@ -209,22 +177,18 @@ def explanation_tables(
         skipped["moods"] = str(err)
     for what, why in skipped.items():
         context.log.warning(f"no {what} explained: {why}")
-    shap_rows = _table(values, SHAP_SCHEMA, end)
-    text = _table(sentences, EXPLANATIONS_SCHEMA, end)
+    shap_rows = _table(values, SHAP_VALUES.schema, end)
+    text = _table(sentences, EXPLANATIONS.schema, end)
     shap_uri = lake.replace_range(
-        "gold",
-        "shap_values",
-        _arrow(shap_rows, SHAP_SCHEMA),
-        "as_of_date",
+        SHAP_VALUES,
+        _arrow(shap_rows, SHAP_VALUES.schema),
         start,
         end,
         inputs=inputs,
     )
     text_uri = lake.replace_range(
-        "gold",
-        "explanations",
-        _arrow(text, EXPLANATIONS_SCHEMA),
-        "as_of_date",
+        EXPLANATIONS,
+        _arrow(text, EXPLANATIONS.schema),
         start,
         end,
         inputs=inputs,
@@ -246,18 +210,18 @@ def explanation_tables(
             ),
             rows=12,
         )
-    yield dg.MaterializeResult(asset_key="shap_values", metadata=_md(shap_meta))
-    yield dg.MaterializeResult(asset_key="explanations", metadata=_md(text_meta))
+    yield dg.MaterializeResult(asset_key=SHAP_VALUES.key, metadata=_md(shap_meta))
+    yield dg.MaterializeResult(asset_key=EXPLANATIONS.key, metadata=_md(text_meta))
     if len(shap_rows):
-        yield validate(ShapValues, shap_rows, asset="shap_values")
-        yield validate(Explanations, text, asset="explanations")
+        yield validate(SHAP_VALUES.model, shap_rows, asset=SHAP_VALUES.key)
+        yield validate(EXPLANATIONS.model, text, asset=EXPLANATIONS.key)
         yield additivity_check(text, shap_rows)
     else:
         reason = "nothing to explain: " + "; ".join(skipped.values())
-        yield nothing_to_check(reason, asset="shap_values")
-        yield nothing_to_check(reason, asset="explanations")
+        yield nothing_to_check(reason, asset=SHAP_VALUES.key)
+        yield nothing_to_check(reason, asset=EXPLANATIONS.key)
         yield dg.AssetCheckResult(
-            check_name=ADDITIVE_CHECK, asset_key="shap_values", passed=True, description=reason
+            check_name=ADDITIVE_CHECK, asset_key=SHAP_VALUES.key, passed=True, description=reason
         )
 
 

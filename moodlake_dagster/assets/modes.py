@@ -5,16 +5,16 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pyarrow as pa
 
-from moodlake_dagster.assets.ml_common import ML, model_store, record_metrics
+from moodlake_dagster.assets.ml_common import model_asset, model_store, record_metrics
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.checks import nothing_to_check, schema_check_spec, validate
-from moodlake_dagster.checks.schemas import ListeningModes
-from moodlake_dagster.inputs import LISTENING_MODES
+from moodlake_dagster.inputs import fingerprint
 from moodlake_dagster.insights import figure_md, preview
 from moodlake_dagster.ml import modes
 from moodlake_dagster.ml.metrics import metric
 from moodlake_dagster.partitions import day_range
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig
+from moodlake_dagster.tables import LISTENING_MODES, PLAYS, TRACKS
 from moodlake_dagster.transform.policy import training_plays
 from moodlake_dagster.vocabulary import MODE_FEATURES
 
@@ -41,9 +41,9 @@ def modes_plots(fitted: list[modes.UserModes], sample: pd.DataFrame) -> tuple:
 
 
 @dg.asset(
-    deps=["plays", "tracks"],
-    check_specs=[schema_check_spec("listening_modes", ListeningModes, blocking=False)],
-    **ML,
+    deps=[PLAYS.key, TRACKS.key],
+    check_specs=[schema_check_spec(LISTENING_MODES, blocking=False)],
+    **model_asset(LISTENING_MODES),
 )
 def listening_modes(
     context: dg.AssetExecutionContext, lake: LakeResource, moodlake: MoodlakeConfig
@@ -53,17 +53,16 @@ def listening_modes(
     by silhouette — with size, centroid, typical day part and a plain-language name."""
     start, end = day_range(context)
     settings = moodlake.settings()
-    inputs = LISTENING_MODES.fingerprint(lake, settings, start, end)
-    if skipped := skip_if_unchanged(context, lake, ["gold/listening_modes"], inputs):
+    inputs = fingerprint(LISTENING_MODES, lake, settings, start, end)
+    if skipped := skip_if_unchanged(context, lake, [LISTENING_MODES], inputs):
         return skipped
     plays = lake.frame(
-        "silver",
-        "plays",
+        PLAYS,
         [("play_date", "<=", end), ("has_features", "=", True)],
         ["user_id", "track_id", "day_part", "local_hour", "source_format"],
     )
     plays = training_plays(plays, include_api_plays=settings.api_plays_in_training)
-    features = lake.snapshot("silver", "tracks", end)[["track_id", *MODE_FEATURES]]
+    features = lake.snapshot(TRACKS, end)[["track_id", *MODE_FEATURES]]
     joined = plays.merge(features, on="track_id")
     fitted, skipped = [], {}
     for user_id, group in joined.groupby("user_id"):
@@ -79,14 +78,12 @@ def listening_modes(
     table = (
         pd.concat([u.modes for u in fitted], ignore_index=True)
         if fitted
-        else pd.DataFrame(columns=modes.MODES_SCHEMA.names[1:])
+        else pd.DataFrame(columns=LISTENING_MODES.schema.names[1:])
     )
     table.insert(0, "as_of_date", end)
     uri = lake.replace_range(
-        "gold",
-        "listening_modes",
-        pa.Table.from_pandas(table, schema=modes.MODES_SCHEMA, preserve_index=False),
-        "as_of_date",
+        LISTENING_MODES,
+        pa.Table.from_pandas(table, schema=LISTENING_MODES.schema, preserve_index=False),
         start,
         end,
         inputs=inputs,
@@ -134,7 +131,7 @@ def listening_modes(
             "preview": preview(table.drop(columns=["as_of_date"])),
         }
     check = (
-        validate(ListeningModes, table)
+        validate(LISTENING_MODES.model, table)
         if fitted
         else nothing_to_check(f"no listener has {modes.MIN_PLAYS} plays with audio features")
     )

@@ -5,16 +5,21 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pyarrow as pa
 
-from moodlake_dagster.assets.ml_common import AUC_CHECK, ML, model_store, record_metrics
+from moodlake_dagster.assets.ml_common import (
+    AUC_CHECK,
+    model_asset,
+    model_store,
+    record_metrics,
+)
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.checks import nothing_to_check, schema_check_spec, validate
-from moodlake_dagster.checks.schemas import TrackMoods
-from moodlake_dagster.inputs import TRACK_MOODS
+from moodlake_dagster.inputs import fingerprint
 from moodlake_dagster.insights import figure_md, preview, versus_baseline_plot
 from moodlake_dagster.ml import estimate, mood
 from moodlake_dagster.ml.metrics import metric
 from moodlake_dagster.partitions import day_range
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig
+from moodlake_dagster.tables import TRACK_MOODS, TRACKS
 
 MOOD_AUC_BAR = 0.90
 
@@ -58,17 +63,17 @@ def auc_plot(evaluation: mood.MoodEvaluation) -> plt.Figure:
 
 
 @dg.asset(
-    deps=["tracks"],
+    deps=[TRACKS.key],
     check_specs=[
-        schema_check_spec("track_moods", TrackMoods, blocking=False),
+        schema_check_spec(TRACK_MOODS, blocking=False),
         dg.AssetCheckSpec(
             AUC_CHECK,
-            asset="track_moods",
+            asset=TRACK_MOODS.key,
             description=f"Mood classifier: macro ROC AUC on artist-grouped CV ≥ {MOOD_AUC_BAR} "
             "and not below the logistic-regression baseline",
         ),
     ],
-    **ML,
+    **model_asset(TRACK_MOODS),
 )
 def track_moods(
     context: dg.AssetExecutionContext, lake: LakeResource, moodlake: MoodlakeConfig
@@ -78,10 +83,10 @@ def track_moods(
     catalog's mood-named genres: labels a curator chose, independent of the audio features
     the model reads."""
     start, end = day_range(context)
-    inputs = TRACK_MOODS.fingerprint(lake, moodlake.settings(), start, end)
-    if skipped := skip_if_unchanged(context, lake, ["gold/track_moods"], inputs):
+    inputs = fingerprint(TRACK_MOODS, lake, moodlake.settings(), start, end)
+    if skipped := skip_if_unchanged(context, lake, [TRACK_MOODS], inputs):
         return skipped
-    tracks = lake.snapshot("silver", "tracks", end)
+    tracks = lake.snapshot(TRACKS, end)
     labelled = mood.labelled_tracks(tracks)
     try:
         evaluation = mood.evaluate(labelled, estimated=estimate.for_labelled(labelled, tracks))
@@ -101,15 +106,8 @@ def track_moods(
     labels = mood.label(estimator, tracks)
     labels["in_training"] = labels["track_id"].isin(labelled["track_id"])
     labels.insert(0, "as_of_date", end)
-    uri = lake.replace_range(
-        "gold",
-        "track_moods",
-        pa.Table.from_pandas(labels, preserve_index=False),
-        "as_of_date",
-        start,
-        end,
-        inputs=inputs,
-    )
+    written = pa.Table.from_pandas(labels, preserve_index=False)
+    uri = lake.replace_range(TRACK_MOODS, written, start, end, inputs=inputs)
     n = evaluation.n_tracks
     rows = [
         metric("macro_auc", evaluation.macro_auc, baseline=evaluation.baseline_macro_auc, n_eval=n),
@@ -141,6 +139,7 @@ def track_moods(
     return dg.MaterializeResult(
         metadata={
             "table_uri": uri,
+            **TRACK_MOODS.columns(written.schema),
             "model_path": str(folder),
             "macro_auc": evaluation.macro_auc,
             "baseline_macro_auc": evaluation.baseline_macro_auc,
@@ -156,7 +155,7 @@ def track_moods(
             "preview": preview(labels.drop(columns=["as_of_date"])),
         },
         check_results=[
-            validate(TrackMoods, labels),
+            validate(TRACK_MOODS.model, labels),
             dg.AssetCheckResult(
                 check_name=AUC_CHECK,
                 passed=bool(passed),

@@ -4,33 +4,24 @@ import dagster as dg
 import pandas as pd
 import pyarrow as pa
 
-from moodlake_dagster.assets.ml_common import AUC_CHECK, ML, model_store, record_metrics
+from moodlake_dagster.assets.ml_common import (
+    AUC_CHECK,
+    model_asset,
+    model_store,
+    record_metrics,
+)
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.checks import nothing_to_check, schema_check_spec, validate
-from moodlake_dagster.checks.schemas import PreferenceModel
-from moodlake_dagster.inputs import PREFERENCE_MODEL
+from moodlake_dagster.inputs import fingerprint
 from moodlake_dagster.insights import figure_md, preview, versus_baseline_plot
 from moodlake_dagster.ml import preference
 from moodlake_dagster.ml.metrics import metric
 from moodlake_dagster.partitions import day_range
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig
+from moodlake_dagster.tables import PLAYS, PREFERENCE_MODEL, TRACKS
 from moodlake_dagster.transform.policy import training_plays
 
 PREFERENCE_AUC_BAR = 0.80
-PREFERENCE_SCHEMA = pa.schema(
-    [
-        ("as_of_date", pa.date32()),
-        ("user_id", pa.string()),
-        ("status", pa.string()),
-        ("reason", pa.string()),
-        ("cutoff", pa.string()),
-        ("n_train", pa.int64()),
-        ("n_eval", pa.int64()),
-        ("n_eval_with_features", pa.int64()),
-        ("auc", pa.float64()),
-        ("baseline_auc", pa.float64()),
-    ]
-)
 
 
 def preference_check(results: list[preference.PreferenceResult]) -> dg.AssetCheckResult:
@@ -73,18 +64,18 @@ def auc_plot(results: list[preference.PreferenceResult]):
 
 
 @dg.asset(
-    deps=["plays", "tracks"],
+    deps=[PLAYS.key, TRACKS.key],
     check_specs=[
-        schema_check_spec("preference_model", PreferenceModel, blocking=False),
+        schema_check_spec(PREFERENCE_MODEL, blocking=False),
         dg.AssetCheckSpec(
             AUC_CHECK,
-            asset="preference_model",
+            asset=PREFERENCE_MODEL.key,
             description=f"Held-out AUC ≥ {PREFERENCE_AUC_BAR} where ≥ "
             f"{preference.MIN_EVAL_WITH_FEATURES} evaluation plays have audio features; "
             "otherwise it says why it cannot judge",
         ),
     ],
-    **ML,
+    **model_asset(PREFERENCE_MODEL),
 )
 def preference_model(
     context: dg.AssetExecutionContext, lake: LakeResource, moodlake: MoodlakeConfig
@@ -94,12 +85,12 @@ def preference_model(
     before each play (familiarity, earlier skip rates, day part, shuffle, how it started)."""
     start, end = day_range(context)
     settings = moodlake.settings()
-    inputs = PREFERENCE_MODEL.fingerprint(lake, settings, start, end)
-    if skipped := skip_if_unchanged(context, lake, ["gold/preference_model"], inputs):
+    inputs = fingerprint(PREFERENCE_MODEL, lake, settings, start, end)
+    if skipped := skip_if_unchanged(context, lake, [PREFERENCE_MODEL], inputs):
         return skipped
-    plays = lake.frame("silver", "plays", [("play_date", "<=", end)])
+    plays = lake.frame(PLAYS, [("play_date", "<=", end)])
     plays = training_plays(plays, include_api_plays=settings.api_plays_in_training)
-    features = lake.snapshot("silver", "tracks", end)[["track_id", *preference.AUDIO]]
+    features = lake.snapshot(TRACKS, end)[["track_id", *preference.AUDIO]]
     plays = plays.merge(features, on="track_id", how="left")
     results, rows = [], []
     for user_id, group in plays.groupby("user_id"):
@@ -128,11 +119,9 @@ def preference_model(
             }
         )
     table = pa.Table.from_pylist(
-        [{"as_of_date": end} | row for row in rows], schema=PREFERENCE_SCHEMA
+        [{"as_of_date": end} | row for row in rows], schema=PREFERENCE_MODEL.schema
     )
-    uri = lake.replace_range(
-        "gold", "preference_model", table, "as_of_date", start, end, inputs=inputs
-    )
+    uri = lake.replace_range(PREFERENCE_MODEL, table, start, end, inputs=inputs)
     record_metrics(
         lake,
         "preference_model",
@@ -173,7 +162,9 @@ def preference_model(
             "plot": figure_md(auc_plot(results), "held-out AUC per listener, model vs baseline"),
         }
     frame = table.to_pandas()
-    schema = validate(PreferenceModel, frame) if rows else nothing_to_check("no listener yet")
+    schema = (
+        validate(PREFERENCE_MODEL.model, frame) if rows else nothing_to_check("no listener yet")
+    )
     return dg.MaterializeResult(
         metadata=metadata, check_results=[schema, preference_check(results)]
     )

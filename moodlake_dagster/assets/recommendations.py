@@ -6,49 +6,28 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from moodlake_dagster.assets.ml_common import ML, model_store, record_metrics
+from moodlake_dagster.assets.ml_common import model_asset, model_store, record_metrics
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.checks import nothing_to_check, schema_check_spec, validate
-from moodlake_dagster.checks.schemas import Recommendations
-from moodlake_dagster.inputs import RECOMMENDATIONS
+from moodlake_dagster.inputs import fingerprint
 from moodlake_dagster.insights import figure_md, preview
 from moodlake_dagster.ml import modes, recommend
 from moodlake_dagster.ml.metrics import metric
 from moodlake_dagster.partitions import day_range
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig
+from moodlake_dagster.tables import (
+    ALS_RECOMMENDATIONS,
+    LISTENING_MODES,
+    PLAYS,
+    RECOMMENDATIONS,
+    TRACKS,
+    USERS,
+)
 from moodlake_dagster.transform.policy import training_plays
 from moodlake_dagster.vocabulary import ESTIMATE
 
 CAPS_CHECK = "coach_within_caps"
 NOT_RECOMMENDED = "not_recommended"
-RECOMMENDATIONS_SCHEMA = pa.schema(
-    [
-        ("as_of_date", pa.date32()),
-        ("user_id", pa.string()),
-        ("day_part", pa.string()),
-        ("mode", pa.string()),
-        ("rank", pa.int64()),
-        ("track_id", pa.string()),
-        ("track_name", pa.string()),
-        ("artists", pa.string()),
-        ("genre", pa.string()),
-        ("source", pa.string()),
-        ("new_artist", pa.bool_()),
-        ("listening_mode", pa.string()),
-        ("match_score", pa.float64()),
-        ("improvement_score", pa.float64()),
-        ("als_score", pa.float64()),
-        ("valence", pa.float64()),
-        ("energy", pa.float64()),
-        ("delta_valence", pa.float64()),
-        ("delta_energy", pa.float64()),
-        ("recent_valence", pa.float64()),
-        ("recent_energy", pa.float64()),
-        ("recent_over", pa.string()),
-        ("low_valence_days", pa.int64()),
-        ("coach_nudging", pa.bool_()),
-    ]
-)
 
 
 def caps_check(table: pd.DataFrame) -> dg.AssetCheckResult:
@@ -100,7 +79,7 @@ def lists_plot(table: pd.DataFrame, user_id: str, day_part: str) -> plt.Figure:
 def listeners(lake: LakeResource, end) -> list[str]:
     """Every listener as of `end`, those without a play with features too."""
     try:
-        return sorted(lake.snapshot("silver", "users", end)["user_id"].astype(str))
+        return sorted(lake.snapshot(USERS, end)["user_id"].astype(str))
     except LookupError:
         return []
 
@@ -109,24 +88,24 @@ def mode_names(lake: LakeResource, moodlake: MoodlakeConfig, end) -> tuple[dict,
     """The listening-modes models and names as of `end`, if they were built."""
     try:
         fitted, _ = model_store(moodlake).load("listening_modes", end)
-        names = lake.snapshot("gold", "listening_modes", end)
+        names = lake.snapshot(LISTENING_MODES, end)
     except LookupError:
         return {}, pd.DataFrame(columns=["user_id", "mode_id", "name"])
     return fitted, names
 
 
 @dg.asset(
-    deps=["plays", "tracks", "als_recommendations", "listening_modes"],
+    deps=[PLAYS.key, TRACKS.key, ALS_RECOMMENDATIONS.key, LISTENING_MODES.key],
     check_specs=[
-        schema_check_spec("recommendations", Recommendations, blocking=False),
+        schema_check_spec(RECOMMENDATIONS, blocking=False),
         dg.AssetCheckSpec(
             CAPS_CHECK,
-            asset="recommendations",
+            asset=RECOMMENDATIONS.key,
             description=f"Every coach pick steps +{recommend.STEP_MIN}..+{recommend.STEP_MAX} "
             f"in valence or energy and moves neither by more than {recommend.STEP_MAX}",
         ),
     ],
-    **ML,
+    **model_asset(RECOMMENDATIONS),
 )
 def recommendations(
     context: dg.AssetExecutionContext, lake: LakeResource, moodlake: MoodlakeConfig
@@ -137,23 +116,22 @@ def recommendations(
     streak). Candidates are new catalog tracks from their liked genres and ALS suggestions."""
     start, end = day_range(context)
     settings = moodlake.settings()
-    inputs = RECOMMENDATIONS.fingerprint(lake, settings, start, end)
-    if skipped := skip_if_unchanged(context, lake, ["gold/recommendations"], inputs):
+    inputs = fingerprint(RECOMMENDATIONS, lake, settings, start, end)
+    if skipped := skip_if_unchanged(context, lake, [RECOMMENDATIONS], inputs):
         return skipped
-    tracks = lake.snapshot("silver", "tracks", end)
+    tracks = lake.snapshot(TRACKS, end)
     # Artist estimates feed a listener's taste but are no song to recommend or contrast with.
     catalog = tracks[tracks["features_source"] != ESTIMATE]
     plays = lake.frame(
-        "silver",
-        "plays",
+        PLAYS,
         [("play_date", "<=", end), ("has_features", "=", True)],
         ["user_id", "track_id", "play_date", "day_part", "skipped", "source_format"],
     )
     plays = training_plays(plays, include_api_plays=settings.api_plays_in_training)
     plays = plays.merge(tracks[["track_id", "primary_artist", *recommend.AUDIO]], on="track_id")
     als_rows = (
-        lake.frame("gold", "als_recommendations", [("as_of_date", "=", end)])
-        if lake.exists("gold", "als_recommendations")
+        lake.frame(ALS_RECOMMENDATIONS, [("as_of_date", "=", end)])
+        if lake.exists(ALS_RECOMMENDATIONS)
         else pd.DataFrame(columns=["user_id", "track_id", "als_score"])
     )
     fitted_modes, names = mode_names(lake, moodlake, end)
@@ -175,11 +153,9 @@ def recommendations(
                 f"no play through with audio features; at least {recommend.MIN_PLAYS} needed"
             )
     table = pd.concat(lists, ignore_index=True) if lists else pd.DataFrame()
-    table = table.reindex(columns=RECOMMENDATIONS_SCHEMA.names).assign(as_of_date=end)
-    arrow = pa.Table.from_pandas(table, schema=RECOMMENDATIONS_SCHEMA, preserve_index=False)
-    uri = lake.replace_range(
-        "gold", "recommendations", arrow, "as_of_date", start, end, inputs=inputs
-    )
+    table = table.reindex(columns=RECOMMENDATIONS.schema.names).assign(as_of_date=end)
+    arrow = pa.Table.from_pandas(table, schema=RECOMMENDATIONS.schema, preserve_index=False)
+    uri = lake.replace_range(RECOMMENDATIONS, arrow, start, end, inputs=inputs)
     evaluated = [m for m in matches.values() if m.auc is not None]
     record_metrics(
         lake,
@@ -242,7 +218,7 @@ def recommendations(
             ),
         }
     checks = (
-        [validate(Recommendations, table), caps_check(table)]
+        [validate(RECOMMENDATIONS.model, table), caps_check(table)]
         if len(table)
         else [
             nothing_to_check("no listener has enough plays with audio features"),

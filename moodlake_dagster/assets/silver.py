@@ -5,13 +5,21 @@ import pyarrow as pa
 
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.checks import schema_check_spec, validate
-from moodlake_dagster.checks.schemas import Plays, Tracks, Users
 from moodlake_dagster.ingest.privacy import pseudonymize
-from moodlake_dagster.inputs import PLAYS, TRACKS, USERS
+from moodlake_dagster.inputs import fingerprint
 from moodlake_dagster.insights import preview
 from moodlake_dagster.partitions import daily_partitions, day_range, single_run
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig, SparkConnectResource
 from moodlake_dagster.storage import empty_frame, range_predicate
+from moodlake_dagster.tables import (
+    CATALOG_TRACKS,
+    LISTENING_EVENTS,
+    PLAYS,
+    SPOTIFY_TRACKS,
+    TRACKS,
+    USERS,
+    Table,
+)
 from moodlake_dagster.transform.silver import (
     build_plays,
     build_tracks,
@@ -22,7 +30,6 @@ from moodlake_dagster.transform.timezones import single_zone_countries
 from moodlake_dagster.vocabulary import ESTIMATE
 
 SPARK = {
-    "group_name": "silver",
     "partitions_def": daily_partitions,
     "backfill_policy": single_run,
     "kinds": {"spark", "deltalake"},
@@ -32,17 +39,23 @@ TIMEZONES = pa.schema([("user_id", pa.string()), ("timezone", pa.string())])
 COUNTRY_ZONES = pa.schema([("country", pa.string()), ("timezone", pa.string())])
 
 
-def snapshot_predicate(lake: LakeResource, layer: str, name: str, as_of) -> str:
+def table_asset(table: Table) -> dict:
+    """The asset arguments a Silver table's catalog entry gives."""
+    return {"key": table.key, "group_name": table.group, "description": table.description}
+
+
+def snapshot_predicate(lake: LakeResource, table: Table, as_of) -> str:
     """Partition predicate selecting the snapshot a reader as of `as_of` should use."""
-    day = lake.snapshot_day(layer, name, as_of)
+    day = lake.snapshot_day(table, as_of)
     if day is None:
-        raise LookupError(f"{layer}/{name} has no snapshot yet: materialize {name} first")
+        raise LookupError(f"{table} has no snapshot yet: materialize it first")
     return f"as_of_date = '{day.isoformat()}'"
 
 
 @dg.asset(
-    deps=["catalog_tracks", "spotify_tracks"],
-    check_specs=[schema_check_spec("tracks", Tracks, blocking=True)],
+    deps=[CATALOG_TRACKS.key, SPOTIFY_TRACKS.key],
+    check_specs=[schema_check_spec(TRACKS, blocking=True)],
+    **table_asset(TRACKS),
     **SPARK,
 )
 def tracks(
@@ -51,35 +64,23 @@ def tracks(
     spark: SparkConnectResource,
     moodlake: MoodlakeConfig,
 ) -> dg.MaterializeResult:
-    """One row per track_id with its genres as a list, range-checked audio features, and a
-    normalized (artist, title) song_key linking the same song across ids. Catalog first;
-    played tracks it lacks join from Web API lookups that carry features; then one estimate
-    per catalog artist (their songs' mean features) for plays of songs the catalog lacks."""
     start, end = day_range(context)
     estimates = moodlake.settings().feature_estimates
-    inputs = TRACKS.fingerprint(lake, moodlake.settings(), start, end)
-    if skipped := skip_if_unchanged(context, lake, ["silver/tracks"], inputs):
+    inputs = fingerprint(TRACKS, lake, moodlake.settings(), start, end)
+    if skipped := skip_if_unchanged(context, lake, [TRACKS], inputs):
         return skipped
     session = spark.get_session(context)
-    catalog = lake.spark(
-        session,
-        "bronze",
-        "catalog_tracks",
-        snapshot_predicate(lake, "bronze", "catalog_tracks", end),
-    )
+    catalog = lake.spark(session, CATALOG_TRACKS, snapshot_predicate(lake, CATALOG_TRACKS, end))
     # Track metadata does not change with time: every lookup so far counts, as the catalog.
-    api_tracks = (
-        lake.spark(session, "bronze", "spotify_tracks")
-        if lake.exists("bronze", "spotify_tracks")
-        else None
-    )
+    api_tracks = lake.spark(session, SPOTIFY_TRACKS) if lake.exists(SPOTIFY_TRACKS) else None
     table = build_tracks(catalog, end, api_tracks, artist_estimates=estimates).toArrow()
-    uri = lake.replace_range("silver", "tracks", table, "as_of_date", start, end, inputs=inputs)
+    uri = lake.replace_range(TRACKS, table, start, end, inputs=inputs)
     df = table.to_pandas()
     multi_genre = int((df["genres"].map(len) > 1).sum())
     return dg.MaterializeResult(
         metadata={
             "table_uri": uri,
+            **TRACKS.columns(table.schema),
             "rows": len(df),
             "tracks_in_several_genres": multi_genre,
             "songs_with_several_ids": int((df["song_track_ids"] > 1).sum()),
@@ -91,7 +92,7 @@ def tracks(
                 ]
             ),
         },
-        check_results=[validate(Tracks, df)],
+        check_results=[validate(TRACKS.model, df)],
     )
 
 
@@ -114,8 +115,9 @@ def country_timezones(session):
 
 
 @dg.asset(
-    deps=["listening_events", "tracks"],
-    check_specs=[schema_check_spec("plays", Plays, blocking=True)],
+    deps=[LISTENING_EVENTS.key, TRACKS.key],
+    check_specs=[schema_check_spec(PLAYS, blocking=True)],
+    **table_asset(PLAYS),
     **SPARK,
 )
 def plays(
@@ -124,20 +126,14 @@ def plays(
     spark: SparkConnectResource,
     moodlake: MoodlakeConfig,
 ) -> dg.MaterializeResult:
-    """One row per real music play: UTC and local time, skipped, deduplicated across files and
-    re-imports, resolved to the catalog by id then by normalized names (unresolved kept)."""
     start, end = day_range(context)
     settings = moodlake.settings()
-    inputs = PLAYS.fingerprint(lake, settings, start, end)
-    if skipped := skip_if_unchanged(context, lake, ["silver/plays"], inputs):
+    inputs = fingerprint(PLAYS, lake, settings, start, end)
+    if skipped := skip_if_unchanged(context, lake, [PLAYS], inputs):
         return skipped
     session = spark.get_session(context)
-    events = lake.spark(
-        session, "bronze", "listening_events", range_predicate("play_date", start, end)
-    )
-    catalog = lake.spark(
-        session, "silver", "tracks", snapshot_predicate(lake, "silver", "tracks", end)
-    )
+    events = lake.spark(session, LISTENING_EVENTS, range_predicate("play_date", start, end))
+    catalog = lake.spark(session, TRACKS, snapshot_predicate(lake, TRACKS, end))
     result = build_plays(
         events,
         catalog,
@@ -155,13 +151,14 @@ def plays(
     reasons = events.select(reason.alias("reason")).dropna().groupBy("reason").count()
     kept_out = {row["reason"]: row["count"] for row in reasons.collect()}
     table = result.toArrow()
-    uri = lake.replace_range("silver", "plays", table, "play_date", start, end, inputs=inputs)
+    uri = lake.replace_range(PLAYS, table, start, end, inputs=inputs)
     df = table.to_pandas()
-    events_in = lake.count_rows("bronze", "listening_events", "play_date", start, end)
+    events_in = lake.count_rows(LISTENING_EVENTS, start, end)
     coverage = float(df["has_features"].mean()) if len(df) else 0.0
     return dg.MaterializeResult(
         metadata={
             "table_uri": uri,
+            **PLAYS.columns(table.schema),
             "rows": len(df),
             "bronze_events_in": events_in,
             "duplicates_removed": int(df["duplicates_merged"].sum()) if len(df) else 0,
@@ -192,30 +189,34 @@ def plays(
                 ]
             ),
         },
-        check_results=[validate(Plays, df)],
+        check_results=[validate(PLAYS.model, df)],
     )
 
 
 @dg.asset(
-    deps=["plays"],
-    check_specs=[schema_check_spec("users", Users, blocking=True)],
+    deps=[PLAYS.key],
+    check_specs=[schema_check_spec(USERS, blocking=True)],
+    **table_asset(USERS),
     **SPARK,
 )
 def users(
     context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkConnectResource
 ) -> dg.MaterializeResult:
-    """Pseudonymous listeners with their time zone, first and last play and feature coverage,
-    as of the partition day (built from every play up to it)."""
     start, end = day_range(context)
-    inputs = USERS.fingerprint(lake, None, start, end)
-    if skipped := skip_if_unchanged(context, lake, ["silver/users"], inputs):
+    inputs = fingerprint(USERS, lake, None, start, end)
+    if skipped := skip_if_unchanged(context, lake, [USERS], inputs):
         return skipped
     session = spark.get_session(context)
-    history = lake.spark(session, "silver", "plays", f"play_date <= '{end.isoformat()}'")
+    history = lake.spark(session, PLAYS, f"play_date <= '{end.isoformat()}'")
     table = build_users(history, end).toArrow()
-    uri = lake.replace_range("silver", "users", table, "as_of_date", start, end, inputs=inputs)
+    uri = lake.replace_range(USERS, table, start, end, inputs=inputs)
     df = table.to_pandas()
     return dg.MaterializeResult(
-        metadata={"table_uri": uri, "rows": len(df), "preview": preview(df)},
-        check_results=[validate(Users, df)],
+        metadata={
+            "table_uri": uri,
+            **USERS.columns(table.schema),
+            "rows": len(df),
+            "preview": preview(df),
+        },
+        check_results=[validate(USERS.model, df)],
     )

@@ -5,7 +5,6 @@ import datetime as dt
 import dagster as dg
 
 from moodlake_dagster.checks import nothing_to_check, schema_check_spec, validate
-from moodlake_dagster.checks.schemas import SpotifyTracks
 from moodlake_dagster.ingest.enrichment import (
     enrich_tracks,
     features_off_reason,
@@ -15,18 +14,22 @@ from moodlake_dagster.ingest.enrichment import (
 from moodlake_dagster.insights import preview
 from moodlake_dagster.partitions import daily_partitions, day_range, single_run
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig, SpotifyResource
+from moodlake_dagster.tables import (
+    CATALOG_TRACKS,
+    LISTENING_EVENTS,
+    SPOTIFY_API_RESPONSES,
+    SPOTIFY_TRACKS,
+)
 
 # Track lookups are one request each, spaced: cap a run, the next run goes on.
 MAX_LOOKUPS_PER_RUN = 200
 
 spotify_api_responses = dg.AssetSpec(
-    "spotify_api_responses",
-    group_name="bronze",
+    SPOTIFY_API_RESPONSES.key,
+    group_name=SPOTIFY_API_RESPONSES.group,
     kinds={"spotify", "deltalake"},
-    description=(
-        "Spotify Web API recently-played responses as received, appended by the "
-        "spotify_recent_plays_sensor with their request time (context URIs removed)."
-    ),
+    description=SPOTIFY_API_RESPONSES.description,
+    metadata=SPOTIFY_API_RESPONSES.metadata,
 )
 
 
@@ -35,21 +38,24 @@ def tracks_to_look_up(lake: LakeResource, as_of: dt.date) -> tuple[list[str], in
     played ids there are in all."""
     played = {
         row["track_uri"].rsplit(":", 1)[-1]
-        for row in lake.read_rows("bronze", "listening_events", [("play_date", "<=", as_of)])
+        for row in lake.read_rows(LISTENING_EVENTS, [("play_date", "<=", as_of)])
         if (row["track_uri"] or "").startswith("spotify:track:")
     }
-    known = {r["track_id"] for r in lake.read_rows("bronze", "catalog_tracks")}
-    known |= {r["track_id"] for r in lake.read_rows("bronze", "spotify_tracks")}
+    known = {r["track_id"] for r in lake.read_rows(CATALOG_TRACKS)}
+    known |= {r["track_id"] for r in lake.read_rows(SPOTIFY_TRACKS)}
     return sorted(played - known), len(played)
 
 
 @dg.asset(
-    group_name="bronze",
+    key=SPOTIFY_TRACKS.key,
+    group_name=SPOTIFY_TRACKS.group,
+    description=SPOTIFY_TRACKS.description,
+    metadata=SPOTIFY_TRACKS.metadata,
     partitions_def=daily_partitions,
     backfill_policy=single_run,
     kinds={"spotify", "deltalake"},
-    deps=["listening_events", "catalog_tracks"],
-    check_specs=[schema_check_spec("spotify_tracks", SpotifyTracks, blocking=True)],
+    deps=[LISTENING_EVENTS.key, CATALOG_TRACKS.key],
+    check_specs=[schema_check_spec(SPOTIFY_TRACKS, blocking=True)],
 )
 def spotify_tracks(
     context: dg.AssetExecutionContext,
@@ -57,9 +63,8 @@ def spotify_tracks(
     spotify: SpotifyResource,
     moodlake: MoodlakeConfig,
 ) -> dg.MaterializeResult:
-    """Metadata (and audio features, where the app still has access) from the Web API for
-    played tracks the catalog does not have. Features come from the catalog first; tracks
-    left without features are kept and counted."""
+    """Audio features come too where the app still has access; tracks left without them are
+    kept and counted."""
     _, end = day_range(context)
     missing, played = tracks_to_look_up(lake, end)
     base = {"played_track_ids": played, "not_in_catalog_or_looked_up": len(missing)}
@@ -87,12 +92,12 @@ def spotify_tracks(
         context.log.warning(result.stopped)
     table = spotify_tracks_table(result.rows)
     if result.rows:
-        lake.append("bronze", "spotify_tracks", table, partition_by=["fetched_date"])
+        lake.append(SPOTIFY_TRACKS, table)
     df = table.to_pandas()
     return dg.MaterializeResult(
         metadata=base
         | {
-            "table_uri": lake.uri("bronze", "spotify_tracks"),
+            "table_uri": lake.uri(SPOTIFY_TRACKS),
             "tracks_fetched": result.found,
             "tracks_not_found": len(result.rows) - result.found,
             "tracks_with_api_features": result.with_features,
@@ -103,6 +108,6 @@ def spotify_tracks(
             "preview": preview(df[["track_id", "lookup_status", "track_name", "valence"]]),
         },
         check_results=[
-            validate(SpotifyTracks, df) if len(df) else nothing_to_check(str(result.stopped))
+            validate(SPOTIFY_TRACKS.model, df) if len(df) else nothing_to_check(str(result.stopped))
         ],
     )

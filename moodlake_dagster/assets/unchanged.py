@@ -11,6 +11,7 @@ import dagster as dg
 
 from moodlake_dagster import fingerprints
 from moodlake_dagster.resources import LakeResource
+from moodlake_dagster.tables import Table
 
 
 def _replayed_checks(context: dg.AssetExecutionContext, asset: dg.AssetKey):
@@ -50,23 +51,25 @@ def _replayed_checks(context: dg.AssetExecutionContext, asset: dg.AssetKey):
 def skip_if_unchanged(
     context: dg.AssetExecutionContext,
     lake: LakeResource,
-    tables: list[str],
+    tables: list[Table],
     inputs: str,
-    asset_key: str | None = None,
+    asset: Table | None = None,
 ) -> dg.MaterializeResult | None:
-    """A result saying the tables stand as written, if every one recorded these inputs."""
+    """A result saying the tables stand as written, if every one recorded these inputs.
+
+    `asset` names the table whose asset reports it, where a step materializes several."""
     if context.run.tags.get(fingerprints.FORCE_TAG) == "true":
         return None
-    if not all(lake.recorded(*t.split("/")) == inputs for t in tables):
+    if not all(lake.recorded(t) == inputs for t in tables):
         return None
-    asset = dg.AssetKey(asset_key) if asset_key else context.asset_key
-    checks = _replayed_checks(context, asset)
+    key = asset.key if asset else context.asset_key
+    checks = _replayed_checks(context, key)
     if checks is None:
         return None
-    versions = {t: lake.data_version(*t.split("/")) for t in tables}
-    context.log.info(f"{', '.join(tables)}: inputs unchanged; nothing written")
+    versions = {t.path: lake.data_version(t) for t in tables}
+    context.log.info(f"{', '.join(t.path for t in tables)}: inputs unchanged; nothing written")
     return dg.MaterializeResult(
-        asset_key=asset_key,
+        asset_key=asset.key if asset else None,
         metadata={
             "unchanged": True,
             "inputs_fingerprint": inputs,

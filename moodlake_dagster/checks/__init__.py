@@ -33,13 +33,14 @@ def empty_result(reason: str) -> dg.AssetCheckResult:
     )
 
 
-def schema_check_spec(asset: str, model: type[pa.DataFrameModel], *, blocking: bool):
-    """The check spec an asset declares; blocking ones stop bad data reaching the next layer."""
+def schema_check_spec(table, *, blocking: bool) -> dg.AssetCheckSpec:
+    """The check spec a table's asset declares (its catalog entry names the Pandera model);
+    blocking ones stop bad data reaching the next layer."""
     return dg.AssetCheckSpec(
         CHECK_NAME,
-        asset=asset,
+        asset=table.key,
         blocking=blocking,
-        description=f"Pandera model {model.__name__}: types, ranges and table rules"
+        description=f"Pandera model {table.model.__name__}: types, ranges and table rules"
         + (" (blocking: downstream assets wait for a pass)" if blocking else ""),
     )
 

@@ -314,3 +314,19 @@ class Explanations(_Model):
         recs = df["subject"] == "recommendation"
         keyed = df[["user_id", "day_part", "mode", "rank"]].notna().all(axis=1)
         return ~recs | keyed
+
+
+class Quarantine(_Model):
+    asset: Series[str] = pa.Field(str_length={"min_value": 1})
+    source_file: Series[str] = pa.Field(nullable=True)
+    record_index: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
+    reason: Series[str] = pa.Field(str_length={"min_value": 1})
+
+
+class ModelMetrics(_Model):
+    as_of_date: Series[object]
+    model: Series[str] = pa.Field(str_length={"min_value": 1})
+    metric: Series[str] = pa.Field(str_length={"min_value": 1})
+    value: Series[float] = pa.Field(nullable=True)
+    baseline: Series[float] = pa.Field(nullable=True)
+    n_eval: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)

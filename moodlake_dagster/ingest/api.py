@@ -16,22 +16,10 @@ import pyarrow as pa
 
 from moodlake_dagster.ingest.history import FUTURE_TOLERANCE
 from moodlake_dagster.ingest.records import BadRecord, safe_raw
+from moodlake_dagster.tables import SPOTIFY_API_RESPONSES
 
 RECENTLY_PLAYED = "me/player/recently-played"
 API_SOURCE = "spotify-api"
-
-API_RESPONSES_SCHEMA = pa.schema(
-    [
-        ("request_date", pa.date32()),
-        ("requested_at", pa.timestamp("us", tz="UTC")),
-        ("user_id", pa.string()),
-        ("endpoint", pa.string()),
-        ("after_ms", pa.int64()),
-        ("page", pa.int64()),
-        ("items", pa.int64()),
-        ("body", pa.string()),
-    ]
-)
 
 
 def _without_context_uri(page: dict) -> dict:
@@ -60,7 +48,7 @@ def response_rows(
         }
         for index, page in enumerate(pages)
     ]
-    return pa.Table.from_pylist(rows, schema=API_RESPONSES_SCHEMA)
+    return pa.Table.from_pylist(rows, schema=SPOTIFY_API_RESPONSES.schema)
 
 
 def played_at(item: dict) -> dt.datetime:

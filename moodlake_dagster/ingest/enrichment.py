@@ -21,28 +21,10 @@ import pyarrow as pa
 import spotipy
 
 from moodlake_dagster.spotify.client import SpotifyClient, SpotifyRateLimited, SpotifyUnavailable
+from moodlake_dagster.tables import SPOTIFY_TRACKS
 from moodlake_dagster.vocabulary import AUDIO_FEATURES
 
 FEATURES_OFF_STATUSES = (403, 404)
-
-SPOTIFY_TRACKS_SCHEMA = pa.schema(
-    [
-        ("fetched_date", pa.date32()),
-        ("fetched_at", pa.timestamp("us", tz="UTC")),
-        ("track_id", pa.string()),
-        ("lookup_status", pa.string()),
-        ("track_name", pa.string()),
-        ("artists", pa.string()),
-        ("album_name", pa.string()),
-        ("duration_ms", pa.int64()),
-        ("explicit", pa.bool_()),
-        ("features_source", pa.string()),
-        *[(name, pa.float64()) for name in AUDIO_FEATURES],
-        ("key", pa.int64()),
-        ("mode", pa.int64()),
-        ("time_signature", pa.int64()),
-    ]
-)
 
 
 @dataclass
@@ -72,7 +54,7 @@ def switch_features_off(state_file: Path, reason: str, today: dt.date) -> None:
 
 
 def track_row(track_id: str, track: dict | None, now: dt.datetime) -> dict:
-    row = {name: None for name in SPOTIFY_TRACKS_SCHEMA.names}
+    row = {name: None for name in SPOTIFY_TRACKS.schema.names}
     row |= {"fetched_date": now.date(), "fetched_at": now, "track_id": track_id}
     if track is None:
         return row | {"lookup_status": "not_found"}
@@ -140,4 +122,4 @@ def _features(client: SpotifyClient, track_id: str, result: Enrichment, log) -> 
 
 
 def spotify_tracks_table(rows: list[dict]) -> pa.Table:
-    return pa.Table.from_pylist(rows, schema=SPOTIFY_TRACKS_SCHEMA)
+    return pa.Table.from_pylist(rows, schema=SPOTIFY_TRACKS.schema)

@@ -35,6 +35,7 @@ import pyarrow as pa
 from moodlake_dagster.ingest.landing_store import LandingStore
 from moodlake_dagster.ingest.privacy import DROPPED_FIELDS, pseudonymize
 from moodlake_dagster.ingest.records import BadRecord, iter_json_array, safe_raw
+from moodlake_dagster.tables import LISTENING_EVENTS
 
 # (format, file name): the first match claims a file.
 FORMATS = (
@@ -98,40 +99,6 @@ KNOWN_FIELDS = {
 
 # A clock a few minutes ahead is not an error; a play from tomorrow is.
 FUTURE_TOLERANCE = dt.timedelta(minutes=5)
-
-LISTENING_EVENTS_SCHEMA = pa.schema(
-    [
-        ("play_date", pa.date32()),
-        ("ts", pa.timestamp("us", tz="UTC")),
-        ("user_id", pa.string()),
-        ("ms_played", pa.int64()),
-        ("content_type", pa.string()),
-        ("track_name", pa.string()),
-        ("artist_name", pa.string()),
-        ("album_name", pa.string()),
-        ("track_uri", pa.string()),
-        ("episode_name", pa.string()),
-        ("episode_show_name", pa.string()),
-        ("episode_uri", pa.string()),
-        ("audiobook_uri", pa.string()),
-        ("audiobook_title", pa.string()),
-        ("audiobook_chapter_title", pa.string()),
-        ("reason_start", pa.string()),
-        ("reason_end", pa.string()),
-        ("shuffle", pa.bool_()),
-        ("skipped", pa.bool_()),
-        ("offline", pa.bool_()),
-        ("offline_timestamp", pa.int64()),
-        ("incognito_mode", pa.bool_()),
-        ("platform", pa.string()),
-        ("conn_country", pa.string()),
-        ("source_format", pa.string()),
-        ("_source_file", pa.string()),
-        ("_record_index", pa.int64()),
-        ("_ingested_at", pa.timestamp("us", tz="UTC")),
-        ("_batch_id", pa.string()),
-    ]
-)
 
 
 class RecordError(ValueError):
@@ -473,7 +440,7 @@ def record_day(value: object, fmt: str, now: dt.datetime) -> dt.date | None:
 
 
 def events_table(rows: list[dict]) -> pa.Table:
-    return pa.Table.from_pylist(rows, schema=LISTENING_EVENTS_SCHEMA)
+    return pa.Table.from_pylist(rows, schema=LISTENING_EVENTS.schema)
 
 
 def content_kind(event: dict) -> str:

@@ -10,21 +10,9 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from moodlake_dagster.ingest.privacy import scrub_text
+from moodlake_dagster.tables import QUARANTINE
 
 RAW_PREVIEW_CHARS = 2_000
-
-QUARANTINE_SCHEMA = pa.schema(
-    [
-        ("asset", pa.string()),
-        ("source_file", pa.string()),
-        ("record_index", pa.int64()),
-        ("record_date", pa.date32()),
-        ("reason", pa.string()),
-        ("raw", pa.string()),
-        ("_batch_id", pa.string()),
-        ("_ingested_at", pa.timestamp("us", tz="UTC")),
-    ]
-)
 
 
 @dataclass(frozen=True)
@@ -75,7 +63,7 @@ def quarantine_table(
             }
             for b in bad
         ],
-        schema=QUARANTINE_SCHEMA,
+        schema=QUARANTINE.schema,
     )
 
 

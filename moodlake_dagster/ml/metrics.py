@@ -6,17 +6,7 @@ import datetime as dt
 
 import pyarrow as pa
 
-MODEL_METRICS_SCHEMA = pa.schema(
-    [
-        ("as_of_date", pa.date32()),
-        ("model", pa.string()),
-        ("metric", pa.string()),
-        ("value", pa.float64()),
-        ("baseline", pa.float64()),
-        ("n_eval", pa.int64()),
-        ("note", pa.string()),
-    ]
-)
+from moodlake_dagster.tables import MODEL_METRICS
 
 
 def metric(
@@ -32,5 +22,5 @@ def metric(
 
 def metrics_table(model: str, as_of: dt.date, rows: list[dict]) -> pa.Table:
     return pa.Table.from_pylist(
-        [{"as_of_date": as_of, "model": model} | row for row in rows], schema=MODEL_METRICS_SCHEMA
+        [{"as_of_date": as_of, "model": model} | row for row in rows], schema=MODEL_METRICS.schema
     )

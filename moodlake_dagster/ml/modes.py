@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
@@ -23,19 +22,6 @@ K_RANGE = range(2, 7)
 MIN_PLAYS = 30
 SILHOUETTE_SAMPLE = 3_000
 SEED = 11
-MODES_SCHEMA = pa.schema(
-    [
-        ("as_of_date", pa.date32()),
-        ("user_id", pa.string()),
-        ("mode_id", pa.int64()),
-        ("name", pa.string()),
-        ("plays", pa.int64()),
-        ("share", pa.float64()),
-        ("typical_day_part", pa.string()),
-        ("typical_hour", pa.int64()),
-        *[(f"centroid_{f}", pa.float64()) for f in MODE_FEATURES],
-    ]
-)
 PLURAL = {
     "night": "nights",
     "morning": "mornings",

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
-import dagster as dg
-
 from moodlake_dagster.resources.lake import LakeResource
-from moodlake_dagster.resources.settings import MoodlakeConfig
+from moodlake_dagster.resources.settings import MoodlakeConfig, env_secret
 from moodlake_dagster.resources.spark import SparkConnectResource
 from moodlake_dagster.resources.spotify import SpotifyResource
 from moodlake_dagster.settings import Settings
@@ -35,7 +31,9 @@ def build_resources(settings: Settings) -> dict:
         "moodlake": MoodlakeConfig.from_settings(settings),
         "spotify": SpotifyResource(
             client_id=settings.spotify_client_id,
-            client_secret=_secret("MOODLAKE_SPOTIFY_CLIENT_SECRET", settings.spotify_client_secret),
+            client_secret=env_secret(
+                "MOODLAKE_SPOTIFY_CLIENT_SECRET", settings.spotify_client_secret
+            ),
             redirect_uri=settings.spotify_redirect_uri,
             token_cache=str(settings.spotify_token_cache),
             api_url=settings.spotify_api_url,
@@ -45,13 +43,6 @@ def build_resources(settings: Settings) -> dict:
             request_spacing_s=settings.spotify_request_spacing_s,
         ),
     }
-
-
-def _secret(variable: str, value: str | None):
-    """A secret set in the process environment stays an EnvVar: the UI never shows it."""
-    if value and os.environ.get(variable) == value:
-        return dg.EnvVar(variable)
-    return value
 
 
 __all__ = [

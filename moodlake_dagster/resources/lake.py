@@ -9,10 +9,11 @@ import pandas as pd
 import pyarrow as pa
 
 from moodlake_dagster import fingerprints, storage
+from moodlake_dagster.tables import QUARANTINE, Table
 
 
 class LakeResource(dg.ConfigurableResource):
-    """The lake root and its object-store options; tables are `<root>/<layer>/<name>`."""
+    """The lake root and its object-store options; a catalog `Table` lives at `<root>/<path>`."""
 
     root: str
     storage_options: dict[str, str] = {}
@@ -25,26 +26,24 @@ class LakeResource(dg.ConfigurableResource):
     def target_file_size(self) -> int:
         return self.target_file_mb * 1024 * 1024
 
-    def uri(self, layer: str, name: str) -> str:
-        return storage.table_uri(self.root, layer, name)
+    def uri(self, table: Table) -> str:
+        return storage.table_uri(self.root, table.layer, table.name)
 
     def replace_range(
         self,
-        layer: str,
-        name: str,
+        table: Table,
         data: pa.Table,
-        column: str,
         start: dt.date,
         end: dt.date,
         where: str | None = None,
         inputs: str | None = None,
     ) -> str:
         """Replace days [start, end]; `inputs` (a fingerprint) is recorded in the commit."""
-        uri = self.uri(layer, name)
+        uri = self.uri(table)
         storage.replace_range(
             uri,
             data,
-            column=column,
+            column=table.partition,
             start=start,
             end=end,
             where=where,
@@ -59,84 +58,81 @@ class LakeResource(dg.ConfigurableResource):
         start: dt.date,
         end: dt.date,
         *,
-        reads: list[str] = (),
+        reads: tuple[Table, ...] = (),
         sources: str | None = None,
         settings: str | None = None,
     ) -> str:
-        """The fingerprint of a write: its days, the data versions of the tables it reads
-        (`layer/name`), its source files, its settings and the code."""
+        """The fingerprint of a write: its days, the data versions of the tables it reads,
+        its source files, its settings and the code."""
         return fingerprints.digest(
             {
                 "days": [start, end],
-                "reads": {t: self.data_version(*t.split("/")) for t in reads},
+                "reads": {t.path: self.data_version(t) for t in reads},
                 "sources": sources,
                 "settings": settings,
                 "code": fingerprints.code_version(),
             }
         )
 
-    def recorded(self, layer: str, name: str) -> str | None:
-        return fingerprints.recorded(self.uri(layer, name), self.storage_options)
+    def recorded(self, table: Table) -> str | None:
+        return fingerprints.recorded(self.uri(table), self.storage_options)
 
-    def data_version(self, layer: str, name: str) -> int | None:
-        return fingerprints.data_version(self.uri(layer, name), self.storage_options)
+    def data_version(self, table: Table) -> int | None:
+        return fingerprints.data_version(self.uri(table), self.storage_options)
 
-    def snapshot(self, layer: str, name: str, as_of: dt.date):
+    def snapshot(self, table: Table, as_of: dt.date):
         """The snapshot a reader as of `as_of` uses, as pandas (small tables, no Spark)."""
-        day = self.snapshot_day(layer, name, as_of)
+        day = self.snapshot_day(table, as_of)
         if day is None:
-            if self.exists(layer, name):
+            if self.exists(table):
                 raise storage.MissingTableError(
-                    f"{layer}/{name} holds no rows as of {as_of}: it was materialized, with none"
+                    f"{table} holds no rows as of {as_of}: it was materialized, with none"
                 )
-            raise storage.MissingTableError(f"{layer}/{name} has no snapshot: materialize it first")
-        rows = storage.read_rows(
-            self.uri(layer, name), [("as_of_date", "=", day)], self.storage_options
-        )
+            raise storage.MissingTableError(f"{table} has no snapshot: materialize it first")
+        rows = storage.read_rows(self.uri(table), [("as_of_date", "=", day)], self.storage_options)
         return pd.DataFrame(rows)
 
     def quarantine(self, asset: str, data: pa.Table, start: dt.date, end: dt.date) -> str:
-        uri = self.uri("bronze", "quarantine")
+        uri = self.uri(QUARANTINE)
         storage.replace_quarantine(
             uri, data, asset=asset, start=start, end=end, storage_options=self.storage_options
         )
         return uri
 
-    def count_rows(self, layer: str, name: str, column: str, start: dt.date, end: dt.date) -> int:
+    def count_rows(self, table: Table, start: dt.date, end: dt.date) -> int:
         return storage.count_rows(
-            self.uri(layer, name), column, start, end, storage_options=self.storage_options
+            self.uri(table), table.partition, start, end, storage_options=self.storage_options
         )
 
-    def spark(self, spark, layer: str, name: str, predicate: str | None = None):
+    def spark(self, spark, table: Table, predicate: str | None = None):
         return storage.spark_read(
             spark,
-            self.uri(layer, name),
+            self.uri(table),
             predicate=predicate,
             storage_options=self.storage_options,
         )
 
-    def snapshot_day(self, layer: str, name: str, as_of: dt.date) -> dt.date | None:
-        return storage.snapshot_day(self.uri(layer, name), as_of, self.storage_options)
+    def snapshot_day(self, table: Table, as_of: dt.date) -> dt.date | None:
+        return storage.snapshot_day(self.uri(table), as_of, self.storage_options)
 
-    def exists(self, layer: str, name: str) -> bool:
-        return storage.table_exists(self.uri(layer, name), self.storage_options)
+    def exists(self, table: Table) -> bool:
+        return storage.table_exists(self.uri(table), self.storage_options)
 
-    def partition_days(self, layer: str, name: str, column: str) -> list[dt.date]:
-        return storage.partition_days(self.uri(layer, name), column, self.storage_options)
+    def partition_days(self, table: Table) -> list[dt.date]:
+        return storage.partition_days(self.uri(table), table.partition, self.storage_options)
 
-    def append(self, layer: str, name: str, data: pa.Table, partition_by: list[str]) -> str:
-        uri = self.uri(layer, name)
-        storage.append(uri, data, partition_by, self.storage_options)
+    def append(self, table: Table, data: pa.Table) -> str:
+        uri = self.uri(table)
+        storage.append(uri, data, [table.partition], self.storage_options)
         return uri
 
-    def read_rows(self, layer: str, name: str, filters: list[tuple] | None = None) -> list[dict]:
-        return storage.read_rows(self.uri(layer, name), filters, self.storage_options)
+    def read_rows(self, table: Table, filters: list[tuple] | None = None) -> list[dict]:
+        return storage.read_rows(self.uri(table), filters, self.storage_options)
 
     def frame(
         self,
-        layer: str,
-        name: str,
+        table: Table,
         filters: list[tuple] | None = None,
         columns: list[str] | None = None,
     ) -> pd.DataFrame:
-        return storage.read_frame(self.uri(layer, name), filters, columns, self.storage_options)
+        return storage.read_frame(self.uri(table), filters, columns, self.storage_options)

@@ -7,6 +7,7 @@ import dagster as dg
 
 from moodlake_dagster.first_play import record_first_play_day
 from moodlake_dagster.ingest.landing import LandingCursor, scan_landing
+from moodlake_dagster.ingest.landing_store import LandingStore
 from moodlake_dagster.jobs import history_job
 from moodlake_dagster.partitions import first_partition_day
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig
@@ -30,12 +31,13 @@ def landing_history_sensor(
     """Watches MOODLAKE_LANDING for history files (JSON of any export format, or the export's
     .zip) and requests one run over the play days that new or changed files touch."""
     settings = moodlake.settings()
-    if not settings.landing_store.exists():
+    store = LandingStore.of(settings.landing)
+    if not store.exists():
         return dg.SensorResult(
             skip_reason=f"MOODLAKE_LANDING={settings.landing} is not a folder (yet)"
         )
     changes = scan_landing(
-        settings.landing_store,
+        store,
         LandingCursor.parse(context.cursor),
         now=dt.datetime.now(dt.UTC),
         settle_s=settings.landing_settle_s,

@@ -9,6 +9,7 @@ import dagster as dg
 from moodlake_dagster.jobs import HISTORY_TRIGGER_TAG
 from moodlake_dagster.partitions import first_partition_day
 from moodlake_dagster.resources import LakeResource
+from moodlake_dagster.tables import CATALOG_TRACKS, LISTENING_EVENTS, PLAYS, TRACKS
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -30,12 +31,12 @@ def history_run_request(
     inside the span that did not change are re-derived unchanged. The catalog snapshot joins
     the run only while Silver tracks are missing (the first ingest on a fresh lake).
     """
-    assets = ["listening_events", "plays"]
-    if not lake.exists("silver", "tracks"):
-        assets = ["catalog_tracks", "tracks", *assets]
+    written = [LISTENING_EVENTS, PLAYS]
+    if not lake.exists(TRACKS):
+        written = [CATALOG_TRACKS, TRACKS, *written]
     return dg.RunRequest(
         run_key=run_key,
-        asset_selection=[dg.AssetKey(name) for name in assets],
+        asset_selection=[table.key for table in written],
         tags={
             RANGE_START_TAG: min(days).isoformat(),
             RANGE_END_TAG: max(days).isoformat(),

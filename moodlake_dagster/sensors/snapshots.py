@@ -4,6 +4,7 @@ import dagster as dg
 
 from moodlake_dagster.jobs import HISTORY_TRIGGER_TAG, history_job, snapshot_job
 from moodlake_dagster.resources import LakeResource
+from moodlake_dagster.tables import LISTENING_EVENTS
 
 
 @dg.run_status_sensor(
@@ -19,7 +20,7 @@ from moodlake_dagster.resources import LakeResource
 def listening_snapshot_sensor(context: dg.RunStatusSensorContext, lake: LakeResource):
     """When a history run succeeds, requests users and Gold as of the latest listening day:
     a snapshot as of an old day would miss every later play."""
-    days = lake.partition_days("bronze", "listening_events", "play_date")
+    days = lake.partition_days(LISTENING_EVENTS)
     if not days:
         return dg.SkipReason("Bronze listening_events holds no play yet")
     run = context.dagster_run

@@ -12,6 +12,7 @@ from moodlake_dagster.jobs import history_job
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig, SpotifyResource
 from moodlake_dagster.sensors.requests import history_run_request, partition_days_only
 from moodlake_dagster.spotify.client import SpotifyRateLimited, SpotifyUnavailable
+from moodlake_dagster.tables import SPOTIFY_API_RESPONSES
 
 # Only the last 50 plays are reachable: a daily poll would lose most of a listening day.
 POLL_INTERVAL_S = int(os.environ.get("MOODLAKE_SPOTIFY_POLL_S") or 300)
@@ -63,10 +64,8 @@ def spotify_recent_plays_sensor(
     settings = moodlake.settings()
     user_id = pseudonymize(spotify.account, settings.resolved_pseudonym_key())
     lake.append(
-        "bronze",
-        "spotify_api_responses",
+        SPOTIFY_API_RESPONSES,
         response_rows(pages, user_id=user_id, requested_at=now, after_ms=after_ms),
-        partition_by=["request_date"],
     )
     # The responses are stored: only now may the cursor move past them.
     times = [played_at(item) for item in items]
@@ -81,7 +80,7 @@ def spotify_recent_plays_sensor(
         cursor=json.dumps({"after_ms": new_after}),
         asset_events=[
             dg.AssetMaterialization(
-                "spotify_api_responses",
+                SPOTIFY_API_RESPONSES.key,
                 metadata={"plays": len(items), "pages": len(pages), "after_ms": new_after},
             )
         ],

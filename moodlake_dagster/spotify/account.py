@@ -11,23 +11,24 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deltalake import DeltaTable
 from spotipy.oauth2 import SpotifyOauthError
 
-from moodlake_dagster.assets.gold import GOLD_TABLES
-from moodlake_dagster.assets.ml_common import LISTENER_TABLES
-from moodlake_dagster.resources.lake import LakeResource
 from moodlake_dagster.spotify.client import SpotifyError
+from moodlake_dagster.tables import (
+    LISTENER_TABLES,
+    LISTENING_EVENTS,
+    PLAYS,
+    SPOTIFY_API_RESPONSES,
+    Table,
+)
+
+if TYPE_CHECKING:  # the resource is handed in: spotify/ sits below resources/
+    from moodlake_dagster.resources.lake import LakeResource
 
 USER_ID = re.compile(r"^u_[0-9a-f]{16}$")
-# Snapshots built from a user's plays, keyed by user and as-of day: the user table, every
-# Gold table and the per-listener model tables.
-SNAPSHOT_TABLES = [
-    ("silver", "users"),
-    *(("gold", name) for name in GOLD_TABLES),
-    *(("gold", name) for name in LISTENER_TABLES),
-]
 
 
 def login_url(auth) -> str:
@@ -46,10 +47,10 @@ def complete_login(auth, redirected_url: str) -> dict:
     return auth.cache_handler.get_cached_token()
 
 
-def _delete(lake: LakeResource, layer: str, name: str, predicate: str) -> int:
-    if not lake.exists(layer, name):
+def _delete(lake: LakeResource, entry: Table, predicate: str) -> int:
+    if not lake.exists(entry):
         return 0
-    table = DeltaTable(lake.uri(layer, name), storage_options=lake.storage_options or None)
+    table = DeltaTable(lake.uri(entry), storage_options=lake.storage_options or None)
     deleted = table.delete(predicate).get("num_deleted_rows", 0)
     table.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
     return int(deleted)
@@ -62,25 +63,24 @@ def forget_api_user(lake: LakeResource, user_id: str) -> dict[str, int]:
     days = [
         row["play_date"]
         for row in lake.read_rows(
-            "bronze",
-            "listening_events",
-            [("source_format", "=", "api"), ("user_id", "=", user_id)],
+            LISTENING_EVENTS, [("source_format", "=", "api"), ("user_id", "=", user_id)]
         )
     ] + [
         row["request_date"]
-        for row in lake.read_rows("bronze", "spotify_api_responses", [("user_id", "=", user_id)])
+        for row in lake.read_rows(SPOTIFY_API_RESPONSES, [("user_id", "=", user_id)])
     ]
     user = f"user_id = '{user_id}'"
     api_rows = f"source_format = 'api' AND {user}"
     deleted = {
-        "bronze/spotify_api_responses": _delete(lake, "bronze", "spotify_api_responses", user),
-        "bronze/listening_events": _delete(lake, "bronze", "listening_events", api_rows),
-        "silver/plays": _delete(lake, "silver", "plays", api_rows),
+        SPOTIFY_API_RESPONSES.path: _delete(lake, SPOTIFY_API_RESPONSES, user),
+        LISTENING_EVENTS.path: _delete(lake, LISTENING_EVENTS, api_rows),
+        PLAYS.path: _delete(lake, PLAYS, api_rows),
     }
     if days:
+        # Snapshots built from the user's plays: Silver users, Gold, per-listener models.
         since = f"{user} AND as_of_date >= '{min(days).isoformat()}'"
-        for layer, name in SNAPSHOT_TABLES:
-            deleted[f"{layer}/{name}"] = _delete(lake, layer, name, since)
+        for table in LISTENER_TABLES:
+            deleted[table.path] = _delete(lake, table, since)
     return deleted
 
 

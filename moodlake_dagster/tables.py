@@ -1,0 +1,501 @@
+"""Every Delta table of the lake, one entry each: where it lives, how runs replace it, its
+contract, what it is made from. Assets, storage calls, checks, `moodlake sql`, the Trino
+registration and `moodlake spotify disconnect` read it; nothing else spells a table's name.
+
+Adding a table: one entry here (and its columns in `columns.py`), one thin asset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dagster as dg
+import pandera.pandas as pa_models
+import pyarrow as pa
+
+from moodlake_dagster.checks import schemas as models
+from moodlake_dagster.columns import describe
+from moodlake_dagster.vocabulary import AUDIO_FEATURES, MODE_FEATURES
+
+PLAY_DAY = "play_date"  # event tables: a run replaces the days its plays happened on
+AS_OF = "as_of_date"  # snapshots: a run replaces its range with one snapshot as of its end
+
+
+@dataclass(frozen=True)
+class Table:
+    layer: str  # bronze | silver | gold: the folder under the lake root and the key prefix
+    name: str
+    group: str  # the asset group in the Dagster UI
+    description: str
+    partition: str | None  # the day column a run replaces (None: appended, never replaced)
+    model: type[pa_models.DataFrameModel] | None = None  # the Pandera contract
+    schema: pa.Schema | None = None  # fixed where Python builds the rows; Spark's otherwise
+    reads: tuple[Table, ...] = ()  # the tables it is computed from (its fingerprint's inputs)
+    shaped_by_settings: bool = True  # whether MOODLAKE_* settings change its rows
+
+    @property
+    def path(self) -> str:
+        """`layer/name`: the folder under the lake root, and the asset key's user string."""
+        return f"{self.layer}/{self.name}"
+
+    @property
+    def key(self) -> dg.AssetKey:
+        """The asset key says where the table lives: `silver/plays`."""
+        return dg.AssetKey([self.layer, self.name])
+
+    @property
+    def metadata(self) -> dict:
+        """The asset's static metadata: its columns, where the schema is fixed here."""
+        return self.columns(self.schema) if self.schema is not None else {}
+
+    def columns(self, schema: pa.Schema) -> dict:
+        """The column schema the UI shows (each column's type and meaning), as metadata; Spark
+        decides the columns of the tables it builds, so their runs report the written one."""
+        columns = [
+            dg.TableColumn(field.name, str(field.type), description=describe(self.path, field.name))
+            for field in schema
+        ]
+        return {"dagster/column_schema": dg.TableSchema(columns=columns)}
+
+    def __str__(self) -> str:
+        return self.path
+
+
+# ---- Bronze: sources as received, with lineage ------------------------------------------------
+
+CATALOG_TRACKS = Table(
+    "bronze",
+    "catalog_tracks",
+    "bronze",
+    "Every catalog file as received, merged in precedence order (the first file's rows win a "
+    "track_id), with source file and row; bad rows go to quarantine.",
+    AS_OF,
+    models.CatalogTracks,
+)
+SPOTIFY_API_RESPONSES = Table(
+    "bronze",
+    "spotify_api_responses",
+    "bronze",
+    "Web API recently-played responses, one row per page as received (written by the Spotify "
+    "sensor, not by a run).",
+    "request_date",
+    schema=pa.schema(
+        [
+            ("request_date", pa.date32()),
+            ("requested_at", pa.timestamp("us", tz="UTC")),
+            ("user_id", pa.string()),
+            ("endpoint", pa.string()),
+            ("after_ms", pa.int64()),
+            ("page", pa.int64()),
+            ("items", pa.int64()),
+            ("body", pa.string()),
+        ]
+    ),
+)
+LISTENING_EVENTS = Table(
+    "bronze",
+    "listening_events",
+    "bronze",
+    "Every play from every history file in the landing folder (privacy export, Extended "
+    "Streaming History, legacy endsong, Web API), as received with lineage; IP addresses "
+    "dropped, account names become keyed pseudonyms.",
+    PLAY_DAY,
+    models.ListeningEvents,
+    pa.schema(
+        [
+            ("play_date", pa.date32()),
+            ("ts", pa.timestamp("us", tz="UTC")),
+            ("user_id", pa.string()),
+            ("ms_played", pa.int64()),
+            ("content_type", pa.string()),
+            ("track_name", pa.string()),
+            ("artist_name", pa.string()),
+            ("album_name", pa.string()),
+            ("track_uri", pa.string()),
+            ("episode_name", pa.string()),
+            ("episode_show_name", pa.string()),
+            ("episode_uri", pa.string()),
+            ("audiobook_uri", pa.string()),
+            ("audiobook_title", pa.string()),
+            ("audiobook_chapter_title", pa.string()),
+            ("reason_start", pa.string()),
+            ("reason_end", pa.string()),
+            ("shuffle", pa.bool_()),
+            ("skipped", pa.bool_()),
+            ("offline", pa.bool_()),
+            ("offline_timestamp", pa.int64()),
+            ("incognito_mode", pa.bool_()),
+            ("platform", pa.string()),
+            ("conn_country", pa.string()),
+            ("source_format", pa.string()),
+            ("_source_file", pa.string()),
+            ("_record_index", pa.int64()),
+            ("_ingested_at", pa.timestamp("us", tz="UTC")),
+            ("_batch_id", pa.string()),
+        ]
+    ),
+    reads=(SPOTIFY_API_RESPONSES,),
+)
+SPOTIFY_TRACKS = Table(
+    "bronze",
+    "spotify_tracks",
+    "bronze",
+    "Tracks looked up on the Web API for plays the catalog lacks (appended as fetched).",
+    "fetched_date",
+    models.SpotifyTracks,
+    pa.schema(
+        [
+            ("fetched_date", pa.date32()),
+            ("fetched_at", pa.timestamp("us", tz="UTC")),
+            ("track_id", pa.string()),
+            ("lookup_status", pa.string()),
+            ("track_name", pa.string()),
+            ("artists", pa.string()),
+            ("album_name", pa.string()),
+            ("duration_ms", pa.int64()),
+            ("explicit", pa.bool_()),
+            ("features_source", pa.string()),
+            *[(name, pa.float64()) for name in AUDIO_FEATURES],
+            ("key", pa.int64()),
+            ("mode", pa.int64()),
+            ("time_signature", pa.int64()),
+        ]
+    ),
+)
+QUARANTINE = Table(
+    "bronze",
+    "quarantine",
+    "bronze",
+    "Every record a Bronze or Silver asset could not take, with the file, the record and the "
+    "reason; each run replaces its own asset's rows for its days.",
+    "record_date",
+    models.Quarantine,
+    pa.schema(
+        [
+            ("asset", pa.string()),
+            ("source_file", pa.string()),
+            ("record_index", pa.int64()),
+            ("record_date", pa.date32()),
+            ("reason", pa.string()),
+            ("raw", pa.string()),
+            ("_batch_id", pa.string()),
+            ("_ingested_at", pa.timestamp("us", tz="UTC")),
+        ]
+    ),
+)
+
+# ---- Silver: clean, typed, conformed ----------------------------------------------------------
+
+TRACKS = Table(
+    "silver",
+    "tracks",
+    "silver",
+    "One row per track_id with its genres as a list, range-checked audio features, and a "
+    "normalized (artist, title) song_key linking the same song across ids. Catalog first; "
+    "played tracks it lacks join from Web API lookups that carry features; then one estimate "
+    "per catalog artist (their songs' mean features) for plays of songs the catalog lacks.",
+    AS_OF,
+    models.Tracks,
+    reads=(CATALOG_TRACKS, SPOTIFY_TRACKS),
+)
+PLAYS = Table(
+    "silver",
+    "plays",
+    "silver",
+    "One row per real music play: UTC and local time, skipped, deduplicated across files and "
+    "re-imports, resolved to the catalog by id then by normalized names (unresolved kept).",
+    PLAY_DAY,
+    models.Plays,
+    reads=(LISTENING_EVENTS, TRACKS),
+)
+USERS = Table(
+    "silver",
+    "users",
+    "silver",
+    "Pseudonymous listeners with their time zone, first and last play and feature coverage, "
+    "as of the partition day (built from every play up to it).",
+    AS_OF,
+    models.Users,
+    reads=(PLAYS,),
+    shaped_by_settings=False,
+)
+
+# ---- Gold: one table per question --------------------------------------------------------------
+
+
+def _gold(name: str, description: str, model, schema: pa.Schema | None = None) -> Table:
+    return Table("gold", name, "gold", description, AS_OF, model, schema, (PLAYS, TRACKS), False)
+
+
+LISTENING_BY_DAYPART = _gold(
+    "listening_by_daypart",
+    "When do I listen, and in what mood: plays, minutes, skip rate and mean valence, energy, "
+    "danceability, acousticness and tempo per day part × weekday, in the listener's time zone.",
+    models.ListeningByDaypart,
+)
+MOOD_BY_HOUR = _gold(
+    "mood_by_hour",
+    "When in the day is my music brighter or calmer: plays, minutes, skip rate and mean "
+    "valence, energy and danceability per hour of the day, in the listener's time zone.",
+    models.MoodByHour,
+)
+GENRE_MIX = _gold(
+    "genre_mix",
+    "What do I listen to: share of resolved plays per genre (a play split over its track's "
+    "genres), minutes and distinct tracks.",
+    models.GenreMix,
+)
+TRACK_ENGAGEMENT = _gold(
+    "track_engagement",
+    "How I engage with each track: plays, skips, skip rate, completion and minutes, including "
+    "tracks the catalog does not know (keyed by normalized artist and title).",
+    models.TrackEngagement,
+)
+FEATURE_CORRELATIONS = _gold(
+    "feature_correlations",
+    "Which audio features go with what I play: Pearson r with p-value and n between each "
+    "feature and per-track play count and skip rate.",
+    models.FeatureCorrelations,
+    pa.schema(
+        [
+            ("user_id", pa.string()),
+            ("feature", pa.string()),
+            ("metric", pa.string()),
+            ("pearson_r", pa.float64()),
+            ("p_value", pa.float64()),
+            ("n", pa.int64()),
+            ("note", pa.string()),
+            ("as_of_date", pa.date32()),
+        ]
+    ),
+)
+FEATURE_GAPS = _gold(
+    "feature_gaps",
+    "Personal vs. catalog benchmark, features: where my play-weighted feature distribution "
+    "sits against the whole catalog's (means, quartiles, gap in catalog standard deviations).",
+    models.FeatureGaps,
+)
+GENRE_DISCOVERY = _gold(
+    "genre_discovery",
+    "Personal vs. catalog benchmark, genres: catalog genres I have never played, ranked by how "
+    "close their mood profile is to mine: discovery opportunities.",
+    models.GenreDiscovery,
+)
+GOLD = (
+    LISTENING_BY_DAYPART,
+    MOOD_BY_HOUR,
+    GENRE_MIX,
+    TRACK_ENGAGEMENT,
+    FEATURE_CORRELATIONS,
+    FEATURE_GAPS,
+    GENRE_DISCOVERY,
+)
+
+# ---- Models: their outputs, stored beside Gold ----------------------------------------------
+
+
+def _model(name: str, description: str, model, schema=None, reads=(), **kw) -> Table:
+    return Table("gold", name, "ml", description, AS_OF, model, schema, reads, **kw)
+
+
+MODEL_METRICS = _model(
+    "model_metrics",
+    "Every model's held-out metrics beside its baseline, one row per model, metric and "
+    "as-of day, to compare retrains (each model asset replaces its own rows).",
+    models.ModelMetrics,
+    pa.schema(
+        [
+            ("as_of_date", pa.date32()),
+            ("model", pa.string()),
+            ("metric", pa.string()),
+            ("value", pa.float64()),
+            ("baseline", pa.float64()),
+            ("n_eval", pa.int64()),
+            ("note", pa.string()),
+        ]
+    ),
+)
+TRACK_MOODS = _model(
+    "track_moods",
+    "Every track in Silver (catalog and played) labelled with a mood — happy, sad, chill, "
+    "party, sleep, study, romance — by a classifier scored on held-out artists.",
+    models.TrackMoods,
+    reads=(TRACKS,),
+)
+LISTENING_MODES = _model(
+    "listening_modes",
+    "Each listener's modes — the kinds of listening they return to, found by K-Means over "
+    "the audio features of their plays, k chosen by silhouette — with size, centroid, "
+    "typical day part and a plain-language name.",
+    models.ListeningModes,
+    pa.schema(
+        [
+            ("as_of_date", pa.date32()),
+            ("user_id", pa.string()),
+            ("mode_id", pa.int64()),
+            ("name", pa.string()),
+            ("plays", pa.int64()),
+            ("share", pa.float64()),
+            ("typical_day_part", pa.string()),
+            ("typical_hour", pa.int64()),
+            *[(f"centroid_{f}", pa.float64()) for f in MODE_FEATURES],
+        ]
+    ),
+    reads=(PLAYS, TRACKS),
+)
+PREFERENCE_MODEL = _model(
+    "preference_model",
+    "Per listener: will they enjoy (play through, not skip) a track? Trained on the days "
+    "before a cutoff and scored on the days after it, beside a baseline.",
+    models.PreferenceModel,
+    pa.schema(
+        [
+            ("as_of_date", pa.date32()),
+            ("user_id", pa.string()),
+            ("status", pa.string()),
+            ("reason", pa.string()),
+            ("cutoff", pa.string()),
+            ("n_train", pa.int64()),
+            ("n_eval", pa.int64()),
+            ("n_eval_with_features", pa.int64()),
+            ("auc", pa.float64()),
+            ("baseline_auc", pa.float64()),
+        ]
+    ),
+    reads=(PLAYS, TRACKS),
+)
+ALS_RECOMMENDATIONS = _model(
+    "als_recommendations",
+    "Tracks each listener is likely to play, by implicit-feedback ALS over listener × track "
+    "play counts, scored by NDCG@10 on later days beside a popularity ranking.",
+    models.AlsRecommendations,
+    pa.schema(
+        [
+            ("as_of_date", pa.date32()),
+            ("user_id", pa.string()),
+            ("rank", pa.int64()),
+            ("track_id", pa.string()),
+            ("als_score", pa.float64()),
+            ("unit", pa.string()),
+            ("basis", pa.string()),
+        ]
+    ),
+    reads=(PLAYS,),
+)
+RECOMMENDATIONS = _model(
+    "recommendations",
+    "Two lists per listener and day part: mirror (tracks that fit how they listen then) and "
+    "coach (a gentle, capped step toward higher valence or energy after a low streak).",
+    models.Recommendations,
+    pa.schema(
+        [
+            ("as_of_date", pa.date32()),
+            ("user_id", pa.string()),
+            ("day_part", pa.string()),
+            ("mode", pa.string()),
+            ("rank", pa.int64()),
+            ("track_id", pa.string()),
+            ("track_name", pa.string()),
+            ("artists", pa.string()),
+            ("genre", pa.string()),
+            ("source", pa.string()),
+            ("new_artist", pa.bool_()),
+            ("listening_mode", pa.string()),
+            ("match_score", pa.float64()),
+            ("improvement_score", pa.float64()),
+            ("als_score", pa.float64()),
+            ("valence", pa.float64()),
+            ("energy", pa.float64()),
+            ("delta_valence", pa.float64()),
+            ("delta_energy", pa.float64()),
+            ("recent_valence", pa.float64()),
+            ("recent_energy", pa.float64()),
+            ("recent_over", pa.string()),
+            ("low_valence_days", pa.int64()),
+            ("coach_nudging", pa.bool_()),
+        ]
+    ),
+    reads=(PLAYS, TRACKS, ALS_RECOMMENDATIONS, LISTENING_MODES),
+)
+_EXPLAINED = [
+    ("as_of_date", pa.date32()),
+    ("subject", pa.string()),
+    ("user_id", pa.string()),
+    ("day_part", pa.string()),
+    ("mode", pa.string()),
+    ("rank", pa.int64()),
+    ("track_id", pa.string()),
+    ("label", pa.string()),
+]
+SHAP_VALUES = _model(
+    "shap_values",
+    "SHAP contributions (TreeExplainer, log-odds) of every feature to every recommendation's "
+    "match score and every track's mood label, with each feature's share.",
+    models.ShapValues,
+    pa.schema(
+        [
+            *_EXPLAINED,
+            ("feature", pa.string()),
+            ("feature_value", pa.float64()),
+            ("shap_value", pa.float64()),
+            ("share", pa.float64()),
+            ("base_value", pa.float64()),
+            ("output", pa.float64()),
+        ]
+    ),
+    reads=(TRACKS, RECOMMENDATIONS, TRACK_MOODS),
+)
+EXPLANATIONS = _model(
+    "explanations",
+    "One sentence per recommendation and per mood label saying why, from its SHAP values: the "
+    "features that pushed it most and their shares.",
+    models.Explanations,
+    pa.schema(
+        [
+            *_EXPLAINED,
+            ("score", pa.float64()),
+            ("base_value", pa.float64()),
+            ("output", pa.float64()),
+            ("sentence", pa.string()),
+        ]
+    ),
+    reads=(TRACKS, RECOMMENDATIONS, TRACK_MOODS),
+)
+# The model tables in build order; those after track_moods are keyed by listener.
+MODELS = (
+    TRACK_MOODS,
+    LISTENING_MODES,
+    PREFERENCE_MODEL,
+    ALS_RECOMMENDATIONS,
+    RECOMMENDATIONS,
+    SHAP_VALUES,
+    EXPLANATIONS,
+)
+LISTENER_MODELS = MODELS[1:]
+
+TABLES: dict[str, Table] = {
+    t.path: t
+    for t in (
+        CATALOG_TRACKS,
+        SPOTIFY_API_RESPONSES,
+        LISTENING_EVENTS,
+        SPOTIFY_TRACKS,
+        QUARANTINE,
+        TRACKS,
+        PLAYS,
+        USERS,
+        *GOLD,
+        MODEL_METRICS,
+        *MODELS,
+    )
+}
+# Tables keyed by listener: what `moodlake spotify disconnect` and a listener's export touch.
+LISTENER_TABLES = (USERS, *GOLD, *LISTENER_MODELS)
+
+
+def table(path: str) -> Table:
+    """The entry for `layer/name`, with the known paths in the error."""
+    try:
+        return TABLES[path]
+    except KeyError:
+        raise KeyError(f"no table {path!r} in the catalog; known: {', '.join(TABLES)}") from None

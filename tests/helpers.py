@@ -1,0 +1,54 @@
+"""Shared test constants and plain helpers (no fixtures: those live in conftest.py).
+
+Test modules import these from here (`from helpers import CATALOG_SAMPLE`); pytest advises
+against importing conftest.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from moodlake_dagster.settings import load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+HISTORY = SHARED_DATA / "listening_history"
+EXTENDED = HISTORY / "spotify-music-analysis"
+BASIC = HISTORY / "my-spotify-data"
+CATALOG_SAMPLE = REPO / "moodlake_dagster" / "demo_data" / "catalog_sample.csv"
+NOW = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
+# The tables each layer must have: written out here, not imported, so a lost one fails a test.
+LAYERS = {
+    "bronze": ["catalog_tracks", "listening_events"],
+    "silver": ["tracks", "plays", "users"],
+    "gold": [
+        "listening_by_daypart",
+        "mood_by_hour",
+        "genre_mix",
+        "track_engagement",
+        "feature_correlations",
+        "feature_gaps",
+        "genre_discovery",
+    ],
+}
+
+
+def link_landing(target: Path, sources: dict[str, Path]) -> Path:
+    """A landing folder whose subfolders (one per account) hold symlinks to real files."""
+    for account, folder in sources.items():
+        (target / account).mkdir(parents=True, exist_ok=True)
+        for path in sorted(folder.glob("*.json")):
+            (target / account / path.name).symlink_to(path)
+    return target
+
+
+def make_settings(home: Path, landing: Path, spark_url: str, **extra):
+    env = {
+        "MOODLAKE_HOME": str(home),
+        "MOODLAKE_LANDING": str(landing),
+        "MOODLAKE_CATALOG": str(CATALOG_SAMPLE),
+        "MOODLAKE_SPARK_REMOTE": spark_url,
+        "MOODLAKE_PSEUDONYM_KEY": "test-key-not-secret",
+    } | extra
+    return load_settings(env)

@@ -1,0 +1,92 @@
+"""What a write is made from (fingerprints.py): stable digests, what the settings fingerprint
+ignores, and the fingerprint a real delta-rs table records, which housekeeping leaves alone."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pyarrow as pa
+
+from moodlake_dagster import fingerprints, maintenance, storage
+from moodlake_dagster.settings import load_settings
+
+D = dt.date
+
+
+def test_a_digest_is_stable_and_blind_to_key_order():
+    one = fingerprints.digest({"days": [D(2024, 1, 1), D(2024, 1, 2)], "reads": {"a": 1, "b": 2}})
+    two = fingerprints.digest({"reads": {"b": 2, "a": 1}, "days": [D(2024, 1, 1), D(2024, 1, 2)]})
+    assert one == two and re.fullmatch(r"[0-9a-f]{32}", one)
+    assert fingerprints.digest({"reads": {"a": 1, "b": 3}}) != fingerprints.digest(
+        {"reads": {"a": 1, "b": 2}}
+    )
+    # A list keeps its order: days [start, end] are not a set.
+    assert fingerprints.digest([1, 2]) != fingerprints.digest([2, 1])
+
+
+def test_source_files_count_by_name_size_and_time_in_any_order():
+    files = [("me/a.json", 10, 111), ("me/b.json", 20, 222)]
+    base = fingerprints.files_fingerprint(files)
+    assert fingerprints.files_fingerprint(reversed(files)) == base
+    assert fingerprints.files_fingerprint([files[0], ("me/b.json", 21, 222)]) != base
+    assert fingerprints.files_fingerprint([files[0], ("me/b.json", 20, 223)]) != base
+    assert fingerprints.files_fingerprint(files[:1]) != base
+
+
+def test_the_code_version_is_a_short_stable_hash():
+    assert fingerprints.code_version() == fingerprints.code_version()
+    assert re.fullmatch(r"[0-9a-f]{16}", fingerprints.code_version())
+
+
+def _settings(tmp_path, **env):
+    return load_settings(
+        {"MOODLAKE_HOME": str(tmp_path), "MOODLAKE_PSEUDONYM_KEY": "key-one"}
+        | {f"MOODLAKE_{k}": v for k, v in env.items()}
+    )
+
+
+def test_how_a_build_runs_does_not_change_what_it_writes(tmp_path):
+    base = fingerprints.settings_fingerprint(_settings(tmp_path))
+    assert base == fingerprints.settings_fingerprint(
+        _settings(tmp_path, SPARK_REMOTE="sc://elsewhere:15002", LANDING_SETTLE_S="5")
+    )
+    assert base == fingerprints.settings_fingerprint(_settings(tmp_path, LAKE="/elsewhere/lake"))
+
+
+def test_what_shapes_the_rows_changes_the_fingerprint(tmp_path):
+    base = fingerprints.settings_fingerprint(_settings(tmp_path))
+    assert base != fingerprints.settings_fingerprint(_settings(tmp_path, SKIP_THRESHOLD_MS="1"))
+    assert base != fingerprints.settings_fingerprint(_settings(tmp_path, TIMEZONE="Asia/Tokyo"))
+    # A new pseudonym key renames every listener: their rows change.
+    other_key = _settings(tmp_path, PSEUDONYM_KEY="key-two")
+    assert base != fingerprints.settings_fingerprint(other_key)
+
+
+def _day(day: D) -> pa.Table:
+    return pa.table({"play_date": pa.array([day] * 3, pa.date32()), "v": [1, 2, 3]})
+
+
+def test_the_fingerprint_recorded_by_a_write_survives_housekeeping(tmp_path):
+    uri = str(tmp_path / "lake" / "silver" / "plays")
+    assert fingerprints.recorded(uri) is None and fingerprints.data_version(uri) is None
+    for i in range(3):
+        day = D(2024, 1, 1) + dt.timedelta(days=i)
+        storage.replace_range(
+            uri,
+            _day(day),
+            column="play_date",
+            start=day,
+            end=day,
+            commit_metadata={fingerprints.INPUTS: f"inputs-{i}"},
+        )
+    assert fingerprints.recorded(uri) == "inputs-2"
+    version = fingerprints.data_version(uri)
+    maintenance.tidy("silver/plays", uri, target_file_size=64 << 20, retention_hours=0)
+    # Compaction and vacuum wrote commits, but no content: the last data commit is unchanged.
+    assert fingerprints.data_version(uri) == version
+    assert fingerprints.recorded(uri) == "inputs-2"
+    day = D(2024, 1, 9)
+    storage.replace_range(uri, _day(day), column="play_date", start=day, end=day)
+    assert fingerprints.data_version(uri) > version
+    assert fingerprints.recorded(uri) is None  # a write that recorded nothing
