@@ -18,22 +18,12 @@ from pathlib import Path
 
 import pandas as pd
 from deltalake import DeltaTable
+from histories import link_landing
 
 REPO = Path(__file__).resolve().parents[1]
-HISTORIES = REPO.parent / "shared" / "data" / "listening_history"
 RESULTS = REPO / "benchmarks" / "results" / "compare.json"
 RUN_LINEAGE = ("_batch_id", "_ingested_at")
 BUILD = "from moodlake_dagster.cli import entry; entry()"
-
-
-def link_landing(landing: Path) -> None:
-    for account, folder in (
-        ("wardana", "my-spotify-data"),
-        ("efrrowini", "spotify-music-analysis"),
-    ):
-        (landing / account).mkdir(parents=True)
-        for path in sorted((HISTORIES / folder).glob("*.json")):
-            (landing / account / path.name).symlink_to(path)
 
 
 def build(source: Path, home: Path, landing: Path) -> None:

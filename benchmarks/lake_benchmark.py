@@ -20,20 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from histories import HISTORIES, link_landing
+
 REPO = Path(__file__).resolve().parents[1]
-HISTORIES = REPO.parent / "shared" / "data" / "listening_history"
 RESULTS = REPO / "benchmarks" / "results" / "lake.json"
 MOODLAKE = Path(sys.executable).with_name("moodlake")
-
-
-def link_landing(landing: Path) -> None:
-    for account, folder in (
-        ("wardana", "my-spotify-data"),
-        ("efrrowini", "spotify-music-analysis"),
-    ):
-        (landing / account).mkdir(parents=True)
-        for path in sorted((HISTORIES / folder).glob("*.json")):
-            (landing / account / path.name).symlink_to(path)
 
 
 def build(env: dict, *extra: str) -> dict:

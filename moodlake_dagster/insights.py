@@ -1,4 +1,4 @@
-"""Materialization metadata a person reads in the Dagster UI: previews and plots.
+"""Materialization metadata a person reads in the Dagster UI: previews, tables and plots.
 
 Plots are PNGs embedded in Markdown metadata, so they render on the asset page with no extra
 service. Each plot function takes a pandas DataFrame of a Gold table and returns a Figure.
@@ -35,6 +35,39 @@ def figure_md(fig: plt.Figure, alt: str) -> dg.MetadataValue:
     plt.close(fig)
     encoded = base64.b64encode(buffer.getvalue()).decode()
     return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{encoded})")
+
+
+def files_read_md(accounting: list[dict]) -> dg.MetadataValue:
+    """The history files a run read (`ingest.history.file_accounting`), one row each."""
+    lines = ["| file | format | records | landed, by kind | quarantined | not read because |"]
+    lines.append("|---|---|---|---|---|---|")
+    for row in accounting:
+        kinds = ", ".join(f"{k} {n}" for k, n in row.get("kinds", {}).items())
+        lines.append(
+            f"| {row['file']} | {row['format'] or '—'} | {row['records']} | {kinds or '—'} "
+            f"| {row.get('quarantined', 0)} | {row.get('reason', '')} |"
+        )
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+def catalog_files_md(accounting: list[dict]) -> dg.MetadataValue:
+    """The catalog files a run read (`MergedCatalog.accounting`), in precedence order."""
+    lines = ["| file | layout | records | landed | quarantined | superseded |", "|---" * 6 + "|"]
+    lines += [
+        f"| {f['file']} | {f['layout']} | {f['records_in']} | {f['rows_landed']} "
+        f"| {f['rows_quarantined']} | {f['rows_superseded']} |"
+        for f in accounting
+    ]
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+def quarantine_md(bad: list, rows: int = 10) -> dg.MetadataValue:
+    """The first quarantined records (`ingest.records.BadRecord`): where, and why."""
+    lines = ["| file | record | reason |", "|---|---|---|"]
+    lines += [
+        f"| {b.source_file} | {b.record_index} | {b.reason.replace('|', '/')} |" for b in bad[:rows]
+    ]
+    return dg.MetadataValue.md("\n".join(lines) if bad else "nothing quarantined")
 
 
 def main_user(df: pd.DataFrame) -> str | None:

@@ -41,3 +41,7 @@ MOODS = ("happy", "sad", "chill", "party", "sleep", "study", "romance")
 ESTIMATE = "artist_estimate"
 # An estimate's track_id: this prefix and 19 hex digits of its artist key's hash.
 ESTIMATE_PREFIX = "EST"
+
+# The bars a model must clear on held-out data (asset checks, and the line on their plots).
+MOOD_AUC_BAR = 0.90  # macro ROC AUC, artist-grouped cross-validation
+PREFERENCE_AUC_BAR = 0.80  # ROC AUC on the days after the cutoff

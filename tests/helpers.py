@@ -7,6 +7,7 @@ against importing conftest.py.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 from moodlake_dagster.settings import load_settings
@@ -52,3 +53,17 @@ def make_settings(home: Path, landing: Path, spark_url: str, **extra):
         "MOODLAKE_PSEUDONYM_KEY": "test-key-not-secret",
     } | extra
     return load_settings(env)
+
+
+def ui_env(root: Path, spark_url: str) -> dict[str, str]:
+    """The environment `moodlake ui` gets in a test: this process's, a home and landing under
+    `root`, the shared Spark server, and no DAGSTER_HOME (the CLI makes its own)."""
+    env = os.environ | {
+        "MOODLAKE_HOME": str(root / "home"),
+        "MOODLAKE_LANDING": str(root / "landing"),
+        "MOODLAKE_CATALOG": str(CATALOG_SAMPLE),
+        "MOODLAKE_SPARK_REMOTE": spark_url,
+        "MOODLAKE_PSEUDONYM_KEY": "test-key-not-secret",
+    }
+    env.pop("DAGSTER_HOME", None)
+    return env

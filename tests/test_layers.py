@@ -23,6 +23,7 @@ LAYERS = [
         "spotify",
         "demo",
         "insights",
+        "model_plots",
         "reports",
         "build_summary",
         "sql",
@@ -91,3 +92,24 @@ def test_the_vocabulary_and_settings_import_nothing_heavy():
     for name in ("vocabulary", "settings"):
         imported = top_modules(ast.parse((PACKAGE / f"{name}.py").read_text()))
         assert not imported & heavy, f"{name}.py imports {sorted(imported & heavy)}"
+
+
+MAX_ASSET_BODY = 40
+
+
+def test_every_asset_body_fits_a_screen():
+    """Thin assets: read inputs, call one plain function, write through the catalog, return
+    metadata. Training, evaluation and per-listener loops live in ml/, plots in model_plots."""
+    long = []
+    for path in sorted((PACKAGE / "assets").glob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            decorators = [ast.unparse(d) for d in getattr(node, "decorator_list", [])]
+            if not any(d.startswith(("dg.asset", "dg.multi_asset")) for d in decorators):
+                continue
+            body = node.body
+            if isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                body = body[1:]  # the docstring
+            lines = body[-1].end_lineno - body[0].lineno + 1
+            if lines > MAX_ASSET_BODY:
+                long.append(f"{path.name}:{node.name} {lines} lines")
+    assert not long, "asset bodies over a screen:\n" + "\n".join(long)

@@ -126,8 +126,8 @@ def test_preference_features_use_only_earlier_plays(extended_plays):
 
 
 def test_preference_model_on_the_real_history_is_held_out_in_time(extended_plays):
-    from moodlake_dagster.assets.preference import auc_plot
     from moodlake_dagster.ml import preference
+    from moodlake_dagster.model_plots import preference_auc_plot as auc_plot
 
     result = preference.train_user("u_efrrowini000000", extended_plays)
     assert min(result.eval_days) >= result.cutoff  # no evaluation day before the cutoff

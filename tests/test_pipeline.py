@@ -290,8 +290,8 @@ def test_every_track_mood_is_explained_and_adds_up(lake):
 
 
 def test_the_explanation_plot_draws_one_subjects_contributions(lake):
-    from moodlake_dagster.assets.explanations import pick_plot
     from moodlake_dagster.ml.explain import HIDDEN
+    from moodlake_dagster.model_plots import shap_pick_plot as pick_plot
 
     text = table(lake, "gold", "explanations")
     text = text[text["as_of_date"].astype(str) == RANGE[1]]

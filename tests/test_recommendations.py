@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 from helpers import CATALOG_SAMPLE
 
-from moodlake_dagster.assets.als import ranking_plot
 from moodlake_dagster.demo.generator import generate_plays
 from moodlake_dagster.ml import als, explain, mood, recommend
+from moodlake_dagster.model_plots import als_ranking_plot
 
 AS_OF = dt.date(2025, 4, 30)
 DAY_PART_STARTS = ((0, "night"), (6, "morning"), (12, "afternoon"), (18, "evening"))
@@ -119,7 +119,7 @@ def test_als_on_a_crowd_is_scored_on_later_days_only(spark, crowd):
     for value in (evaluation.precision, evaluation.ndcg, evaluation.baseline_ndcg):
         assert 0 <= value <= 1
     # The asset's plot: model bars, then popularity bars, at the measured heights.
-    (axes, *_) = ranking_plot(evaluation).axes
+    (axes, *_) = als_ranking_plot(evaluation).axes
     assert [bar.get_height() for bar in axes.patches] == [
         evaluation.precision,
         evaluation.ndcg,
@@ -281,7 +281,6 @@ def test_moodlake_recommend_prints_picks_and_why_from_gold(
     import pyarrow as pa
 
     from moodlake_dagster import cli, storage
-    from moodlake_dagster.assets.explanations import explain_recommendations
     from moodlake_dagster.ingest.privacy import pseudonymize
     from moodlake_dagster.tables import EXPLANATIONS, RECOMMENDATIONS
 
@@ -292,7 +291,7 @@ def test_moodlake_recommend_prints_picks_and_why_from_gold(
     lists = recommend.recommend_user(match, listener, pool, AS_OF).assign(
         listening_mode="energetic danceable mornings"
     )
-    _, sentences = explain_recommendations(lists, sample_tracks, {user_id: match})
+    _, sentences = explain.explain_recommendations(lists, sample_tracks, {user_id: match})
     lake = tmp_path / "home" / "lake"
     for name, frame, schema in (
         ("recommendations", lists, RECOMMENDATIONS.schema),

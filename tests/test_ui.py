@@ -4,14 +4,13 @@ asset's page in headless Chromium. Screenshots land in tests/artifacts/ui/."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import pytest
 from browser import chromium
 from dagster_server import free_port, graphql, launch_backfill, launch_run, running
-from helpers import CATALOG_SAMPLE, LAYERS, REPO
+from helpers import CATALOG_SAMPLE, LAYERS, REPO, ui_env
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -60,14 +59,7 @@ def ui(tmp_path_factory, spark_url):
     root = tmp_path_factory.mktemp("ui")
     generate_history(CATALOG_SAMPLE, root / "landing", users=1, days=5)
     port = free_port()
-    env = os.environ | {
-        "MOODLAKE_HOME": str(root / "home"),
-        "MOODLAKE_LANDING": str(root / "landing"),
-        "MOODLAKE_CATALOG": str(CATALOG_SAMPLE),
-        "MOODLAKE_SPARK_REMOTE": spark_url,
-        "MOODLAKE_PSEUDONYM_KEY": "test-key-not-secret",
-    }
-    env.pop("DAGSTER_HOME", None)
+    env = ui_env(root, spark_url)
     logs = [root / "ui.log"]
     command = [str(Path(sys.executable).with_name("moodlake")), "ui", "--port", str(port)]
     with running([command], env, logs, port, cwd=REPO):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from dagster_server import free_port, start, wait_for, wait_until_up
-from helpers import CATALOG_SAMPLE, REPO
+from helpers import REPO, ui_env
 
 from moodlake_dagster.spark_server import alive as process_alive
 
@@ -45,13 +45,7 @@ def alive(pids: set[int]) -> set[int]:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_the_ui_stops_everything_it_started(tmp_path, spark_url, sig):
     port = free_port()
-    env = os.environ | {
-        "MOODLAKE_HOME": str(tmp_path / "home"),
-        "MOODLAKE_LANDING": str(tmp_path / "landing"),
-        "MOODLAKE_CATALOG": str(CATALOG_SAMPLE),
-        "MOODLAKE_SPARK_REMOTE": spark_url,
-    }
-    env.pop("DAGSTER_HOME", None)
+    env = ui_env(tmp_path, spark_url)
     (tmp_path / "landing").mkdir()
     log = tmp_path / "ui.log"
     command = [str(Path(sys.executable).with_name("moodlake")), "ui", "--port", str(port)]

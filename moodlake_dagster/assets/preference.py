@@ -1,27 +1,17 @@
 """The preference-model asset: will this listener play a track through? Scored on later days."""
 
 import dagster as dg
-import pandas as pd
-import pyarrow as pa
 
-from moodlake_dagster.assets.ml_common import (
-    AUC_CHECK,
-    model_asset,
-    model_store,
-    record_metrics,
-)
+from moodlake_dagster import model_plots
+from moodlake_dagster.assets.common import AUC_CHECK, ML_KINDS, publish_model, table_asset
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
-from moodlake_dagster.checks import nothing_to_check, schema_check_spec, validate
 from moodlake_dagster.inputs import fingerprint
-from moodlake_dagster.insights import figure_md, preview, versus_baseline_plot
 from moodlake_dagster.ml import preference
-from moodlake_dagster.ml.metrics import metric
 from moodlake_dagster.partitions import day_range
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig
 from moodlake_dagster.tables import PLAYS, PREFERENCE_MODEL, TRACKS
 from moodlake_dagster.transform.policy import training_plays
-
-PREFERENCE_AUC_BAR = 0.80
+from moodlake_dagster.vocabulary import PREFERENCE_AUC_BAR
 
 
 def preference_check(results: list[preference.PreferenceResult]) -> dg.AssetCheckResult:
@@ -48,34 +38,22 @@ def preference_check(results: list[preference.PreferenceResult]) -> dg.AssetChec
     )
 
 
-def auc_plot(results: list[preference.PreferenceResult]):
-    scores = pd.DataFrame(
-        {"model": [r.auc for r in results], "baseline": [r.baseline_auc for r in results]},
-        index=[r.user_id for r in results],
-    )
-    fig = versus_baseline_plot(
-        scores,
-        ylabel="ROC AUC on later days",
-        baseline="past-skip-rate baseline",
-        bar=PREFERENCE_AUC_BAR,
-    )
-    fig.axes[0].set_ylim(0.4, 1.0)
-    return fig
-
-
 @dg.asset(
-    deps=[PLAYS.key, TRACKS.key],
-    check_specs=[
-        schema_check_spec(PREFERENCE_MODEL, blocking=False),
-        dg.AssetCheckSpec(
-            AUC_CHECK,
-            asset=PREFERENCE_MODEL.key,
-            description=f"Held-out AUC ≥ {PREFERENCE_AUC_BAR} where ≥ "
-            f"{preference.MIN_EVAL_WITH_FEATURES} evaluation plays have audio features; "
-            "otherwise it says why it cannot judge",
-        ),
-    ],
-    **model_asset(PREFERENCE_MODEL),
+    **table_asset(
+        PREFERENCE_MODEL,
+        kinds=ML_KINDS,
+        deps=[PLAYS, TRACKS],
+        blocking=False,
+        checks=[
+            dg.AssetCheckSpec(
+                AUC_CHECK,
+                asset=PREFERENCE_MODEL.key,
+                description=f"Held-out AUC ≥ {PREFERENCE_AUC_BAR} where ≥ "
+                f"{preference.MIN_EVAL_WITH_FEATURES} evaluation plays have audio features; "
+                "otherwise it says why it cannot judge",
+            )
+        ],
+    )
 )
 def preference_model(
     context: dg.AssetExecutionContext, lake: LakeResource, moodlake: MoodlakeConfig
@@ -90,81 +68,11 @@ def preference_model(
         return skipped
     plays = lake.frame(PLAYS, [("play_date", "<=", end)])
     plays = training_plays(plays, include_api_plays=settings.api_plays_in_training)
-    features = lake.snapshot(TRACKS, end)[["track_id", *preference.AUDIO]]
-    plays = plays.merge(features, on="track_id", how="left")
-    results, rows = [], []
-    for user_id, group in plays.groupby("user_id"):
-        try:
-            r = preference.train_user(str(user_id), group)
-        except preference.CannotTrain as err:
-            context.log.warning(f"{user_id}: preference model not trained: {err}")
-            rows.append({"user_id": str(user_id), "status": "skipped", "reason": str(err)})
-            continue
-        results.append(r)
-        note = None
-        if r.left_out:
-            note = f"trained without {', '.join(r.left_out)}: missing for every training play"
-            context.log.info(f"{user_id}: preference model {note}")
-        rows.append(
-            {
-                "user_id": r.user_id,
-                "status": "trained",
-                "reason": note,
-                "cutoff": r.cutoff,
-                "n_train": r.n_train,
-                "n_eval": r.n_eval,
-                "n_eval_with_features": r.n_eval_with_features,
-                "auc": r.auc,
-                "baseline_auc": r.baseline_auc,
-            }
-        )
-    table = pa.Table.from_pylist(
-        [{"as_of_date": end} | row for row in rows], schema=PREFERENCE_MODEL.schema
-    )
-    uri = lake.replace_range(PREFERENCE_MODEL, table, start, end, inputs=inputs)
-    record_metrics(
-        lake,
-        "preference_model",
-        end,
-        [
-            metric("auc", r.auc, baseline=r.baseline_auc, n_eval=r.n_eval, note=r.user_id)
-            for r in results
-        ],
-    )
-    metadata = {
-        "table_uri": uri,
-        "users_trained": len(results),
-        "users_skipped": dg.MetadataValue.json(
-            {row["user_id"]: row["reason"] for row in rows if row["status"] == "skipped"}
-        ),
-        "features_left_out": dg.MetadataValue.json(
-            {r.user_id: list(r.left_out) for r in results if r.left_out}
-        ),
-        "preview": preview(table.to_pandas().drop(columns=["as_of_date"])),
-    }
-    if results:
-        main = max(results, key=lambda r: r.n_eval)
-        folder = model_store(moodlake).save(
-            "preference_model",
-            end,
-            {r.user_id: r.model for r in results},
-            card={
-                "features": {r.user_id: list(r.features) for r in results},
-                "label": "played through, not skipped",
-            },
-        )
-        metadata |= {
-            "model_path": str(folder),
-            "auc": main.auc,
-            "baseline_auc": main.baseline_auc,
-            "n_eval": main.n_eval,
-            "cutoff": main.cutoff,
-            "plot": figure_md(auc_plot(results), "held-out AUC per listener, model vs baseline"),
-        }
-    frame = table.to_pandas()
-    schema = (
-        validate(PREFERENCE_MODEL.model, frame) if rows else nothing_to_check("no listener yet")
-    )
-    return dg.MaterializeResult(
-        metadata=metadata, check_results=[schema, preference_check(results)]
-    )
+    run = preference.fit_listeners(plays, lake.snapshot(TRACKS, end), end)
+    for level, message in run.log:
+        context.log.log(level, message)
+    if run.results:
+        plot = model_plots.preference_auc_plot(run.results)
+        run.out.figures["plot"] = (plot, "held-out AUC per listener, model vs baseline")
+    checks = [preference_check(run.results)]
+    return publish_model(lake, moodlake, PREFERENCE_MODEL, run.out, (start, end), inputs, checks)

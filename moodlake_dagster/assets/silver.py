@@ -3,12 +3,13 @@
 import dagster as dg
 import pyarrow as pa
 
+from moodlake_dagster.assets.common import table_asset
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
-from moodlake_dagster.checks import schema_check_spec, validate
+from moodlake_dagster.checks import validate
 from moodlake_dagster.ingest.privacy import pseudonymize
 from moodlake_dagster.inputs import fingerprint
 from moodlake_dagster.insights import preview
-from moodlake_dagster.partitions import daily_partitions, day_range, single_run
+from moodlake_dagster.partitions import day_range
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig, SparkConnectResource
 from moodlake_dagster.storage import empty_frame, range_predicate
 from moodlake_dagster.tables import (
@@ -21,27 +22,19 @@ from moodlake_dagster.tables import (
     Table,
 )
 from moodlake_dagster.transform.silver import (
+    PLAYS_PREVIEW,
     build_plays,
     build_tracks,
     build_users,
-    kept_out_reason,
+    kept_out_counts,
+    plays_summary,
 )
 from moodlake_dagster.transform.timezones import single_zone_countries
 from moodlake_dagster.vocabulary import ESTIMATE
 
-SPARK = {
-    "partitions_def": daily_partitions,
-    "backfill_policy": single_run,
-    "kinds": {"spark", "deltalake"},
-    "pool": "spark",
-}
+SPARK = {"kinds": {"spark", "deltalake"}, "blocking": True, "spark": True}
 TIMEZONES = pa.schema([("user_id", pa.string()), ("timezone", pa.string())])
 COUNTRY_ZONES = pa.schema([("country", pa.string()), ("timezone", pa.string())])
-
-
-def table_asset(table: Table) -> dict:
-    """The asset arguments a Silver table's catalog entry gives."""
-    return {"key": table.key, "group_name": table.group, "description": table.description}
 
 
 def snapshot_predicate(lake: LakeResource, table: Table, as_of) -> str:
@@ -52,12 +45,7 @@ def snapshot_predicate(lake: LakeResource, table: Table, as_of) -> str:
     return f"as_of_date = '{day.isoformat()}'"
 
 
-@dg.asset(
-    deps=[CATALOG_TRACKS.key, SPOTIFY_TRACKS.key],
-    check_specs=[schema_check_spec(TRACKS, blocking=True)],
-    **table_asset(TRACKS),
-    **SPARK,
-)
+@dg.asset(**table_asset(TRACKS, deps=[CATALOG_TRACKS, SPOTIFY_TRACKS], **SPARK))
 def tracks(
     context: dg.AssetExecutionContext,
     lake: LakeResource,
@@ -114,12 +102,7 @@ def country_timezones(session):
     return session.createDataFrame(pa.Table.from_pylist(rows, schema=COUNTRY_ZONES))
 
 
-@dg.asset(
-    deps=[LISTENING_EVENTS.key, TRACKS.key],
-    check_specs=[schema_check_spec(PLAYS, blocking=True)],
-    **table_asset(PLAYS),
-    **SPARK,
-)
+@dg.asset(**table_asset(PLAYS, deps=[LISTENING_EVENTS, TRACKS], **SPARK))
 def plays(
     context: dg.AssetExecutionContext,
     lake: LakeResource,
@@ -145,60 +128,26 @@ def plays(
         music_videos=settings.music_videos_as_plays,
         country_timezones=country_timezones(session),
     )
-    reason = kept_out_reason(
-        include_incognito=settings.include_incognito, music_videos=settings.music_videos_as_plays
+    kept_out = kept_out_counts(
+        events,
+        include_incognito=settings.include_incognito,
+        music_videos=settings.music_videos_as_plays,
     )
-    reasons = events.select(reason.alias("reason")).dropna().groupBy("reason").count()
-    kept_out = {row["reason"]: row["count"] for row in reasons.collect()}
     table = result.toArrow()
     uri = lake.replace_range(PLAYS, table, start, end, inputs=inputs)
     df = table.to_pandas()
-    events_in = lake.count_rows(LISTENING_EVENTS, start, end)
-    coverage = float(df["has_features"].mean()) if len(df) else 0.0
     return dg.MaterializeResult(
         metadata={
             "table_uri": uri,
             **PLAYS.columns(table.schema),
-            "rows": len(df),
-            "bronze_events_in": events_in,
-            "duplicates_removed": int(df["duplicates_merged"].sum()) if len(df) else 0,
-            "not_music_or_private": events_in - len(df) - int(df["duplicates_merged"].sum()),
-            "kept_out_of_plays": dg.MetadataValue.json(dict(sorted(kept_out.items()))),
-            "timezone_source": dg.MetadataValue.json(
-                df["timezone_source"].value_counts().to_dict() if len(df) else {}
-            ),
-            "feature_coverage": dg.MetadataValue.float(round(coverage, 4)),
-            "plays_with_estimated_features": int((df["resolution"] == ESTIMATE).sum()),
-            "resolution": dg.MetadataValue.json(df["resolution"].value_counts().to_dict()),
-            "skip_rate": dg.MetadataValue.float(
-                round(float(df["skipped"].mean()), 4) if len(df) else 0.0
-            ),
-            "skip_source": dg.MetadataValue.json(df["skip_source"].value_counts().to_dict()),
-            "preview": preview(
-                df[
-                    [
-                        "played_at_local",
-                        "user_id",
-                        "artist_name",
-                        "track_name",
-                        "ms_played",
-                        "skipped",
-                        "resolution",
-                        "day_part",
-                    ]
-                ]
-            ),
+            **plays_summary(df, lake.count_rows(LISTENING_EVENTS, start, end), kept_out),
+            "preview": preview(df[PLAYS_PREVIEW]),
         },
         check_results=[validate(PLAYS.model, df)],
     )
 
 
-@dg.asset(
-    deps=[PLAYS.key],
-    check_specs=[schema_check_spec(USERS, blocking=True)],
-    **table_asset(USERS),
-    **SPARK,
-)
+@dg.asset(**table_asset(USERS, deps=[PLAYS], **SPARK))
 def users(
     context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkConnectResource
 ) -> dg.MaterializeResult:

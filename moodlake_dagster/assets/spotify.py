@@ -4,7 +4,8 @@ import datetime as dt
 
 import dagster as dg
 
-from moodlake_dagster.checks import nothing_to_check, schema_check_spec, validate
+from moodlake_dagster.assets.common import table_asset
+from moodlake_dagster.checks import nothing_to_check, validate
 from moodlake_dagster.ingest.enrichment import (
     enrich_tracks,
     features_off_reason,
@@ -12,7 +13,7 @@ from moodlake_dagster.ingest.enrichment import (
     switch_features_off,
 )
 from moodlake_dagster.insights import preview
-from moodlake_dagster.partitions import daily_partitions, day_range, single_run
+from moodlake_dagster.partitions import day_range
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig, SpotifyResource
 from moodlake_dagster.tables import (
     CATALOG_TRACKS,
@@ -47,15 +48,12 @@ def tracks_to_look_up(lake: LakeResource, as_of: dt.date) -> tuple[list[str], in
 
 
 @dg.asset(
-    key=SPOTIFY_TRACKS.key,
-    group_name=SPOTIFY_TRACKS.group,
-    description=SPOTIFY_TRACKS.description,
-    metadata=SPOTIFY_TRACKS.metadata,
-    partitions_def=daily_partitions,
-    backfill_policy=single_run,
-    kinds={"spotify", "deltalake"},
-    deps=[LISTENING_EVENTS.key, CATALOG_TRACKS.key],
-    check_specs=[schema_check_spec(SPOTIFY_TRACKS, blocking=True)],
+    **table_asset(
+        SPOTIFY_TRACKS,
+        kinds={"spotify", "deltalake"},
+        deps=[LISTENING_EVENTS, CATALOG_TRACKS],
+        blocking=True,
+    )
 )
 def spotify_tracks(
     context: dg.AssetExecutionContext,
@@ -98,13 +96,7 @@ def spotify_tracks(
         metadata=base
         | {
             "table_uri": lake.uri(SPOTIFY_TRACKS),
-            "tracks_fetched": result.found,
-            "tracks_not_found": len(result.rows) - result.found,
-            "tracks_with_api_features": result.with_features,
-            "tracks_without_features": result.found - result.with_features,
-            "left_for_next_run": len(missing) - len(result.rows),
-            "audio_features": result.features_off or "on",
-            "stopped_early": result.stopped or "no",
+            **result.summary(len(missing)),
             "preview": preview(df[["track_id", "lookup_status", "track_name", "valence"]]),
         },
         check_results=[

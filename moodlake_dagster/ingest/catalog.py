@@ -37,12 +37,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from moodlake_dagster.ingest.records import BadRecord, safe_raw
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # (column, type, lower bound, upper bound); bounds are the documented ranges of the features.
 NUMERIC_COLUMNS = (
@@ -226,6 +230,55 @@ class MergedCatalog:
     @property
     def rows_superseded(self) -> int:
         return sum(f.rows_superseded for f in self.files)
+
+    @property
+    def source_sha256(self) -> str:
+        """The first (highest-precedence) file's checksum, "" without a file."""
+        return self.files[0].sha256 if self.files else ""
+
+    def totals(self) -> dict:
+        """Every record in is landed, quarantined or superseded by an earlier file's row."""
+        return {
+            "records_in": self.records_in,
+            "rows_landed": self.table.num_rows,
+            "rows_quarantined": len(self.bad),
+            "rows_superseded": self.rows_superseded,
+        }
+
+    def accounting(self) -> list[dict]:
+        """The same per file, with the file's layout and checksum."""
+        return [
+            {
+                "file": f.source_name,
+                "layout": f.layout,
+                "records_in": f.records_in,
+                "rows_landed": f.rows_landed,
+                "rows_quarantined": len(f.bad),
+                "rows_superseded": f.rows_superseded,
+                "source_sha256": f.sha256,
+            }
+            for f in self.files
+        ]
+
+    def problems(self) -> list[str]:
+        """What a run warns about beside its bad rows: ignored columns, superseded rows."""
+        return [
+            f"{f.source_name}: unknown column {c!r} ignored"
+            for f in self.files
+            for c in f.unknown_columns
+        ] + [
+            f"{f.source_name}: {f.rows_superseded} row(s) superseded by an earlier catalog file"
+            for f in self.files
+            if f.rows_superseded
+        ]
+
+
+def landed_counts(df: pd.DataFrame) -> dict:
+    """Distinct track ids and genres among the landed rows (pandas: the asset's preview frame)."""
+    return {
+        "unique_track_ids": int(df["track_id"].nunique()) if len(df) else 0,
+        "genres": int(df["track_genre"].nunique()) if len(df) else 0,
+    }
 
 
 def _convert(row: dict, name: str, kind: type, low, high):

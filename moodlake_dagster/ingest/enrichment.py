@@ -41,6 +41,19 @@ class Enrichment:
     def with_features(self) -> int:
         return sum(1 for r in self.rows if r["features_source"] == "api")
 
+    def summary(self, missing: int) -> dict:
+        """The run in figures: of the `missing` tracks, what was looked up and found, with
+        audio features or without, and how many wait for the next run."""
+        return {
+            "tracks_fetched": self.found,
+            "tracks_not_found": len(self.rows) - self.found,
+            "tracks_with_api_features": self.with_features,
+            "tracks_without_features": self.found - self.with_features,
+            "left_for_next_run": missing - len(self.rows),
+            "audio_features": self.features_off or "on",
+            "stopped_early": self.stopped or "no",
+        }
+
 
 def features_off_reason(state_file: Path) -> str | None:
     if not state_file.exists():

@@ -27,8 +27,9 @@ import re
 import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path, PurePosixPath
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import pyarrow as pa
 
@@ -36,6 +37,9 @@ from moodlake_dagster.ingest.landing_store import LandingStore
 from moodlake_dagster.ingest.privacy import DROPPED_FIELDS, pseudonymize
 from moodlake_dagster.ingest.records import BadRecord, iter_json_array, safe_raw
 from moodlake_dagster.tables import LISTENING_EVENTS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # (format, file name): the first match claims a file.
 FORMATS = (
@@ -493,3 +497,77 @@ def file_accounting(batch: HistoryBatch, landed: list[dict], bad: list[BadRecord
         for p in batch.passed_over
     ]
     return rows
+
+
+@dataclass
+class HistoryRun:
+    """What a run over the days [start, end] owns of the landing folder's parse and the Web
+    API's plays: the plays of its days land; bad records of its days (or of no readable day)
+    are quarantined; everything else belongs to other runs' days and is only counted."""
+
+    batch: HistoryBatch
+    api_plays: list[dict]
+    api_bad: list[BadRecord]
+    start: dt.date
+    end: dt.date
+
+    @cached_property
+    def landed(self) -> list[dict]:
+        return [
+            e
+            for e in self.batch.events + self.api_plays
+            if self.start <= e["play_date"] <= self.end
+        ]
+
+    @cached_property
+    def bad(self) -> list[BadRecord]:
+        return [
+            b
+            for b in self.batch.bad + self.api_bad
+            if b.record_date is None or self.start <= b.record_date <= self.end
+        ]
+
+    @cached_property
+    def table(self) -> pa.Table:
+        return events_table(self.landed)
+
+    def problems(self) -> list[str]:
+        """What a run warns about beside its bad records: unknown fields, duplicate files."""
+        return self.batch.unknown_field_messages() + [
+            f"{f.source_file}: byte-identical to {f.duplicate_of}; its records are quarantined"
+            for f in self.batch.files
+            if f.duplicate_of
+        ]
+
+    def totals(self) -> dict:
+        """records_in = landed + quarantined; the files' and the API's records are those plus
+        the ones outside the run's days."""
+        landed, bad = len(self.landed), len(self.bad)
+        return {
+            "records_in": landed + bad,
+            "rows_landed": landed,
+            "rows_quarantined": bad,
+            "records_in_files": self.batch.records_in,
+            "plays_from_api": sum(1 for e in self.landed if e["source_format"] == "api"),
+            "records_outside_range": self.batch.records_in
+            + len(self.api_plays)
+            + len(self.api_bad)
+            - landed
+            - bad,
+            "files": len(self.batch.files),
+            "duplicate_files": sum(1 for f in self.batch.files if f.duplicate_of),
+            "ignored_files": self.batch.ignored_files,
+        }
+
+    def accounting(self) -> list[dict]:
+        """Every file (and Web API source) accounted for: see `file_accounting`."""
+        return file_accounting(self.batch, self.landed, self.bad)
+
+
+def landed_counts(df: pd.DataFrame) -> dict:
+    """Days, listeners and content types among the landed plays (the asset's pandas frame)."""
+    return {
+        "days_with_plays": int(df["play_date"].nunique()) if len(df) else 0,
+        "users": int(df["user_id"].nunique()) if len(df) else 0,
+        "content_types": df["content_type"].value_counts().to_dict() if len(df) else {},
+    }

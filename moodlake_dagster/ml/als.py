@@ -18,11 +18,18 @@ A popularity ranking (tracks by number of earlier listeners or sessions) is the 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+
+from moodlake_dagster.ml.metrics import metric
+from moodlake_dagster.ml.output import ModelOutput
+from moodlake_dagster.tables import ALS_RECOMMENDATIONS
+from moodlake_dagster.vocabulary import ESTIMATE
 
 MIN_USERS = 10
 SESSION_GAP = pd.Timedelta(minutes=30)
@@ -31,6 +38,18 @@ K = 10
 EVAL_SHARE = 0.2
 MIN_TRAIN_PLAYS = 100
 RECENT_SESSIONS = 5
+PER_USER = 50  # recommendations kept per listener
+# The play columns `run` reads.
+PLAY_COLUMNS = [
+    "user_id",
+    "track_id",
+    "spotify_track_id",
+    "resolution",
+    "played_at_utc",
+    "play_date",
+    "skipped",
+    "source_format",
+]
 # Chosen on two generated tuning crowds (60 listeners each, seeds 7 and 99), never on the
 # data that is reported.
 PARAMS = {"rank": 64, "regParam": 1.0, "alpha": 5.0, "maxIter": 10, "seed": 3}
@@ -349,3 +368,87 @@ def recommend(factors: Factors, vector: np.ndarray, exclude: set[str], k: int) -
             "als_score": scaled,
         }
     )
+
+
+@dataclass
+class AlsRun:
+    """A run's output, its evaluation (None: `why` says why not) for the plot and the baseline
+    check, and what to log, as (logging level, message)."""
+
+    out: ModelOutput
+    evaluation: Evaluation | None
+    why: str
+    log: list[tuple[int, str]]
+
+
+def run(spark, plays: pd.DataFrame, as_of: dt.date) -> AlsRun:
+    """Evaluate on later days, fit on every play and recommend `PER_USER` tracks per listener
+    in `plays` (their training plays up to `as_of`, `PLAY_COLUMNS`). Metrics are recorded only
+    when evaluated, the model stored only when fitted."""
+    plays = plays.copy()
+    # An artist estimate stands for many songs: an item only by the play's own Spotify id.
+    plays.loc[plays["resolution"] == ESTIMATE, "track_id"] = None
+    unit = unit_for(plays) if len(plays) else "user"
+    with_id = plays["spotify_track_id"].notna() | plays["track_id"].notna()
+    out = ModelOutput(
+        rows=ALS_RECOMMENDATIONS.schema.empty_table(),
+        metadata={
+            "unit": unit,
+            "listeners": int(plays["user_id"].nunique()),
+            "plays_used": int(with_id.sum()),
+            "plays_without_track_id": int((~with_id).sum()),
+        },
+        empty_reason="nothing fitted",
+    )
+    evaluation, why, log = None, "", []
+    try:
+        evaluation = evaluate(spark, plays, unit)
+    except CannotFit as err:
+        why = str(err)
+        log.append((logging.WARNING, f"ALS not evaluated: {why}"))
+        out.metadata["not_evaluated"] = why
+    rows = []
+    try:
+        served = serve(spark, plays, unit)
+    except CannotFit as err:
+        log.append((logging.WARNING, f"ALS not fitted: {err}"))
+        out.metadata["not_fitted"] = str(err)
+        served = None
+    if served is not None:
+        for user_id, vector in served.vectors.items():
+            recs = recommend(served.factors, vector, served.exclude[user_id], PER_USER)
+            rows.append(recs.assign(user_id=user_id, unit=unit, basis=served.basis[user_id]))
+        out.store_name, out.artifact = "als", served.factors
+        out.card = {
+            "unit": unit,
+            "params": served.factors.params,
+            "tracks": len(served.factors.item_ids),
+        }
+        out.metadata["tracks_factorised"] = len(served.factors.item_ids)
+    if rows:
+        table = pd.concat(rows, ignore_index=True).assign(as_of_date=as_of)
+        out.rows = pa.Table.from_pandas(
+            table[ALS_RECOMMENDATIONS.schema.names],
+            schema=ALS_RECOMMENDATIONS.schema,
+            preserve_index=False,
+        )
+    if evaluation is not None:
+        n = evaluation.n_eval
+        out.metrics["als"] = [
+            metric(
+                "precision_at_10",
+                evaluation.precision,
+                baseline=evaluation.baseline_precision,
+                n_eval=n,
+            ),
+            metric("ndcg_at_10", evaluation.ndcg, baseline=evaluation.baseline_ndcg, n_eval=n),
+        ]
+        out.metadata |= {
+            "precision_at_10": evaluation.precision,
+            "baseline_precision_at_10": evaluation.baseline_precision,
+            "ndcg_at_10": evaluation.ndcg,
+            "baseline_ndcg_at_10": evaluation.baseline_ndcg,
+            "n_eval": n,
+            "cutoff": str(evaluation.cutoff),
+        }
+    return AlsRun(out, evaluation, why, log)

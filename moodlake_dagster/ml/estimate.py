@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from moodlake_dagster.ml import mood
+from moodlake_dagster.ml.metrics import metric
 
 ESTIMATED = ("valence", "energy")
 # "Clearly beats the baseline": the error at least this much lower for every feature scored.
@@ -88,3 +89,31 @@ def evaluate(tracks: pd.DataFrame) -> EstimateEvaluation:
     result.mood_auc_estimated = scored.estimated_macro_auc
     result.n_mood_tracks = scored.n_estimated
     return result
+
+
+def metrics(tracks: pd.DataFrame, evaluation: mood.MoodEvaluation) -> list[dict]:
+    """The `feature_estimate` model_metrics rows: how good the artist estimates Silver gives
+    unknown songs are, on held-out catalog songs — the error beside the catalog mean's, and
+    mood AUC estimated beside measured (from the mood classifier's own folds)."""
+    found = errors(tracks)
+    rows = [
+        metric(
+            f"mae_{f}",
+            found.mae[f],
+            baseline=found.baseline_mae[f],
+            n_eval=found.n_songs,
+            note="baseline: the catalog mean",
+        )
+        for f in found.mae
+    ]
+    if evaluation.estimated_macro_auc is not None:
+        rows.append(
+            metric(
+                "mood_macro_auc",
+                evaluation.estimated_macro_auc,
+                baseline=evaluation.measured_macro_auc_same_tracks,
+                n_eval=evaluation.n_estimated,
+                note="baseline: the same tracks with measured features",
+            )
+        )
+    return rows

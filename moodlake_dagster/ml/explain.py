@@ -10,12 +10,24 @@ TreeExplainer explains its boosted half, and the sentences say so.
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import shap
+
+from moodlake_dagster.ml import mood, recommend
+from moodlake_dagster.ml.output import ModelOutput
+from moodlake_dagster.tables import EXPLANATIONS, SHAP_VALUES
 
 UNITS = {"tempo": "{:.0f} BPM", "loudness": "{:.1f} dB", "duration_ms": "{:.0f} ms"}
 HIDDEN = {"day_part_code"}  # a model input, not something a track has
+# What an explanation is of: a recommendation (listener, day part, mode, rank) or a mood label.
+KEYS = ["subject", "user_id", "day_part", "mode", "rank", "track_id", "label"]
 
 
 def contributions(model, X: np.ndarray, class_index: np.ndarray | None = None):
@@ -98,3 +110,124 @@ def mood_sentence(mood: str, probability: float, features, x, values) -> str:
 def global_importance(values: np.ndarray, features) -> pd.Series:
     """Mean |SHAP| per feature: what the model leans on overall."""
     return pd.Series(np.abs(values).mean(axis=0), index=list(features)).sort_values()
+
+
+def explain_recommendations(recs: pd.DataFrame, tracks: pd.DataFrame, matches: dict):
+    """(SHAP rows, sentences) for every recommendation, from its listener's match model."""
+    values_out, sentences = [], []
+    frame = recs.merge(tracks[["track_id", *recommend.AUDIO]], on="track_id", suffixes=("_r", ""))
+    for user_id, rows in frame.groupby("user_id"):
+        match = matches.get(user_id)
+        if match is None:
+            continue
+        rows = rows.reset_index(drop=True)
+        X = recommend.design(rows, rows["day_part"])
+        base, values, output = contributions(match.model, X)
+        keys = rows.assign(subject="recommendation", label="match")[KEYS]
+        values_out.append(long_table(keys, recommend.FEATURES, X, base, values, output))
+        text = [
+            recommendation_sentence(row, recommend.FEATURES, x, v, row.listening_mode)
+            for row, x, v in zip(rows.itertuples(), X, values, strict=True)
+        ]
+        sentences.append(
+            keys.assign(score=rows["match_score"], base_value=base, output=output, sentence=text)
+        )
+    return values_out, sentences
+
+
+def explain_moods(moods: pd.DataFrame, tracks: pd.DataFrame, estimator):
+    """(SHAP rows, sentences) for every labelled track, from the classifier's boosted half."""
+    boosted = estimator.named_estimators_["boosted"]
+    frame = moods.merge(tracks[["track_id", *mood.FEATURES]], on="track_id").reset_index(drop=True)
+    X = frame[list(mood.FEATURES)].to_numpy(float)
+    classes = list(estimator.classes_)  # the vote encodes labels; members see their codes
+    base, values, output = contributions(
+        boosted, X, np.array([classes.index(m) for m in frame["mood"]])
+    )
+    keys = frame.assign(
+        subject="mood", user_id=None, day_part=None, mode=None, rank=None, label=frame["mood"]
+    )[KEYS]
+    text = [
+        mood_sentence(m, p, mood.FEATURES, x, v)
+        for m, p, x, v in zip(frame["mood"], frame["probability"], X, values, strict=True)
+    ]
+    sentences = keys.assign(
+        score=frame["probability"], base_value=base, output=output, sentence=text
+    )
+    return [long_table(keys, mood.FEATURES, X, base, values, output)], [sentences]
+
+
+@dataclass
+class Explained:
+    """A run's two tables, as frames (the checks and previews read them) and as outputs."""
+
+    shap_rows: pd.DataFrame
+    sentences: pd.DataFrame
+    not_explained: dict[str, str]  # what was left unexplained, and why
+    shap: ModelOutput  # gold/shap_values
+    text: ModelOutput  # gold/explanations
+
+    @property
+    def shown(self) -> pd.DataFrame:
+        """The sentences the asset page shows: recommendations where there are any."""
+        recs = self.sentences[self.sentences["subject"] == "recommendation"]
+        return recs if len(recs) else self.sentences
+
+    def shap_preview_rows(self) -> pd.DataFrame:
+        """The values a person compares: whose, which feature, how much (empty keys dropped)."""
+        return self.shap_rows[
+            [*KEYS[:5], "feature", "feature_value", "shap_value", "share"]
+        ].dropna(axis="columns", how="all")
+
+
+Loader = Callable[[], tuple[pd.DataFrame, Any]]
+
+
+def explain_all(
+    tracks: pd.DataFrame, recommendations: Loader, moods: Loader, as_of: dt.date
+) -> Explained:
+    """SHAP rows and sentences for every recommendation and mood label as of `as_of`.
+
+    `recommendations` and `moods` load (the table, its model) when called; one that raises
+    LookupError (not built yet) leaves its part unexplained, and `not_explained` says why.
+    """
+    values, sentences, skipped = [], [], {}
+    for what, load, explain_part in (
+        ("recommendations", recommendations, explain_recommendations),
+        ("moods", moods, explain_moods),
+    ):
+        try:
+            frame, model = load()
+            v, s = explain_part(frame, tracks, model)
+            values, sentences = values + v, sentences + s
+        except LookupError as err:
+            skipped[what] = str(err)
+    shap_rows = _table(values, SHAP_VALUES.schema, as_of)
+    text = _table(sentences, EXPLANATIONS.schema, as_of)
+    counts = text["subject"].value_counts().to_dict() if len(text) else {}
+    reason = "nothing to explain: " + "; ".join(skipped.values())
+    return Explained(
+        shap_rows,
+        text,
+        skipped,
+        shap=ModelOutput(
+            rows=_arrow(shap_rows, SHAP_VALUES.schema),
+            metadata={"rows": len(shap_rows), "subjects": counts},
+            empty_reason=reason,
+        ),
+        text=ModelOutput(
+            rows=_arrow(text, EXPLANATIONS.schema),
+            metadata={"rows": len(text), "not_explained": skipped},
+            empty_reason=reason,
+        ),
+    )
+
+
+def _table(parts: list[pd.DataFrame], schema: pa.Schema, as_of: dt.date) -> pd.DataFrame:
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    return frame.reindex(columns=schema.names).assign(as_of_date=as_of)
+
+
+def _arrow(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+    frame = frame.assign(rank=frame["rank"].astype("Int64"))
+    return pa.Table.from_pandas(frame, schema=schema, preserve_index=False)

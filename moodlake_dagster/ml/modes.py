@@ -7,21 +7,28 @@ prediction score, so it is reported as such.
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
 
+from moodlake_dagster.ml.metrics import metric
+from moodlake_dagster.ml.output import ModelOutput
+from moodlake_dagster.tables import LISTENING_MODES
 from moodlake_dagster.vocabulary import MODE_FEATURES
 
 K_RANGE = range(2, 7)
 MIN_PLAYS = 30
 SILHOUETTE_SAMPLE = 3_000
 SEED = 11
+MAP_SAMPLE = 2_000  # plays of the main listener drawn on the mode map
 PLURAL = {
     "night": "nights",
     "morning": "mornings",
@@ -103,3 +110,67 @@ def fit_user(user_id: str, plays: pd.DataFrame) -> UserModes:
 def assign(user: UserModes, plays: pd.DataFrame) -> np.ndarray:
     """Which of the person's modes new plays fall into."""
     return user.kmeans.predict(user.scaler.transform(plays[list(MODE_FEATURES)].to_numpy(float)))
+
+
+@dataclass
+class ModesRun:
+    """A run's output; the listeners fitted (most plays first: the first is the one the map
+    shows) with a sample of that listener's plays; what to log, as (logging level, message)."""
+
+    out: ModelOutput
+    fitted: list[UserModes]
+    sample: pd.DataFrame | None  # the main listener's plays with their `mode_id`
+    log: list[tuple[int, str]]
+
+
+def fit_listeners(plays: pd.DataFrame, tracks: pd.DataFrame, as_of: dt.date) -> ModesRun:
+    """Modes for every listener in `plays` (training plays with audio features) from the
+    features in `tracks` (Silver as of `as_of`); a listener who cannot have any is named with
+    the reason."""
+    joined = plays.merge(tracks[["track_id", *MODE_FEATURES]], on="track_id")
+    fitted, skipped = [], {}
+    for user_id, group in joined.groupby("user_id"):
+        try:
+            fitted.append(fit_user(str(user_id), group))
+        except ValueError as err:
+            skipped[str(user_id)] = str(err)
+    for user_id in set(plays["user_id"]) - set(joined["user_id"]):
+        skipped[str(user_id)] = "no play with audio features"
+    fitted.sort(key=lambda u: -u.modes["plays"].sum())
+    table = (
+        pd.concat([u.modes for u in fitted], ignore_index=True)
+        if fitted
+        else pd.DataFrame(columns=LISTENING_MODES.schema.names[1:])
+    )
+    table.insert(0, "as_of_date", as_of)
+    out = ModelOutput(
+        rows=pa.Table.from_pandas(table, schema=LISTENING_MODES.schema, preserve_index=False),
+        metrics={"listening_modes": [row for u in fitted for row in _metrics(u)]},
+        metadata={
+            "users_with_modes": len(fitted),
+            "users_skipped": skipped,
+            "plays_used": len(joined),
+        },
+        empty_reason=f"no listener has {MIN_PLAYS} plays with audio features",
+    )
+    sample = None
+    if fitted:
+        main = fitted[0]
+        out.store_name = "listening_modes"
+        out.artifact = {u.user_id: {"scaler": u.scaler, "kmeans": u.kmeans} for u in fitted}
+        out.card = {"features": list(MODE_FEATURES), "k": {u.user_id: u.k for u in fitted}}
+        out.metadata |= {"k": main.k, "silhouette": main.silhouette}
+        own = joined[joined["user_id"] == main.user_id]
+        sample = own.sample(n=min(MAP_SAMPLE, len(own)), random_state=1)
+        sample = sample.assign(mode_id=assign(main, sample))
+    log = [(logging.WARNING, f"{user}: no listening modes: {why}") for user, why in skipped.items()]
+    return ModesRun(out, fitted, sample, log)
+
+
+def _metrics(user: UserModes) -> list[dict]:
+    """Silhouette (a diagnostic) and the k it chose, over the listener's plays."""
+    n = int(user.modes["plays"].sum())
+    return [
+        metric("silhouette", user.silhouette, n_eval=n, note=user.user_id),
+        metric("k", user.k, n_eval=n, note=user.user_id),
+    ]

@@ -10,13 +10,19 @@ saw.
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 
+from moodlake_dagster.ml.metrics import metric
+from moodlake_dagster.ml.output import ModelOutput
+from moodlake_dagster.tables import PREFERENCE_MODEL
 from moodlake_dagster.vocabulary import DAY_PARTS
 
 AUDIO = ("valence", "energy", "danceability", "acousticness", "tempo")
@@ -137,3 +143,79 @@ def usable_features(train: pd.DataFrame) -> tuple[tuple[str, ...], tuple[str, ..
     if len(empty) == len(FEATURES):
         raise CannotTrain("every feature is missing for the whole training set")
     return tuple(f for f in FEATURES if f not in empty), empty
+
+
+@dataclass
+class PreferenceRun:
+    """A run's output, each trained listener's result (for the plot and the AUC check), and
+    what to log: (logging level, message) in listener order."""
+
+    out: ModelOutput
+    results: list[PreferenceResult]
+    log: list[tuple[int, str]]
+
+
+def fit_listeners(plays: pd.DataFrame, tracks: pd.DataFrame, as_of: dt.date) -> PreferenceRun:
+    """A model per listener in `plays` (their training plays), audio features from `tracks`
+    (Silver as of `as_of`) where a track has them; one row per listener, trained or why not."""
+    plays = plays.merge(tracks[["track_id", *AUDIO]], on="track_id", how="left")
+    results, rows, log = [], [], []
+    for user_id, group in plays.groupby("user_id"):
+        try:
+            r = train_user(str(user_id), group)
+        except CannotTrain as err:
+            log.append((logging.WARNING, f"{user_id}: preference model not trained: {err}"))
+            rows.append({"user_id": str(user_id), "status": "skipped", "reason": str(err)})
+            continue
+        results.append(r)
+        note = None
+        if r.left_out:
+            note = f"trained without {', '.join(r.left_out)}: missing for every training play"
+            log.append((logging.INFO, f"{user_id}: preference model {note}"))
+        rows.append(
+            {
+                "user_id": r.user_id,
+                "status": "trained",
+                "reason": note,
+                "cutoff": r.cutoff,
+                "n_train": r.n_train,
+                "n_eval": r.n_eval,
+                "n_eval_with_features": r.n_eval_with_features,
+                "auc": r.auc,
+                "baseline_auc": r.baseline_auc,
+            }
+        )
+    out = ModelOutput(
+        rows=pa.Table.from_pylist(
+            [{"as_of_date": as_of} | row for row in rows], schema=PREFERENCE_MODEL.schema
+        ),
+        metrics={
+            "preference_model": [
+                metric("auc", r.auc, baseline=r.baseline_auc, n_eval=r.n_eval, note=r.user_id)
+                for r in results
+            ]
+        },
+        metadata={
+            "users_trained": len(results),
+            "users_skipped": {
+                row["user_id"]: row["reason"] for row in rows if row["status"] == "skipped"
+            },
+            "features_left_out": {r.user_id: list(r.left_out) for r in results if r.left_out},
+        },
+        empty_reason="no listener yet",
+    )
+    if results:
+        main = max(results, key=lambda r: r.n_eval)
+        out.store_name = "preference_model"
+        out.artifact = {r.user_id: r.model for r in results}
+        out.card = {
+            "features": {r.user_id: list(r.features) for r in results},
+            "label": "played through, not skipped",
+        }
+        out.metadata |= {
+            "auc": main.auc,
+            "baseline_auc": main.baseline_auc,
+            "n_eval": main.n_eval,
+            "cutoff": main.cutoff,
+        }
+    return PreferenceRun(out, results, log)

@@ -24,14 +24,20 @@ most one track per artist in a list.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 
-from moodlake_dagster.vocabulary import DAY_PARTS
+from moodlake_dagster.ml import modes
+from moodlake_dagster.ml.metrics import metric
+from moodlake_dagster.ml.output import ModelOutput
+from moodlake_dagster.tables import RECOMMENDATIONS
+from moodlake_dagster.vocabulary import DAY_PARTS, ESTIMATE
 
 AUDIO = (
     "valence",
@@ -311,3 +317,119 @@ def recommend_user(
             rows.append(frame.assign(rank=np.arange(1, len(frame) + 1)))
     out = pd.concat(rows, ignore_index=True)
     return out.assign(user_id=match.user_id, low_valence_days=streak, coach_nudging=nudging)
+
+
+MATCH_MODEL = "match_model"
+NOT_RECOMMENDED = "not_recommended"
+MATCH_CARD = {
+    "features": list(FEATURES),
+    "label": "a listener's play (played through) vs a random catalog track",
+    "evaluation": "later days' plays vs held-out catalog tracks, ROC AUC",
+}
+# What the asset page shows of the main listener's lists.
+PREVIEW = [
+    "day_part",
+    "mode",
+    "rank",
+    "track_name",
+    "artists",
+    "listening_mode",
+    "match_score",
+    "improvement_score",
+    "delta_valence",
+    "delta_energy",
+]
+
+
+@dataclass
+class Recommendations:
+    """A run's lists for everyone, and what the asset page shows of them."""
+
+    output: ModelOutput
+    table: pd.DataFrame  # the rows before Arrow: the caps check and the preview read them
+    shown: tuple[str, str] | None = None  # (listener, day part) the plot draws: the busiest
+
+    def preview_rows(self) -> pd.DataFrame:
+        """The shown listener's lists, in the columns a person compares."""
+        return self.table[self.table["user_id"] == self.shown[0]][PREVIEW]
+
+
+def with_mode_names(picks: pd.DataFrame, fitted, names: pd.DataFrame) -> pd.DataFrame:
+    """Which of the listener's modes each pick falls into, by name."""
+    if fitted is None or picks.empty:
+        return picks.assign(listening_mode=None)
+    model = modes.UserModes("", 0, 0.0, {}, pd.DataFrame(), fitted["scaler"], fitted["kmeans"])
+    ids = modes.assign(model, picks)
+    own = names[names["user_id"] == picks["user_id"].iloc[0]].set_index("mode_id")["name"]
+    return picks.assign(listening_mode=[own.get(int(i)) for i in np.asarray(ids)])
+
+
+def recommend_all(
+    plays: pd.DataFrame,
+    tracks: pd.DataFrame,
+    als_rows: pd.DataFrame,
+    listeners: list[str],
+    fitted_modes: dict,
+    mode_names: pd.DataFrame,
+    as_of: dt.date,
+    warn: Callable[[str], None] = lambda message: None,
+) -> Recommendations:
+    """Mirror and coach lists for every listener with enough plays, as of `as_of`.
+
+    `plays`: training plays with audio features (`user_id`, `track_id`, `play_date`,
+    `day_part`, `skipped`); `tracks`: Silver tracks; `als_rows`: ALS suggestions
+    (`user_id`, `track_id`, `als_score`); `listeners`: everyone in Silver users, so a listener
+    with no usable play is told why too; `fitted_modes` / `mode_names`: the listening-modes
+    models per listener and their names. `warn` hears each listener left without a list as
+    it happens (the loop trains a model per listener: minutes on a big history).
+    """
+    # Artist estimates feed a listener's taste but are no song to recommend or contrast with.
+    catalog = tracks[tracks["features_source"] != ESTIMATE]
+    plays = plays.merge(tracks[["track_id", "primary_artist", *AUDIO]], on="track_id")
+    lists, matches, skipped = [], {}, {}
+    for user_id, own in plays.groupby("user_id"):
+        try:
+            match = train_match(str(user_id), own, catalog)
+            pool = candidates(own, catalog, als_rows[als_rows["user_id"] == user_id])
+        except CannotRecommend as err:
+            skipped[str(user_id)] = str(err)
+            warn(f"{user_id}: no recommendations: {err}")
+            continue
+        matches[match.user_id] = match
+        picks = recommend_user(match, own, pool, as_of)
+        lists.append(with_mode_names(picks, fitted_modes.get(match.user_id), mode_names))
+    for user_id in listeners:
+        if user_id not in matches and user_id not in skipped:
+            skipped[user_id] = f"no play through with audio features; at least {MIN_PLAYS} needed"
+    table = pd.concat(lists, ignore_index=True) if lists else pd.DataFrame()
+    table = table.reindex(columns=RECOMMENDATIONS.schema.names).assign(as_of_date=as_of)
+    evaluated = [m for m in matches.values() if m.auc is not None]
+    output = ModelOutput(
+        rows=pa.Table.from_pandas(table, schema=RECOMMENDATIONS.schema, preserve_index=False),
+        metrics={
+            MATCH_MODEL: [
+                metric("auc", m.auc, baseline=m.baseline_auc, n_eval=m.n_eval, note=m.user_id)
+                for m in evaluated
+            ]
+            # Who got no list and why, where `moodlake recommend` can find it.
+            + [metric(NOT_RECOMMENDED, None, note=f"{u}: {why}") for u, why in skipped.items()]
+        },
+        store_name=MATCH_MODEL,
+        artifact=matches or None,
+        card=MATCH_CARD,
+        metadata={"listeners": len(matches), "listeners_skipped": skipped, "rows": len(table)},
+        empty_reason="no listener has enough plays with audio features",
+    )
+    if evaluated:
+        main = max(evaluated, key=lambda m: m.n_eval)
+        output.metadata |= {
+            "match_auc": main.auc,
+            "baseline_match_auc": main.baseline_auc,
+            "n_eval": main.n_eval,
+            "cutoff": str(main.cutoff),
+        }
+    run = Recommendations(output, table)
+    if len(table):
+        user = str(table["user_id"].value_counts().idxmax())
+        run.shown = (user, table.loc[table["user_id"] == user, "day_part"].mode().iloc[0])
+    return run

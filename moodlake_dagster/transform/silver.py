@@ -7,11 +7,15 @@ on the shared Spark Connect server.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from moodlake_dagster.vocabulary import AUDIO_FEATURES, DAY_PART_HOURS, ESTIMATE, ESTIMATE_PREFIX
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # A track's descriptive columns: from the catalog's first row, or from a Web API lookup.
 TRACK_COLUMNS = (
@@ -234,6 +238,49 @@ def kept_out_reason(*, include_incognito: bool, music_videos: bool) -> Column:
         .when(private, "private session")
         .when(F.col("ms_played") == 0, "not played (0 ms)")
     )
+
+
+def kept_out_counts(events: DataFrame, *, include_incognito: bool, music_videos: bool) -> dict:
+    """How many Bronze events stayed out of plays, per reason (sorted by reason)."""
+    reason = kept_out_reason(include_incognito=include_incognito, music_videos=music_videos)
+    reasons = events.select(reason.alias("reason")).dropna().groupBy("reason").count()
+    kept_out = {row["reason"]: row["count"] for row in reasons.collect()}
+    return dict(sorted(kept_out.items()))
+
+
+# What a plays preview shows: when, who, what, and how it was resolved.
+PLAYS_PREVIEW = [
+    "played_at_local",
+    "user_id",
+    "artist_name",
+    "track_name",
+    "ms_played",
+    "skipped",
+    "resolution",
+    "day_part",
+]
+
+
+def plays_summary(plays: pd.DataFrame, events_in: int, kept_out: dict) -> dict:
+    """A plays run in figures, from the written rows (pandas) and the Bronze events read:
+    events in = plays + duplicates merged into them + events that are no music play."""
+    merged = int(plays["duplicates_merged"].sum())
+    coverage = float(plays["has_features"].mean()) if len(plays) else 0.0
+    return {
+        "rows": len(plays),
+        "bronze_events_in": events_in,
+        "duplicates_removed": merged if len(plays) else 0,
+        "not_music_or_private": events_in - len(plays) - merged,
+        "kept_out_of_plays": kept_out,
+        "timezone_source": (
+            plays["timezone_source"].value_counts().to_dict() if len(plays) else {}
+        ),
+        "feature_coverage": round(coverage, 4),
+        "plays_with_estimated_features": int((plays["resolution"] == ESTIMATE).sum()),
+        "resolution": plays["resolution"].value_counts().to_dict(),
+        "skip_rate": round(float(plays["skipped"].mean()), 4) if len(plays) else 0.0,
+        "skip_source": plays["skip_source"].value_counts().to_dict(),
+    }
 
 
 def build_plays(

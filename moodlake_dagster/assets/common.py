@@ -1,0 +1,90 @@
+"""What every table asset shares: the decorator arguments its catalog entry gives, and the
+ending every model asset has (table written, metrics recorded, model stored, figures drawn,
+Pandera check run)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import dagster as dg
+
+from moodlake_dagster.checks import nothing_to_check, schema_check_spec, validate
+from moodlake_dagster.insights import figure_md, preview
+from moodlake_dagster.ml.metrics import metrics_table
+from moodlake_dagster.ml.output import ModelOutput
+from moodlake_dagster.ml.store import ModelStore
+from moodlake_dagster.partitions import daily_partitions, single_run
+from moodlake_dagster.resources import LakeResource, MoodlakeConfig
+from moodlake_dagster.tables import MODEL_METRICS, Table
+
+ML_KINDS = {"scikitlearn", "deltalake"}
+AUC_CHECK = "auc_bar"
+
+
+def table_asset(
+    table: Table,
+    *,
+    kinds: set[str],
+    deps: Sequence[Table] = (),
+    blocking: bool,
+    checks: Sequence[dg.AssetCheckSpec] = (),
+    spark: bool = False,
+) -> dict:
+    """The @dg.asset arguments of a table's asset: key, group, description and columns from
+    its catalog entry; the daily partitions, run as one range; its Pandera check (blocking
+    ones hold back the next layer) and any others; the Spark pool where it uses Spark."""
+    return {
+        "key": table.key,
+        "group_name": table.group,
+        "description": table.description,
+        "metadata": table.metadata,
+        "partitions_def": daily_partitions,
+        "backfill_policy": single_run,
+        "kinds": kinds,
+        "deps": [dep.key for dep in deps],
+        "check_specs": [schema_check_spec(table, blocking=blocking), *checks],
+        **({"pool": "spark"} if spark else {}),
+    }
+
+
+def model_store(moodlake: MoodlakeConfig) -> ModelStore:
+    return ModelStore(moodlake.settings().home / "models")
+
+
+def record_metrics(lake: LakeResource, model: str, as_of: dt.date, rows: list[dict]) -> None:
+    """Replace `model`'s rows of gold/model_metrics for the day (none: its rows go)."""
+    lake.replace_range(
+        MODEL_METRICS, metrics_table(model, as_of, rows), as_of, as_of, where=f"model = '{model}'"
+    )
+
+
+def publish_model(
+    lake: LakeResource,
+    moodlake: MoodlakeConfig,
+    table: Table,
+    out: ModelOutput,
+    days: tuple[dt.date, dt.date],
+    inputs: str,
+    checks: Sequence[dg.AssetCheckResult] = (),
+) -> dg.MaterializeResult:
+    """Write a model run's table, metrics and model; say what it did in the UI."""
+    start, end = days
+    uri = lake.replace_range(table, out.rows, start, end, inputs=inputs)
+    for model, rows in out.metrics.items():
+        record_metrics(lake, model, end, rows)
+    metadata = {"table_uri": uri, **table.columns(out.rows.schema), **out.metadata}
+    if out.artifact is not None:
+        folder = model_store(moodlake).save(out.store_name, end, out.artifact, card=out.card)
+        metadata["model_path"] = str(folder)
+    metadata |= {key: figure_md(fig, alt) for key, (fig, alt) in out.figures.items()}
+    frame = out.rows.to_pandas()
+    if len(frame) and "preview" not in metadata:
+        metadata["preview"] = preview(frame.drop(columns=["as_of_date"], errors="ignore"))
+    if len(frame):
+        schema = validate(table.model, frame, asset=table.key)
+    else:
+        schema = nothing_to_check(out.empty_reason, asset=table.key)
+    return dg.MaterializeResult(
+        asset_key=table.key, metadata=metadata, check_results=[schema, *checks]
+    )
