@@ -36,13 +36,9 @@ def baseline_check(evaluation: als.Evaluation | None, why: str) -> dg.AssetCheck
         kinds={"spark", "deltalake"},
         deps=[PLAYS],
         blocking=False,
-        checks=[
-            dg.AssetCheckSpec(
-                BASELINE_CHECK,
-                asset=ALS_RECOMMENDATIONS.key,
-                description="NDCG@10 on the later window is not below the popularity ranking's",
-            )
-        ],
+        checks={
+            BASELINE_CHECK: "NDCG@10 on the later window is not below the popularity ranking's",
+        },
         spark=True,
     )
 )

@@ -5,7 +5,7 @@ Pandera check run)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import dagster as dg
 
@@ -28,7 +28,7 @@ def table_asset(
     kinds: set[str],
     deps: Sequence[Table] = (),
     blocking: bool,
-    checks: Sequence[dg.AssetCheckSpec] = (),
+    checks: Mapping[str, str] | None = None,  # further checks: name → what each holds
     spark: bool = False,
 ) -> dict:
     """The @dg.asset arguments of a table's asset: key, group, description and columns from
@@ -43,7 +43,13 @@ def table_asset(
         "backfill_policy": single_run,
         "kinds": kinds,
         "deps": [dep.key for dep in deps],
-        "check_specs": [schema_check_spec(table, blocking=blocking), *checks],
+        "check_specs": [
+            schema_check_spec(table, blocking=blocking),
+            *(
+                dg.AssetCheckSpec(name, asset=table.key, description=d)
+                for name, d in (checks or {}).items()
+            ),
+        ],
         **({"pool": "spark"} if spark else {}),
     }
 

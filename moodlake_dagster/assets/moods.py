@@ -41,14 +41,10 @@ def auc_check(evaluation: mood.MoodEvaluation) -> dg.AssetCheckResult:
         kinds=ML_KINDS,
         deps=[TRACKS],
         blocking=False,
-        checks=[
-            dg.AssetCheckSpec(
-                AUC_CHECK,
-                asset=TRACK_MOODS.key,
-                description=f"Mood classifier: macro ROC AUC on artist-grouped CV ≥ {MOOD_AUC_BAR} "
-                "and not below the logistic-regression baseline",
-            )
-        ],
+        checks={
+            AUC_CHECK: f"Mood classifier: macro ROC AUC on artist-grouped CV ≥ {MOOD_AUC_BAR} "
+            "and not below the logistic-regression baseline",
+        },
     )
 )
 def track_moods(

@@ -44,15 +44,11 @@ def preference_check(results: list[preference.PreferenceResult]) -> dg.AssetChec
         kinds=ML_KINDS,
         deps=[PLAYS, TRACKS],
         blocking=False,
-        checks=[
-            dg.AssetCheckSpec(
-                AUC_CHECK,
-                asset=PREFERENCE_MODEL.key,
-                description=f"Held-out AUC ≥ {PREFERENCE_AUC_BAR} where ≥ "
-                f"{preference.MIN_EVAL_WITH_FEATURES} evaluation plays have audio features; "
-                "otherwise it says why it cannot judge",
-            )
-        ],
+        checks={
+            AUC_CHECK: f"Held-out AUC ≥ {PREFERENCE_AUC_BAR} where ≥ "
+            f"{preference.MIN_EVAL_WITH_FEATURES} evaluation plays have audio features; "
+            "otherwise it says why it cannot judge",
+        },
     )
 )
 def preference_model(

@@ -90,14 +90,10 @@ def show(run: recommend.Recommendations) -> None:
         kinds=ML_KINDS,
         deps=[PLAYS, TRACKS, ALS_RECOMMENDATIONS, LISTENING_MODES],
         blocking=False,
-        checks=[
-            dg.AssetCheckSpec(
-                CAPS_CHECK,
-                asset=RECOMMENDATIONS.key,
-                description=f"Every coach pick steps +{recommend.STEP_MIN}..+{recommend.STEP_MAX} "
-                f"in valence or energy and moves neither by more than {recommend.STEP_MAX}",
-            )
-        ],
+        checks={
+            CAPS_CHECK: f"Every coach pick steps +{recommend.STEP_MIN}..+{recommend.STEP_MAX} "
+            f"in valence or energy and moves neither by more than {recommend.STEP_MAX}",
+        },
     )
 )
 def recommendations(

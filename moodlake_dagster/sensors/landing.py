@@ -8,19 +8,20 @@ import dagster as dg
 from moodlake_dagster.first_play import record_first_play_day
 from moodlake_dagster.ingest.landing import LandingCursor, scan_landing
 from moodlake_dagster.ingest.landing_store import LandingStore
-from moodlake_dagster.jobs import history_job
 from moodlake_dagster.partitions import first_partition_day
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig
-from moodlake_dagster.sensors.requests import history_run_request, partition_days_only
+from moodlake_dagster.sensors.requests import (
+    history_run_request,
+    history_sensor,
+    partition_days_only,
+)
 
 LANDING_INTERVAL_S = 60
 
 
-@dg.sensor(
-    job=history_job,
-    minimum_interval_seconds=LANDING_INTERVAL_S,
-    default_status=dg.DefaultSensorStatus.STOPPED,
-    description=(
+@history_sensor(
+    LANDING_INTERVAL_S,
+    (
         "Watches MOODLAKE_LANDING for history files (JSON of any export format, or the "
         "export's .zip) and requests one run over the play days new or changed files touch."
     ),

@@ -6,13 +6,23 @@ import datetime as dt
 
 import dagster as dg
 
-from moodlake_dagster.jobs import HISTORY_TRIGGER_TAG
+from moodlake_dagster.jobs import HISTORY_TRIGGER_TAG, history_job
 from moodlake_dagster.partitions import first_partition_day
 from moodlake_dagster.resources import LakeResource
 from moodlake_dagster.tables import CATALOG_TRACKS, LISTENING_EVENTS, PLAYS, TRACKS
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def history_sensor(interval_s: int, description: str):
+    """A sensor that requests history runs: off until a user starts it in the UI."""
+    return dg.sensor(
+        job=history_job,
+        minimum_interval_seconds=interval_s,
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        description=description,
+    )
 
 
 def partition_days_only(days: set[dt.date]) -> tuple[set[dt.date], set[dt.date]]:

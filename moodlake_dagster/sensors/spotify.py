@@ -8,9 +8,12 @@ import dagster as dg
 
 from moodlake_dagster.ingest.api import played_at, response_rows
 from moodlake_dagster.ingest.privacy import pseudonymize
-from moodlake_dagster.jobs import history_job
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig, SpotifyResource
-from moodlake_dagster.sensors.requests import history_run_request, partition_days_only
+from moodlake_dagster.sensors.requests import (
+    history_run_request,
+    history_sensor,
+    partition_days_only,
+)
 from moodlake_dagster.spotify.client import SpotifyRateLimited, SpotifyUnavailable
 from moodlake_dagster.tables import SPOTIFY_API_RESPONSES
 
@@ -18,11 +21,9 @@ from moodlake_dagster.tables import SPOTIFY_API_RESPONSES
 POLL_INTERVAL_S = int(os.environ.get("MOODLAKE_SPOTIFY_POLL_S") or 300)
 
 
-@dg.sensor(
-    job=history_job,
-    minimum_interval_seconds=POLL_INTERVAL_S,
-    default_status=dg.DefaultSensorStatus.STOPPED,
-    description=(
+@history_sensor(
+    POLL_INTERVAL_S,
+    (
         "Polls Spotify's recently-played endpoint (cursor in ms), lands each response in "
         "bronze/spotify_api_responses, then requests a run for the days of the new plays."
     ),
