@@ -102,7 +102,7 @@ def build_stages() -> list[tuple[str, list, str]]:
 
     return [
         ("snapshot sources", [t.CATALOG_TRACKS, t.TRACKS], "end"),
-        ("events", [t.LISTENING_EVENTS, t.PLAYS], "range"),
+        ("events", [t.LISTENING_EVENTS, t.PLAYS, t.MOOD_BY_DAY], "range"),
         ("snapshots", [t.USERS, *t.GOLD, *t.MODELS], "end"),
     ]
 

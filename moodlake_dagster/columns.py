@@ -247,6 +247,18 @@ BY_TABLE: dict[str, dict[str, str]] = {
     "gold/listening_by_daypart": {
         "plays": "The listener's plays in this day part on this weekday.",
     },
+    "gold/mood_by_day": {
+        "local_date": "The listener's local calendar day (their time zone).",
+        "plays": "The listener's music plays on this local day.",
+        "valence_mean": "Mean valence (0–1, brighter is higher) of the day's plays with features.",
+        "valence_std": "Spread (sample standard deviation) of valence over those plays.",
+        "energy_mean": "Mean energy (0–1) of the day's plays with audio features.",
+        "energy_std": "Spread (sample standard deviation) of energy over those plays.",
+        "danceability_mean": "Mean danceability (0–1) of the day's plays with audio features.",
+        "danceability_std": "Spread (sample standard deviation) of danceability over those plays.",
+        "feature_coverage": "Share of the day's plays with audio features, 0–1: how much of the "
+        "day the mood figures stand on.",
+    },
     "gold/mood_by_hour": {
         "plays": "The listener's plays starting in this local hour.",
     },

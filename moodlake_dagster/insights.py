@@ -195,3 +195,26 @@ def engagement_plot(df: pd.DataFrame) -> plt.Figure:
     ax.set_ylabel("skip rate")
     ax.set_title(f"Track engagement ({user})")
     return fig
+
+
+def daily_mood_plot(df: pd.DataFrame) -> plt.Figure:
+    """The main listener's valence and energy day by day (a 7-day mean over the noisy days),
+    over the share of each day's plays the figures stand on."""
+    mine = df[df["user_id"] == main_user(df)].sort_values("local_date")
+    days = pd.to_datetime(mine["local_date"])
+    fig, (mood, coverage) = plt.subplots(
+        2, 1, figsize=(7, 4), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    for feature in ("valence", "energy"):
+        daily = mine[f"{feature}_mean"].to_numpy()
+        mood.plot(days, daily, alpha=0.25, linewidth=0.8)
+        weekly = mine[f"{feature}_mean"].rolling(7, min_periods=1).mean()
+        mood.plot(days, weekly, label=f"{feature} (7-day mean)")
+    mood.set_ylim(0, 1)
+    mood.set_title(f"Mood day by day: {main_user(df)}", fontsize=9)
+    mood.legend(fontsize=8)
+    coverage.fill_between(days, mine["feature_coverage"].to_numpy(), step="mid", alpha=0.5)
+    coverage.set_ylim(0, 1)
+    coverage.set_ylabel("with features", fontsize=8)
+    fig.tight_layout()
+    return fig

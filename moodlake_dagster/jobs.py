@@ -12,12 +12,13 @@ build_job = dg.define_asset_job(
     description="Materialize every table for a day or a range of days in one run.",
 )
 
-# New plays re-derive the event tables for the days they touch (the catalog snapshot joins
-# them only when Silver tracks do not exist yet)...
+# New plays re-derive the event tables and the daily series for the days they touch (the
+# catalog snapshot joins them only when Silver tracks do not exist yet)...
 history_job = dg.define_asset_job(
     "listening_history",
     selection=dg.AssetSelection.assets(
-        *(table.key for table in (t.CATALOG_TRACKS, t.TRACKS, t.LISTENING_EVENTS, t.PLAYS))
+        *(table.key for table in (t.CATALOG_TRACKS, t.TRACKS, t.LISTENING_EVENTS, t.PLAYS)),
+        t.MOOD_BY_DAY.key,
     ),
     executor_def=dg.in_process_executor,
     description="Ingest new listening history for the days it touches (requested by sensors).",
@@ -26,7 +27,8 @@ history_job = dg.define_asset_job(
 # ...then the snapshots built from every play are rebuilt as of the latest day.
 snapshot_job = dg.define_asset_job(
     "listening_snapshots",
-    selection=dg.AssetSelection.assets(t.USERS.key) | dg.AssetSelection.groups("gold", "ml"),
+    selection=dg.AssetSelection.assets(t.USERS.key)
+    | (dg.AssetSelection.groups("gold", "ml") - dg.AssetSelection.assets(t.MOOD_BY_DAY.key)),
     executor_def=dg.in_process_executor,
     description="Rebuild users, Gold and the models as of the latest listening day.",
 )

@@ -18,6 +18,7 @@ from moodlake_dagster.columns import describe
 from moodlake_dagster.vocabulary import AUDIO_FEATURES, MODE_FEATURES
 
 PLAY_DAY = "play_date"  # event tables: a run replaces the days its plays happened on
+LOCAL_DAY = "local_date"  # daily series: a run replaces the listeners' local days it touches
 AS_OF = "as_of_date"  # snapshots: a run replaces its range with one snapshot as of its end
 
 
@@ -281,6 +282,19 @@ GENRE_DISCOVERY = _gold(
     "close their mood profile is to mine: discovery opportunities.",
     models.GenreDiscovery,
 )
+MOOD_BY_DAY = Table(
+    "gold",
+    "mood_by_day",
+    "gold",
+    "How was my day: per listener and local day, plays, minutes, skip rate, and the mean and "
+    "spread of valence, energy and danceability over the plays with audio features, with the "
+    "share of plays they cover. Built a few days at a time: a new day of history rewrites "
+    "only the local days its plays fall on.",
+    LOCAL_DAY,
+    models.MoodByDay,
+    reads=(PLAYS, TRACKS),
+    shaped_by_settings=False,
+)
 GOLD = (
     LISTENING_BY_DAYPART,
     MOOD_BY_HOUR,
@@ -485,12 +499,13 @@ TABLES: dict[str, Table] = {
         PLAYS,
         USERS,
         *GOLD,
+        MOOD_BY_DAY,
         MODEL_METRICS,
         *MODELS,
     )
 }
 # Tables keyed by listener: what `moodlake spotify disconnect` and a listener's export touch.
-LISTENER_TABLES = (USERS, *GOLD, *LISTENER_MODELS)
+LISTENER_TABLES = (USERS, *GOLD, MOOD_BY_DAY, *LISTENER_MODELS)
 
 
 def table(path: str) -> Table:

@@ -31,8 +31,11 @@ LAYERS = {
         "feature_correlations",
         "feature_gaps",
         "genre_discovery",
+        "mood_by_day",
     ],
 }
+# Gold tables kept as a daily series (by local day), not as snapshots as of a day.
+DAILY = {"mood_by_day"}
 
 
 def link_landing(target: Path, sources: dict[str, Path]) -> Path:

@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
-from helpers import BASIC, EXTENDED, LAYERS, link_landing, make_settings
+from helpers import BASIC, DAILY, EXTENDED, LAYERS, link_landing, make_settings
 
 from moodlake_dagster.definitions import ASSETS, build_job, make_definitions
 from moodlake_dagster.partitions import daily_partitions
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.spark
 DAY = "2021-12-31"  # basic export
 RANGE = ("2024-07-21", "2024-07-23")  # extended history: the first days of its 2024 block
 TABLES = LAYERS | {"bronze": [*LAYERS["bronze"], "quarantine"]}
-GOLD = TABLES["gold"]
+GOLD = [name for name in TABLES["gold"] if name not in DAILY]  # the snapshots
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def test_every_asset_materializes_and_every_check_passes(lake):
         )
         assert all(len(m) == partitions for m in mats.values())
         checks = result.get_asset_check_evaluations()
-        assert len(checks) == 25
+        assert len(checks) == 26  # one per table, and the models' bars
         failed = {(c.asset_key.path[-1], c.check_name) for c in checks if not c.passed}
         # Days of history are too few for a preference model: its bar cannot be judged.
         assert failed == {("preference_model", "auc_bar")}
@@ -310,7 +310,7 @@ def test_sql_over_the_lake_answers_by_table_name(lake, monkeypatch, capsys):
     from moodlake_dagster.sql import SqlError, lake_tables, query
 
     names = set(lake_tables(lake["root"]))
-    assert names >= {*TABLES["silver"], *GOLD, "track_moods", "model_metrics"}
+    assert names >= {*TABLES["silver"], *TABLES["gold"], "track_moods", "model_metrics"}
     assert not names & set(TABLES["bronze"])  # Bronze stays raw: not offered to SQL
     plays = table(lake, "silver", "plays")
     counted = query(
@@ -371,7 +371,12 @@ def test_trino_registers_every_table_sql_sees(lake):
     assert all(schema == layer and name == path for schema, name, layer, path in registered)
     names = {name for _, name, _, _ in registered}
     assert len(names) == len(registered)  # no table registered twice, nor in two schemas
-    assert names == {*TABLES["silver"], *GOLD, *(table.name for table in MODELS), "model_metrics"}
+    assert names == {
+        *TABLES["silver"],
+        *TABLES["gold"],
+        *(table.name for table in MODELS),
+        "model_metrics",
+    }
     assert set(lake_tables(lake["root"])) <= names
 
 
@@ -397,3 +402,63 @@ def test_every_table_is_opened_alike_by_independent_readers(lake, spark):
     for name in ("bronze/listening_events", "silver/plays"):
         delta = DeltaTable(f"{lake['root']}/{name}")
         assert delta.metadata().partition_columns == [] and len(delta.file_uris()) <= 2, name
+
+
+def test_mood_by_day_is_each_local_day_computed_by_hand(lake):
+    daily = table(lake, "gold", "mood_by_day").set_index(["user_id", "local_date"]).sort_index()
+    plays = table(lake, "silver", "plays")
+    tracks = table(lake, "silver", "tracks")
+    tracks = tracks[tracks["as_of_date"].astype(str) == RANGE[1]]
+    joined = plays.merge(tracks[["track_id", "valence", "energy"]], on="track_id", how="left")
+    expected = (
+        joined.groupby(["user_id", "local_date"])
+        .agg(
+            plays=("play_id", "size"),
+            minutes=("ms_played", lambda ms: ms.sum() / 60_000),
+            skip_rate=("skipped", "mean"),
+            plays_with_features=("valence", "count"),
+            valence_mean=("valence", "mean"),
+            energy_std=("energy", "std"),
+        )
+        .sort_index()
+    )
+    assert list(daily.index) == list(expected.index)  # every local day with a play, once
+    for column in expected.columns:
+        assert daily[column].to_numpy() == pytest.approx(
+            expected[column].to_numpy(), nan_ok=True
+        ), column
+    coverage = expected["plays_with_features"] / expected["plays"]
+    assert daily["feature_coverage"].to_numpy() == pytest.approx(coverage.to_numpy())
+    meta = materializations(lake["ranged"])["mood_by_day"][-1].metadata
+    assert meta["plot"].value.startswith("![") and meta["rows"].value > 0
+
+
+def test_one_new_day_rewrites_only_the_local_days_it_reaches(lake):
+    """The daily series follows its data: a run for one UTC day replaces that day's local day
+    and its two neighbours, no other row (read from the Delta log and the rows)."""
+    from moodlake_dagster.assets.over_time import mood_by_day
+
+    uri = f"{lake['root']}/gold/mood_by_day"
+    before = DeltaTable(uri).to_pandas()
+    result = dg.materialize(
+        [mood_by_day],
+        resources=build_resources(lake["settings"]),
+        partition_key=RANGE[1],
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    assert result.success
+    predicate = DeltaTable(uri).history(1)[0]["operationParameters"]["predicate"]
+    day = dt.date.fromisoformat(RANGE[1])
+    first, last = day - dt.timedelta(days=1), day + dt.timedelta(days=1)
+    assert f"'{first}'" in predicate and f"'{last}'" in predicate
+    after = DeltaTable(uri).to_pandas()
+
+    def split(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        df = df.sort_values(["user_id", "local_date"]).reset_index(drop=True)
+        reached = df["local_date"].between(first, last)
+        return df[~reached].reset_index(drop=True), df[reached].reset_index(drop=True)
+
+    (kept_before, redone_before), (kept_after, redone_after) = split(before), split(after)
+    pd.testing.assert_frame_equal(kept_before, kept_after)
+    # The rewritten days hold what they held: the same plays, computed again.
+    assert redone_after["plays"].sum() == redone_before["plays"].sum() > 0

@@ -48,14 +48,15 @@ def test_one_run_spans_the_changed_days_and_says_why(tmp_path):
 def test_the_catalog_joins_only_while_silver_tracks_are_missing(tmp_path):
     lake = LakeResource(root=str(tmp_path / "lake"))
     fresh = _names(history_run_request({D(2024, 1, 1)}, run_key="k", trigger="t", lake=lake))
-    assert [n.rsplit("/", 1)[-1] for n in fresh] == [
-        "catalog_tracks",
-        "tracks",
-        "listening_events",
-        "plays",
+    assert fresh == [
+        "bronze/catalog_tracks",
+        "silver/tracks",
+        "bronze/listening_events",
+        "silver/plays",
+        "gold/mood_by_day",
     ]
     tracks = pa.table({"as_of_date": pa.array([D(2024, 1, 1)], pa.date32()), "track_id": ["x"]})
     uri = storage.table_uri(str(tmp_path / "lake"), "silver", "tracks")
     storage.replace_range(uri, tracks, column="as_of_date", start=D(2024, 1, 1), end=D(2024, 1, 1))
     later = _names(history_run_request({D(2024, 1, 2)}, run_key="k2", trigger="t", lake=lake))
-    assert later == fresh[2:]  # events and plays only, in the same order
+    assert later == fresh[2:]  # events, plays and the daily series only, in the same order

@@ -8,6 +8,7 @@ CALL delta.system.register_table('silver', 'plays', 'local:///silver/plays');
 CALL delta.system.register_table('silver', 'users', 'local:///silver/users');
 CALL delta.system.register_table('gold', 'listening_by_daypart', 'local:///gold/listening_by_daypart');
 CALL delta.system.register_table('gold', 'mood_by_hour', 'local:///gold/mood_by_hour');
+CALL delta.system.register_table('gold', 'mood_by_day', 'local:///gold/mood_by_day');
 CALL delta.system.register_table('gold', 'genre_mix', 'local:///gold/genre_mix');
 CALL delta.system.register_table('gold', 'track_engagement', 'local:///gold/track_engagement');
 CALL delta.system.register_table('gold', 'feature_correlations', 'local:///gold/feature_correlations');

@@ -160,6 +160,28 @@ class MoodByHour(_Model):
         return ~df.duplicated(["user_id", "local_hour"], keep=False)
 
 
+class MoodByDay(_Model):
+    user_id: Series[str]
+    local_date: Series[object]
+    plays: Series[int] = pa.Field(ge=1)
+    minutes: Series[float] = pa.Field(ge=0.0, nullable=True)
+    skip_rate: Series[float] = pa.Field(**UNIT)
+    plays_with_features: Series[int] = pa.Field(ge=0)
+    feature_coverage: Series[float] = pa.Field(**UNIT)
+    valence_mean: Series[float] = pa.Field(nullable=True, **UNIT)
+    energy_mean: Series[float] = pa.Field(nullable=True, **UNIT)
+    danceability_mean: Series[float] = pa.Field(nullable=True, **UNIT)
+    valence_std: Series[float] = pa.Field(nullable=True, ge=0.0)
+
+    @pa.dataframe_check(error="one row per listener and local day")
+    def one_row_per_day(cls, df: pd.DataFrame) -> Series[bool]:
+        return ~df.duplicated(["user_id", "local_date"], keep=False)
+
+    @pa.dataframe_check(error="plays with features cannot outnumber plays")
+    def covered_plays_are_plays(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["plays_with_features"] <= df["plays"]
+
+
 class GenreMix(_Model):
     user_id: Series[str]
     genre: Series[str]

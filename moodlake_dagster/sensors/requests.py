@@ -9,7 +9,7 @@ import dagster as dg
 from moodlake_dagster.jobs import HISTORY_TRIGGER_TAG, history_job
 from moodlake_dagster.partitions import first_partition_day
 from moodlake_dagster.resources import LakeResource
-from moodlake_dagster.tables import CATALOG_TRACKS, LISTENING_EVENTS, PLAYS, TRACKS
+from moodlake_dagster.tables import CATALOG_TRACKS, LISTENING_EVENTS, MOOD_BY_DAY, PLAYS, TRACKS
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -41,7 +41,7 @@ def history_run_request(
     inside the span that did not change are re-derived unchanged. The catalog snapshot joins
     the run only while Silver tracks are missing (the first ingest on a fresh lake).
     """
-    written = [LISTENING_EVENTS, PLAYS]
+    written = [LISTENING_EVENTS, PLAYS, MOOD_BY_DAY]
     if not lake.exists(TRACKS):
         written = [CATALOG_TRACKS, TRACKS, *written]
     return dg.RunRequest(

@@ -9,6 +9,7 @@ the latest table version.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +21,7 @@ from moodlake_dagster.spotify.client import SpotifyError
 from moodlake_dagster.tables import (
     LISTENER_TABLES,
     LISTENING_EVENTS,
+    LOCAL_DAY,
     PLAYS,
     SPOTIFY_API_RESPONSES,
     Table,
@@ -77,9 +79,13 @@ def forget_api_user(lake: LakeResource, user_id: str) -> dict[str, int]:
         PLAYS.path: _delete(lake, PLAYS, api_rows),
     }
     if days:
-        # Snapshots built from the user's plays: Silver users, Gold, per-listener models.
-        since = f"{user} AND as_of_date >= '{min(days).isoformat()}'"
+        # Tables built from the user's plays: snapshots as of the first API day on, and the
+        # local days an API play can fall on (a UTC day reaches into the local day before).
         for table in LISTENER_TABLES:
+            first = min(days) - (
+                dt.timedelta(days=1) if table.partition == LOCAL_DAY else dt.timedelta()
+            )
+            since = f"{user} AND {table.partition} >= '{first.isoformat()}'"
             deleted[table.path] = _delete(lake, table, since)
     return deleted
 
