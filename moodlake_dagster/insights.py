@@ -218,3 +218,70 @@ def daily_mood_plot(df: pd.DataFrame) -> plt.Figure:
     coverage.set_ylabel("with features", fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def sessions_plot(df: pd.DataFrame) -> plt.Figure:
+    """How long the main listener's sessions run, by the day part they start in."""
+    mine = df[df["user_id"] == main_user(df)]
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    parts = [p for p in DAY_PARTS if p in set(mine["day_part"])]
+    ax.boxplot(
+        [mine.loc[mine["day_part"] == p, "length_minutes"].to_numpy() for p in parts],
+        tick_labels=parts,
+        showfliers=False,
+    )
+    ax.set_ylabel("session length (minutes)")
+    ax.set_title(f"Sessions of {main_user(df)} by day part", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def session_summary_plot(df: pd.DataFrame) -> plt.Figure:
+    """Share of high-energy and of brightening sessions per day part, main listener."""
+    mine = df[df["user_id"] == main_user(df)].set_index("day_part").reindex(DAY_PARTS)
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    x = range(len(DAY_PARTS))
+    ax.bar(
+        [i - 0.2 for i in x], mine["high_energy_share"].fillna(0), width=0.4, label="high-energy"
+    )
+    ax.bar(
+        [i + 0.2 for i in x], mine["brightening_share"].fillna(0), width=0.4, label="brightening"
+    )
+    ax.set_xticks(list(x), DAY_PARTS)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("share of sessions")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _top_plot(df: pd.DataFrame, label: str, top: int = 10) -> plt.Figure:
+    mine = df[(df["user_id"] == main_user(df)) & (df["period"] == "all_time")]
+    mine = mine.sort_values("rank").head(top).iloc[::-1]
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    ax.barh(mine[label].astype(str).str.slice(0, 40), mine["minutes"])
+    ax.set_xlabel("minutes, all time")
+    fig.tight_layout()
+    return fig
+
+
+def top_artists_plot(df: pd.DataFrame) -> plt.Figure:
+    return _top_plot(df, "artist_name")
+
+
+def top_tracks_plot(df: pd.DataFrame) -> plt.Figure:
+    return _top_plot(df, "track_name")
+
+
+def context_plot(df: pd.DataFrame) -> plt.Figure:
+    """Skip rate by platform and by shuffle, bar width as share of plays (main listener)."""
+    mine = df[df["user_id"] == main_user(df)]
+    fig, axes = plt.subplots(1, 2, figsize=(7, 3))
+    for ax, context in zip(axes, ("platform", "shuffle"), strict=True):
+        rows = mine[mine["context"] == context].sort_values("plays", ascending=False).head(8)
+        ax.bar(rows["value"].astype(str).str.slice(0, 14), rows["skip_rate"])
+        ax.set_title(f"skip rate by {context}", fontsize=9)
+        ax.set_ylim(0, 1)
+        ax.tick_params(axis="x", labelrotation=30, labelsize=7)
+    fig.tight_layout()
+    return fig

@@ -295,6 +295,36 @@ MOOD_BY_DAY = Table(
     reads=(PLAYS, TRACKS),
     shaped_by_settings=False,
 )
+SESSIONS = _gold(
+    "sessions",
+    "How do I listen in one sitting: one row per session (plays with no gap over 30 minutes) "
+    "with its start, day part, length, plays, skip rate, mean mood, mood arc (last third of "
+    "its plays against the first), main platform and shuffle share.",
+    models.Sessions,
+)
+SESSION_SUMMARY = _gold(
+    "session_summary",
+    "My sessions per day part: how many, how long, and what share were high-energy or "
+    "brightened as they went.",
+    models.SessionSummary,
+)
+TOP_ARTISTS = _gold(
+    "top_artists",
+    "Who do I listen to: the top 20 artists by minutes over the last week, the last month and "
+    "all time.",
+    models.TopArtists,
+)
+TOP_TRACKS = _gold(
+    "top_tracks",
+    "What do I play most: the top 20 tracks by minutes over the last week, the last month and "
+    "all time (tracks the catalog lacks by their artist and title).",
+    models.TopTracks,
+)
+LISTENING_CONTEXT = _gold(
+    "listening_context",
+    "Where and how do I listen: plays, share and skip rate by platform and by shuffle on or off.",
+    models.ListeningContext,
+)
 GOLD = (
     LISTENING_BY_DAYPART,
     MOOD_BY_HOUR,
@@ -303,6 +333,11 @@ GOLD = (
     FEATURE_CORRELATIONS,
     FEATURE_GAPS,
     GENRE_DISCOVERY,
+    SESSIONS,
+    SESSION_SUMMARY,
+    TOP_ARTISTS,
+    TOP_TRACKS,
+    LISTENING_CONTEXT,
 )
 
 # ---- Models: their outputs, stored beside Gold ----------------------------------------------

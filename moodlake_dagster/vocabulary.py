@@ -45,3 +45,8 @@ ESTIMATE_PREFIX = "EST"
 # The bars a model must clear on held-out data (asset checks, and the line on their plots).
 MOOD_AUC_BAR = 0.90  # macro ROC AUC, artist-grouped cross-validation
 PREFERENCE_AUC_BAR = 0.80  # ROC AUC on the days after the cutoff
+
+# A listener's plays with no gap over this many minutes are one session (ALS's rule too).
+SESSION_GAP_MINUTES = 30
+# A session whose mean energy reaches this is high-energy.
+HIGH_ENERGY = 0.6

@@ -31,6 +31,11 @@ LAYERS = {
         "feature_correlations",
         "feature_gaps",
         "genre_discovery",
+        "sessions",
+        "session_summary",
+        "top_artists",
+        "top_tracks",
+        "listening_context",
         "mood_by_day",
     ],
 }

@@ -75,7 +75,7 @@ def test_every_asset_materializes_and_every_check_passes(lake):
         )
         assert all(len(m) == partitions for m in mats.values())
         checks = result.get_asset_check_evaluations()
-        assert len(checks) == 26  # one per table, and the models' bars
+        assert len(checks) == 31  # one per table, and the models' bars
         failed = {(c.asset_key.path[-1], c.check_name) for c in checks if not c.passed}
         # Days of history are too few for a preference model: its bar cannot be judged.
         assert failed == {("preference_model", "auc_bar")}

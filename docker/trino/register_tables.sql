@@ -14,6 +14,11 @@ CALL delta.system.register_table('gold', 'track_engagement', 'local:///gold/trac
 CALL delta.system.register_table('gold', 'feature_correlations', 'local:///gold/feature_correlations');
 CALL delta.system.register_table('gold', 'feature_gaps', 'local:///gold/feature_gaps');
 CALL delta.system.register_table('gold', 'genre_discovery', 'local:///gold/genre_discovery');
+CALL delta.system.register_table('gold', 'sessions', 'local:///gold/sessions');
+CALL delta.system.register_table('gold', 'session_summary', 'local:///gold/session_summary');
+CALL delta.system.register_table('gold', 'top_artists', 'local:///gold/top_artists');
+CALL delta.system.register_table('gold', 'top_tracks', 'local:///gold/top_tracks');
+CALL delta.system.register_table('gold', 'listening_context', 'local:///gold/listening_context');
 CALL delta.system.register_table('gold', 'listening_modes', 'local:///gold/listening_modes');
 CALL delta.system.register_table('gold', 'track_moods', 'local:///gold/track_moods');
 CALL delta.system.register_table('gold', 'preference_model', 'local:///gold/preference_model');

@@ -5,6 +5,7 @@ they all start from the same Silver read (every play up to the as-of day joined 
 snapshot), which Spark then caches once instead of each table's step scanning a year of days.
 """
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,7 +21,8 @@ from moodlake_dagster.inputs import fingerprint as inputs_fingerprint
 from moodlake_dagster.partitions import daily_partitions, day_range, single_run
 from moodlake_dagster.resources import LakeResource, SparkConnectResource
 from moodlake_dagster.tables import PLAYS, TRACKS, USERS, Table
-from moodlake_dagster.transform import gold
+from moodlake_dagster.transform import gold, habits
+from moodlake_dagster.transform import sessions as session_tables
 
 
 class GoldInputs:
@@ -36,6 +38,38 @@ class GoldInputs:
         ).cache()
         self.enriched = gold.plays_with_features(self.plays, self.tracks).cache()
         self.coverage = gold.feature_coverage(self.plays)
+
+    @functools.cached_property
+    def sessions(self):
+        """Two tables stand on the sessions: found once."""
+        return session_tables.sessions(self.enriched, self.end).cache()
+
+    def release(self) -> None:
+        cached = [self.enriched, self.tracks, self.plays]
+        if "sessions" in self.__dict__:
+            cached.append(self.sessions)
+        for frame in cached:
+            frame.unpersist()
+
+
+def _sessions(i: GoldInputs) -> pa.Table:
+    return i.sessions.toArrow()
+
+
+def _session_summary(i: GoldInputs) -> pa.Table:
+    return session_tables.session_summary(i.sessions, i.end).toArrow()
+
+
+def _top_artists(i: GoldInputs) -> pa.Table:
+    return habits.top_artists(i.plays, i.end).toArrow()
+
+
+def _top_tracks(i: GoldInputs) -> pa.Table:
+    return habits.top_tracks(i.plays, i.end).toArrow()
+
+
+def _context(i: GoldInputs) -> pa.Table:
+    return habits.listening_context(i.plays, i.end).toArrow()
 
 
 def _daypart(i: GoldInputs) -> pa.Table:
@@ -97,6 +131,11 @@ GOLD_TABLES = {
             insights.discovery_plot,
             lambda df: {"unexplored_genre_rows": int((~df["explored"]).sum())},
         ),
+        GoldTable(tables.SESSIONS, _sessions, insights.sessions_plot),
+        GoldTable(tables.SESSION_SUMMARY, _session_summary, insights.session_summary_plot),
+        GoldTable(tables.TOP_ARTISTS, _top_artists, insights.top_artists_plot),
+        GoldTable(tables.TOP_TRACKS, _top_tracks, insights.top_tracks_plot),
+        GoldTable(tables.LISTENING_CONTEXT, _context, insights.context_plot),
     )
 }
 
@@ -161,5 +200,4 @@ def gold_tables(context: dg.AssetExecutionContext, lake: LakeResource, spark: Sp
         for spec in selected:
             yield _publish(lake, inputs, spec)
     finally:
-        for frame in (inputs.enriched, inputs.tracks, inputs.plays):
-            frame.unpersist()
+        inputs.release()

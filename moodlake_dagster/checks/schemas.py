@@ -182,6 +182,55 @@ class MoodByDay(_Model):
         return df["plays_with_features"] <= df["plays"]
 
 
+class Sessions(_Model):
+    user_id: Series[str]
+    session_no: Series[int] = pa.Field(ge=1)
+    day_part: Series[str] = pa.Field(isin=DAY_PARTS)
+    length_minutes: Series[float] = pa.Field(ge=0.0)
+    plays: Series[int] = pa.Field(ge=1)
+    skip_rate: Series[float] = pa.Field(**UNIT)
+    valence_arc: Series[float] = pa.Field(nullable=True, ge=-1.0, le=1.0)
+    shuffle_share: Series[float] = pa.Field(nullable=True, **UNIT)
+
+    @pa.dataframe_check(error="one row per listener and session")
+    def one_row_per_session(cls, df: pd.DataFrame) -> Series[bool]:
+        return ~df.duplicated(["user_id", "session_no", "as_of_date"], keep=False)
+
+
+class SessionSummary(_Model):
+    user_id: Series[str]
+    day_part: Series[str] = pa.Field(isin=DAY_PARTS)
+    sessions: Series[int] = pa.Field(ge=1)
+    high_energy_share: Series[float] = pa.Field(nullable=True, **UNIT)
+    brightening_share: Series[float] = pa.Field(nullable=True, **UNIT)
+
+
+class TopArtists(_Model):
+    user_id: Series[str]
+    period: Series[str] = pa.Field(isin=["week", "month", "all_time"])
+    rank: Series[int] = pa.Field(ge=1, le=20)
+    artist_name: Series[str]
+    plays: Series[int] = pa.Field(ge=1)
+    minutes: Series[float] = pa.Field(ge=0.0, nullable=True)
+
+
+class TopTracks(_Model):
+    user_id: Series[str]
+    period: Series[str] = pa.Field(isin=["week", "month", "all_time"])
+    rank: Series[int] = pa.Field(ge=1, le=20)
+    track_key: Series[str]
+    plays: Series[int] = pa.Field(ge=1)
+
+
+class ListeningContext(_Model):
+    user_id: Series[str]
+    context: Series[str] = pa.Field(isin=["platform", "shuffle"])
+    value: Series[str]
+    plays: Series[int] = pa.Field(ge=1)
+    skip_rate: Series[float] = pa.Field(**UNIT)
+    share: Series[float] = pa.Field(**UNIT)
+
+
 class GenreMix(_Model):
     user_id: Series[str]
     genre: Series[str]

@@ -29,10 +29,10 @@ import pyarrow as pa
 from moodlake_dagster.ml.metrics import metric
 from moodlake_dagster.ml.output import ModelOutput
 from moodlake_dagster.tables import ALS_RECOMMENDATIONS
-from moodlake_dagster.vocabulary import ESTIMATE
+from moodlake_dagster.vocabulary import ESTIMATE, SESSION_GAP_MINUTES
 
 MIN_USERS = 10
-SESSION_GAP = pd.Timedelta(minutes=30)
+SESSION_GAP = pd.Timedelta(minutes=SESSION_GAP_MINUTES)
 SKIP_WEIGHT = 0.25
 K = 10
 EVAL_SHARE = 0.2
