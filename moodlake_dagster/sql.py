@@ -61,3 +61,25 @@ def query(sql: str, lake_root: str, storage_options: Mapping[str, str] | None = 
         raise SqlError(f"{type(err).__name__}: {err}\n{listing}") from err
     finally:
         con.close()
+
+
+TRINO_HEADER = """\
+-- Register every Silver and Gold table with Trino once (re-running is harmless: it fails
+-- per table that already exists). Paths are inside the shared lake volume. Written from the
+-- table catalog by `moodlake_dagster.sql.trino_registration()`; a test keeps it so.
+"""
+
+
+def trino_registration() -> str:
+    """docker/trino/register_tables.sql: a schema per layer, then every catalog table of it."""
+    lines = [
+        f"CREATE SCHEMA IF NOT EXISTS delta.{layer} WITH (location = 'local:///{layer}');"
+        for layer in LAYERS
+    ]
+    lines += [
+        f"CALL delta.system.register_table('{t.layer}', '{t.name}', 'local:///{t.path}');"
+        for layer in LAYERS
+        for t in TABLES.values()
+        if t.layer == layer
+    ]
+    return TRINO_HEADER + "\n".join(lines) + "\n"

@@ -77,3 +77,15 @@ def test_an_error_names_the_tables_there_are(lake):
 def test_an_empty_lake_says_to_build_first(tmp_path):
     with pytest.raises(SqlError, match="no Silver or Gold tables under .*: run `moodlake build`"):
         query("SELECT 1", str(tmp_path / "lake"))
+
+
+def test_the_trino_registration_is_written_from_the_catalog():
+    from helpers import REPO
+
+    from moodlake_dagster.sql import trino_registration
+    from moodlake_dagster.tables import TABLES
+
+    script = (REPO / "docker" / "trino" / "register_tables.sql").read_text()
+    assert script == trino_registration()
+    registered = {line.split("'")[3] for line in script.splitlines() if "register_table" in line}
+    assert registered == {t.name for t in TABLES.values() if t.layer in ("silver", "gold")}
