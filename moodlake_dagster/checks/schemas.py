@@ -205,21 +205,22 @@ class SessionSummary(_Model):
     brightening_share: Series[float] = pa.Field(nullable=True, **UNIT)
 
 
-class TopArtists(_Model):
+class _TopList(_Model):
+    """A listener's top 20 in each window (transform/habits.py)."""
+
     user_id: Series[str]
     period: Series[str] = pa.Field(isin=["week", "month", "all_time"])
     rank: Series[int] = pa.Field(ge=1, le=20)
-    artist_name: Series[str]
     plays: Series[int] = pa.Field(ge=1)
     minutes: Series[float] = pa.Field(ge=0.0, nullable=True)
 
 
-class TopTracks(_Model):
-    user_id: Series[str]
-    period: Series[str] = pa.Field(isin=["week", "month", "all_time"])
-    rank: Series[int] = pa.Field(ge=1, le=20)
+class TopArtists(_TopList):
+    artist_name: Series[str]
+
+
+class TopTracks(_TopList):
     track_key: Series[str]
-    plays: Series[int] = pa.Field(ge=1)
 
 
 class ListeningContext(_Model):
