@@ -72,6 +72,37 @@ CATALOG_TRACKS = Table(
     "track_id), with source file and row; bad rows go to quarantine.",
     AS_OF,
     models.CatalogTracks,
+    pa.schema(
+        [
+            ("as_of_date", pa.date32()),
+            ("track_id", pa.string()),
+            ("artists", pa.string()),
+            ("album_name", pa.string()),
+            ("track_name", pa.string()),
+            ("popularity", pa.int64()),
+            ("duration_ms", pa.int64()),
+            ("explicit", pa.bool_()),
+            ("danceability", pa.float64()),
+            ("energy", pa.float64()),
+            ("key", pa.int64()),
+            ("loudness", pa.float64()),
+            ("mode", pa.int64()),
+            ("speechiness", pa.float64()),
+            ("acousticness", pa.float64()),
+            ("instrumentalness", pa.float64()),
+            ("liveness", pa.float64()),
+            ("valence", pa.float64()),
+            ("tempo", pa.float64()),
+            ("time_signature", pa.int64()),
+            ("track_genre", pa.string()),
+            ("_catalog_layout", pa.string()),
+            ("_source_file", pa.string()),
+            ("_source_row", pa.int64()),
+            ("_source_sha256", pa.string()),
+            ("_ingested_at", pa.timestamp("us", tz="UTC")),
+            ("_batch_id", pa.string()),
+        ]
+    ),
 )
 SPOTIFY_API_RESPONSES = Table(
     "bronze",
@@ -367,15 +398,17 @@ MODEL_METRICS = _model(
 TRACK_MOODS = _model(
     "track_moods",
     "Every track in Silver (catalog and played) labelled with a mood — happy, sad, chill, "
-    "party, sleep, study, romance — by a classifier scored on held-out artists.",
+    "party, sleep, study, romance — and its probability, by a classifier trained on the "
+    "catalog's mood-named genres: labels a curator chose, independent of the audio features "
+    "the model reads.",
     models.TrackMoods,
     reads=(TRACKS,),
 )
 LISTENING_MODES = _model(
     "listening_modes",
     "Each listener's modes — the kinds of listening they return to, found by K-Means over "
-    "the audio features of their plays, k chosen by silhouette — with size, centroid, "
-    "typical day part and a plain-language name.",
+    "their plays in mood space (valence, energy, acousticness, danceability, tempo), k chosen "
+    "by silhouette — with size, centroid, typical day part and a plain-language name.",
     models.ListeningModes,
     pa.schema(
         [
@@ -395,7 +428,8 @@ LISTENING_MODES = _model(
 PREFERENCE_MODEL = _model(
     "preference_model",
     "Per listener: will they enjoy (play through, not skip) a track? Trained on the days "
-    "before a cutoff and scored on the days after it, beside a baseline.",
+    "before a cutoff, evaluated on the days after it, from audio features and behaviour known "
+    "before each play (familiarity, earlier skip rates, day part, shuffle, how it started).",
     models.PreferenceModel,
     pa.schema(
         [
@@ -416,7 +450,9 @@ PREFERENCE_MODEL = _model(
 ALS_RECOMMENDATIONS = _model(
     "als_recommendations",
     "Tracks each listener is likely to play, by implicit-feedback ALS over listener × track "
-    "play counts, scored by NDCG@10 on later days beside a popularity ranking.",
+    "play counts (Spark MLlib). With fewer than ten listeners, sessions stand in for "
+    "listeners and a listener's taste is folded in from their latest sessions. Scored with "
+    "precision@10 and NDCG@10 on later days beside a popularity ranking.",
     models.AlsRecommendations,
     pa.schema(
         [
@@ -433,8 +469,10 @@ ALS_RECOMMENDATIONS = _model(
 )
 RECOMMENDATIONS = _model(
     "recommendations",
-    "Two lists per listener and day part: mirror (tracks that fit how they listen then) and "
-    "coach (a gentle, capped step toward higher valence or energy after a low streak).",
+    "Two lists per listener and day part: mirror (tracks that fit how they listen at that "
+    "time, by a per-listener match model) and coach (a gentle step of +0.05..+0.15 in valence "
+    "or energy above their recent mean, never more; valence only after a low-valence streak). "
+    "Candidates are new catalog tracks from their liked genres and ALS suggestions.",
     models.Recommendations,
     pa.schema(
         [
@@ -541,11 +579,3 @@ TABLES: dict[str, Table] = {
 }
 # Tables keyed by listener: what `moodlake spotify disconnect` and a listener's export touch.
 LISTENER_TABLES = (USERS, *GOLD, MOOD_BY_DAY, *LISTENER_MODELS)
-
-
-def table(path: str) -> Table:
-    """The entry for `layer/name`, with the known paths in the error."""
-    try:
-        return TABLES[path]
-    except KeyError:
-        raise KeyError(f"no table {path!r} in the catalog; known: {', '.join(TABLES)}") from None

@@ -12,7 +12,6 @@ from helpers import CATALOG_SAMPLE, NOW
 
 from moodlake_dagster.ingest import catalog
 from moodlake_dagster.ingest.catalog import (
-    CATALOG_TRACKS_SCHEMA,
     LAYOUTS,
     CatalogHeaderError,
     _artist_list,
@@ -25,6 +24,7 @@ from moodlake_dagster.ingest.catalog import (
     parse_catalogs,
     read_header,
 )
+from moodlake_dagster.tables import CATALOG_TRACKS
 
 AS_OF = dt.date(2026, 1, 1)
 KAGGLE_HEADER = CATALOG_SAMPLE.read_text().splitlines()[0].split(",")
@@ -164,7 +164,7 @@ def test_landed_rows_carry_their_lineage_and_types(tmp_path):
     rows = sample_rows(2)
     path = write_csv(tmp_path / "two.csv", KAGGLE_HEADER, rows)
     batch = parse(path)
-    assert batch.table.schema == CATALOG_TRACKS_SCHEMA and batch.unknown_columns == []
+    assert batch.table.schema == CATALOG_TRACKS.schema and batch.unknown_columns == []
     first = batch.rows[0]
     source = dict(zip(KAGGLE_HEADER, rows[0], strict=True))
     assert first["track_id"] == source["track_id"]
@@ -207,9 +207,9 @@ def test_three_files_in_precedence_order(tmp_path):
 
 
 def test_catalog_table_takes_rows_or_a_table():
-    table = CATALOG_TRACKS_SCHEMA.empty_table()
+    table = CATALOG_TRACKS.schema.empty_table()
     assert catalog_table(table) is table
     built = catalog_table([{"track_id": "x", "valence": 0.5}])
-    assert built.schema == CATALOG_TRACKS_SCHEMA
+    assert built.schema == CATALOG_TRACKS.schema
     assert built.to_pylist()[0]["valence"] == 0.5 and built.to_pylist()[0]["artists"] is None
     assert isinstance(built, pa.Table)

@@ -48,10 +48,6 @@ def als_recommendations(
     spark: SparkConnectResource,
     moodlake: MoodlakeConfig,
 ) -> dg.MaterializeResult:
-    """Tracks each listener is likely to play, by implicit-feedback ALS over listener × track
-    play counts (Spark MLlib). With fewer than ten listeners, sessions stand in for listeners
-    and a listener's taste is folded in from their latest sessions. Scored with precision@10
-    and NDCG@10 on later days beside a popularity ranking."""
     start, end = day_range(context)
     settings = moodlake.settings()
     inputs = fingerprint(ALS_RECOMMENDATIONS, lake, settings, start, end)

@@ -24,9 +24,6 @@ from moodlake_dagster.transform.policy import training_plays
 def listening_modes(
     context: dg.AssetExecutionContext, lake: LakeResource, moodlake: MoodlakeConfig
 ) -> dg.MaterializeResult:
-    """Each listener's modes — the kinds of listening they return to, found by K-Means over
-    their plays in mood space (valence, energy, acousticness, danceability, tempo), k chosen
-    by silhouette — with size, centroid, typical day part and a plain-language name."""
     start, end = day_range(context)
     settings = moodlake.settings()
     inputs = fingerprint(LISTENING_MODES, lake, settings, start, end)

@@ -50,10 +50,6 @@ def auc_check(evaluation: mood.MoodEvaluation) -> dg.AssetCheckResult:
 def track_moods(
     context: dg.AssetExecutionContext, lake: LakeResource, moodlake: MoodlakeConfig
 ) -> dg.MaterializeResult:
-    """Every track in Silver (catalog and played) labelled with a mood — happy, sad, chill,
-    party, sleep, study, romance — and its probability, by a classifier trained on the
-    catalog's mood-named genres: labels a curator chose, independent of the audio features
-    the model reads."""
     start, end = day_range(context)
     inputs = fingerprint(TRACK_MOODS, lake, moodlake.settings(), start, end)
     if skipped := skip_if_unchanged(context, lake, [TRACK_MOODS], inputs):

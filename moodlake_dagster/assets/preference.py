@@ -54,9 +54,6 @@ def preference_check(results: list[preference.PreferenceResult]) -> dg.AssetChec
 def preference_model(
     context: dg.AssetExecutionContext, lake: LakeResource, moodlake: MoodlakeConfig
 ) -> dg.MaterializeResult:
-    """Per listener: will they enjoy (play through, not skip) a track? Trained on the days
-    before a cutoff, evaluated on the days after it, from audio features and behaviour known
-    before each play (familiarity, earlier skip rates, day part, shuffle, how it started)."""
     start, end = day_range(context)
     settings = moodlake.settings()
     inputs = fingerprint(PREFERENCE_MODEL, lake, settings, start, end)

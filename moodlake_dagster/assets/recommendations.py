@@ -99,10 +99,6 @@ def show(run: recommend.Recommendations) -> None:
 def recommendations(
     context: dg.AssetExecutionContext, lake: LakeResource, moodlake: MoodlakeConfig
 ) -> dg.MaterializeResult:
-    """Two lists per listener and day part: **mirror** (tracks that fit how they listen at that
-    time, by a per-listener match model) and **coach** (a gentle step of +0.05..+0.15 in
-    valence or energy above their recent mean, never more; valence only after a low-valence
-    streak). Candidates are new catalog tracks from their liked genres and ALS suggestions."""
     start, end = day_range(context)
     settings = moodlake.settings()
     inputs = fingerprint(RECOMMENDATIONS, lake, settings, start, end)

@@ -44,6 +44,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from moodlake_dagster.ingest.records import BadRecord, safe_raw
+from moodlake_dagster.tables import CATALOG_TRACKS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -75,38 +76,6 @@ INDEX_COLUMNS = ("", "Unnamed: 0")
 TRACK_ID_PATTERN = r"^[0-9A-Za-z]{22}$"
 _TRACK_ID = re.compile(TRACK_ID_PATTERN)
 CHUNK_ROWS = 50_000
-
-CATALOG_TRACKS_SCHEMA = pa.schema(
-    [
-        ("as_of_date", pa.date32()),
-        ("track_id", pa.string()),
-        ("artists", pa.string()),
-        ("album_name", pa.string()),
-        ("track_name", pa.string()),
-        ("popularity", pa.int64()),
-        ("duration_ms", pa.int64()),
-        ("explicit", pa.bool_()),
-        ("danceability", pa.float64()),
-        ("energy", pa.float64()),
-        ("key", pa.int64()),
-        ("loudness", pa.float64()),
-        ("mode", pa.int64()),
-        ("speechiness", pa.float64()),
-        ("acousticness", pa.float64()),
-        ("instrumentalness", pa.float64()),
-        ("liveness", pa.float64()),
-        ("valence", pa.float64()),
-        ("tempo", pa.float64()),
-        ("time_signature", pa.int64()),
-        ("track_genre", pa.string()),
-        ("_catalog_layout", pa.string()),
-        ("_source_file", pa.string()),
-        ("_source_row", pa.int64()),
-        ("_source_sha256", pa.string()),
-        ("_ingested_at", pa.timestamp("us", tz="UTC")),
-        ("_batch_id", pa.string()),
-    ]
-)
 
 
 class CatalogHeaderError(ValueError):
@@ -451,7 +420,7 @@ def _chunk_table(
         {
             name: arrays[name] if name in arrays else pa.nulls(count, type_)
             for name, type_ in zip(
-                CATALOG_TRACKS_SCHEMA.names, CATALOG_TRACKS_SCHEMA.types, strict=True
+                CATALOG_TRACKS.schema.names, CATALOG_TRACKS.schema.types, strict=True
             )
             if name not in lineage
         }
@@ -470,10 +439,10 @@ def _chunk_table(
         extra = pa.Table.from_pylist(rescued, schema=table.schema)
         table = pa.concat_tables([table, extra])
     for name, value in lineage.items():
-        spec = CATALOG_TRACKS_SCHEMA.field(name)
+        spec = CATALOG_TRACKS.schema.field(name)
         column = pa.repeat(pa.scalar(value, spec.type), table.num_rows)
         table = table.append_column(spec, column)
-    return table.select(CATALOG_TRACKS_SCHEMA.names).cast(CATALOG_TRACKS_SCHEMA), bad
+    return table.select(CATALOG_TRACKS.schema.names).cast(CATALOG_TRACKS.schema), bad
 
 
 def _sha256(path: Path) -> str:
@@ -493,7 +462,7 @@ def parse_catalog(
     quarantines every row with the reason; a bad row is quarantined with its line number.
     """
     sha = _sha256(path)
-    empty = CATALOG_TRACKS_SCHEMA.empty_table()
+    empty = CATALOG_TRACKS.schema.empty_table()
     with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
@@ -575,11 +544,11 @@ def parse_catalogs(
         files.append(batch)
         tables.append(table)
         bad += batch.bad
-    merged = pa.concat_tables(tables) if tables else CATALOG_TRACKS_SCHEMA.empty_table()
+    merged = pa.concat_tables(tables) if tables else CATALOG_TRACKS.schema.empty_table()
     return MergedCatalog(files, merged, bad)
 
 
 def catalog_table(rows: list[dict] | pa.Table) -> pa.Table:
     if isinstance(rows, pa.Table):
         return rows
-    return pa.Table.from_pylist(rows, schema=CATALOG_TRACKS_SCHEMA)
+    return pa.Table.from_pylist(rows, schema=CATALOG_TRACKS.schema)
