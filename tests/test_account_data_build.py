@@ -83,7 +83,9 @@ def built(spark_url, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         for name, value in env.items():
             patch.setenv(name, str(value))
-        patch.delenv("DAGSTER_HOME", raising=False)
+        # Set, then unset: the build sets DAGSTER_HOME itself, and undo must remove it.
+        patch.setenv("DAGSTER_HOME", "unset")
+        patch.delenv("DAGSTER_HOME")
         patch.delenv("MOODLAKE_TIMEZONE", raising=False)
         out = io.StringIO()
         with contextlib.redirect_stdout(out):

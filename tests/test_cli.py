@@ -25,7 +25,9 @@ def test_build_a_date_range_from_the_command_line(
         "MOODLAKE_SPARK_REMOTE": spark_url,
     }.items():
         monkeypatch.setenv(name, str(value))
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    # Set, then unset: the build sets DAGSTER_HOME itself, and undo must remove it.
+    monkeypatch.setenv("DAGSTER_HOME", "unset")
+    monkeypatch.delenv("DAGSTER_HOME")
     code = cli.main(["build", "--start", "2024-07-21", "--end", "2024-07-23"])
     out = capsys.readouterr().out
     assert code == 0, out
@@ -89,7 +91,9 @@ def test_bad_paths_fail_with_the_variable_and_path(tmp_path, monkeypatch, capsys
     monkeypatch.setenv("MOODLAKE_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("MOODLAKE_LANDING", str(tmp_path / "landing"))
     monkeypatch.setenv("MOODLAKE_CATALOG", str(tmp_path / "missing.csv"))
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    # Set, then unset: the build sets DAGSTER_HOME itself, and undo must remove it.
+    monkeypatch.setenv("DAGSTER_HOME", "unset")
+    monkeypatch.delenv("DAGSTER_HOME")
     assert cli.main(["build"]) == 1
     out = capsys.readouterr().out
     failed = "STEP FAILED: bronze/catalog_tracks: FileNotFoundError: MOODLAKE_CATALOG="
