@@ -5,6 +5,7 @@ moodlake build --start D --end D    a date range (a backfill), one run
 moodlake ui                         the Dagster UI on http://127.0.0.1:3000
 moodlake spark status|stop          the local Spark Connect server
 moodlake recommend [--mode coach]   a listener's picks and why, read from Gold
+moodlake insights [--user NAME]     what the data supports saying about a listener, in words
 moodlake sql "SELECT …"             SQL over every Silver and Gold table (DuckDB)
 moodlake catalog add FILE|list      catalog CSVs, in precedence order ($MOODLAKE_HOME/catalogs.txt)
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import logging
 import os
 import sys
@@ -433,6 +435,35 @@ def cmd_recommend(args) -> int:
     return 0
 
 
+def cmd_insights(args) -> int:
+    from moodlake_dagster import reports
+
+    settings = load_settings()
+    try:
+        user_id, day, rows = reports.insights_report(
+            settings.lake_root,
+            user=args.user,
+            as_of=dt.date.fromisoformat(args.as_of) if args.as_of else None,
+            key=settings.resolved_pseudonym_key(),
+        )
+    except reports.ReportError as err:
+        print(f"moodlake insights: {err}", file=sys.stderr)
+        return 1
+    if args.json:
+        columns = ["rank", "kind", "sentence", "test", "p_value", "p_adjusted", "n", "evidence"]
+        records = rows[columns].astype(object).where(rows[columns].notna(), None)
+        payload = {"user_id": user_id, "as_of": day.isoformat()}
+        payload["insights"] = [
+            r | {"evidence": json.loads(r["evidence"])} for r in records.to_dict("records")
+        ]
+        print(json.dumps(payload, indent=2, default=str))
+        return 0
+    print(f"Insights for {user_id} as of {day}")
+    for row in rows.itertuples():
+        print(f"{row.rank:>3}. {row.sentence}")
+    return 0
+
+
 def cmd_sql(args) -> int:
     from moodlake_dagster import sql
 
@@ -565,6 +596,14 @@ def main(argv: list[str] | None = None) -> int:
     recommend.add_argument("--limit", type=int, default=10)
     recommend.add_argument("--json", action="store_true", help="JSON instead of text")
     recommend.set_defaults(func=cmd_recommend)
+
+    insights = sub.add_parser(
+        "insights", help="print what the Gold tables support saying about a listener, in words"
+    )
+    insights.add_argument("--user", help="account name or pseudonym; default: the only one")
+    insights.add_argument("--as-of", help="snapshot day (YYYY-MM-DD); default: the latest")
+    insights.add_argument("--json", action="store_true", help="JSON instead of text")
+    insights.set_defaults(func=cmd_insights)
     sql = sub.add_parser("sql", help="query every Silver and Gold table by name (DuckDB)")
     sql.add_argument("query", nargs="?", help='e.g. "SELECT * FROM genre_mix LIMIT 5"')
     sql.add_argument("--format", choices=["table", "csv", "json"], default="table")

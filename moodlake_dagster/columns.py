@@ -304,6 +304,72 @@ BY_TABLE: dict[str, dict[str, str]] = {
         "feature_coverage": "Share of the day's plays with audio features, 0–1: how much of the "
         "day the mood figures stand on.",
     },
+    "gold/feature_thresholds": {
+        "feature": "The audio feature split.",
+        "outcome": "What is compared above and below the split: skipped (skip rate) or "
+        "completion (mean share of the track played).",
+        "split_point": "The feature value that best separates the outcome on the discovery half "
+        "of the listener's tracks (a decile); above means greater than it.",
+        "n_discovery": "Plays on the discovery half (tracks with an even CRC-32 of their id) "
+        "with the feature and the outcome: where the split point was chosen.",
+        "n_above": "Held-out plays (the other half of the tracks) above the split point.",
+        "n_below": "Held-out plays at or below the split point.",
+        "rate_above": "The outcome's mean over held-out plays above the split (skip rate, or "
+        "completion).",
+        "rate_below": "The outcome's mean over held-out plays at or below the split.",
+        "difference": "rate_above − rate_below.",
+        "relative_difference": "difference / rate_below (null when rate_below is 0): "
+        "'14 % more often'.",
+        "effect_size": "Rank-biserial correlation from the Mann-Whitney U, −1 to 1: positive "
+        "when the outcome runs higher above the split.",
+        "p_value": "Two-sided Mann-Whitney U p-value on the held-out plays (not corrected for "
+        "the listener's other rows; the insights correct).",
+        "test": "The test that gave p_value; null when the row was not tested.",
+        "note": "Why a row has no split or no test (too few plays on a side).",
+    },
+    "gold/mood_trends": {
+        "period": "week (Monday to Sunday, local days) or month.",
+        "period_start": "The first local day of the week or month.",
+        "complete": "Whether the period had ended by the as-of day (only complete periods get "
+        "a z-score).",
+        "measure": "plays, minutes, skip_rate, valence, energy, danceability or feature_coverage.",
+        "value": "The measure over the period: totals for plays and minutes, play-weighted "
+        "means for the rest (mood over the plays with audio features); null with no plays.",
+        "baseline_mean": "Mean of the measure over the 12 periods before this one (the "
+        "listener's usual; empty periods count 0 plays).",
+        "baseline_std": "Sample standard deviation of the measure over those 12 periods.",
+        "baseline_n": "Periods with a value among those 12.",
+        "z_score": "(value − baseline_mean) / baseline_std: how unusual the period is for this "
+        "listener; null for an incomplete period, under 8 baseline periods or no spread.",
+    },
+    "gold/mood_trend_tests": {
+        "measure": "The measure tested (as in mood_trends).",
+        "test": "The test run; null when there were too few months or no change.",
+        "months": "Complete months with a value in the last 12 (the test's n).",
+        "first_month": "The first month tested.",
+        "last_month": "The last complete month tested.",
+        "mean_value": "The measure's mean over those months.",
+        "kendall_tau": "Kendall's tau of the monthly values against time, −1 to 1 (the "
+        "Mann-Kendall statistic): positive is rising.",
+        "slope_per_month": "Theil-Sen slope: the median change per month.",
+        "p_value": "Two-sided p-value of the Mann-Kendall test (months are not independent: a "
+        "screen, corrected across sentences by the insights).",
+        "note": "Why the measure was not tested.",
+    },
+    "gold/insights": {
+        "rank": "The sentence's place in the listener's list (1 = first said).",
+        "kind": "week (this week against the usual), trend (over the year), threshold, "
+        "correlation or habit (a descriptive fact with a minimum sample).",
+        "subject": "The measure or feature the sentence is about.",
+        "sentence": "The insight in plain words, with its numbers.",
+        "evidence": "The numbers the sentence rests on, as JSON, equal to the source table's.",
+        "test": "The test behind the sentence; null for a descriptive habit.",
+        "p_value": "The test's p-value.",
+        "p_adjusted": "Benjamini-Hochberg adjusted p-value across the listener's tested "
+        "candidate sentences of the day; only ≤ 0.05 is said.",
+        "n": "The sample the sentence stands on (periods, months, plays or sessions).",
+        "sources": "The Gold tables the sentence came from.",
+    },
     "gold/mood_by_hour": {
         "plays": "The listener's plays starting in this local hour.",
     },

@@ -13,11 +13,15 @@ build_job = dg.define_asset_job(
 )
 
 # New plays re-derive the event tables and the daily series for the days they touch (the
-# catalog snapshot joins them only when Silver tracks do not exist yet)...
+# catalog snapshot joins them only when Silver tracks do not exist yet, the Web API lookup of
+# tracks the catalog lacks only when Spotify is connected: sensors/requests.py)...
 history_job = dg.define_asset_job(
     "listening_history",
     selection=dg.AssetSelection.assets(
-        *(table.key for table in (t.CATALOG_TRACKS, t.TRACKS, t.LISTENING_EVENTS, t.PLAYS)),
+        *(
+            table.key
+            for table in (t.CATALOG_TRACKS, t.SPOTIFY_TRACKS, t.TRACKS, t.LISTENING_EVENTS, t.PLAYS)
+        ),
         t.MOOD_BY_DAY.key,
     ),
     executor_def=dg.in_process_executor,

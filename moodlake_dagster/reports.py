@@ -1,8 +1,9 @@
-"""A listener's recommendations and why, read from the Gold tables (no Spark, no retraining).
+"""A listener's recommendations and why, and their insights in words, read from the Gold tables
+(no Spark, no retraining).
 
-Behind `moodlake recommend`: it reads `gold/recommendations`, `gold/explanations` and
-`gold/als_recommendations` through delta-rs with partition filters, so it answers in about a
-second however large the lake is.
+Behind `moodlake recommend` and `moodlake insights`: they read `gold/recommendations`,
+`gold/explanations`, `gold/als_recommendations` and `gold/insights` through delta-rs with
+partition filters, so they answer in about a second however large the lake is.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from moodlake_dagster.ingest.privacy import pseudonymize
 from moodlake_dagster.tables import (
     ALS_RECOMMENDATIONS,
     EXPLANATIONS,
+    INSIGHTS,
     MODEL_METRICS,
     RECOMMENDATIONS,
     Table,
@@ -159,6 +161,37 @@ def recommendation_report(
     if als_rows is not None and (als_rows["user_id"] == user_id).any():
         basis = als_rows.loc[als_rows["user_id"] == user_id, "basis"].iloc[0]
     return Report(user_id, day, mode, day_part, picks.reset_index(drop=True), basis)
+
+
+def insights_report(
+    lake_root: str,
+    *,
+    user: str | None,
+    as_of: dt.date | None,
+    key: bytes,
+    storage_options=None,
+) -> tuple[str, dt.date, pd.DataFrame]:
+    """(listener, snapshot day, their sentences in rank order) from `gold/insights`."""
+    uri = storage.table_uri(lake_root, INSIGHTS.layer, INSIGHTS.name)
+    if not storage.table_exists(uri, storage_options):
+        raise ReportError("no insights yet: run `moodlake build` (or materialize gold/insights)")
+    day = storage.snapshot_day(uri, as_of or dt.date.max, storage_options)
+    if day is None:
+        raise ReportError(f"no insights as of {as_of}: the first build is later")
+    rows = storage.read_frame(uri, [("as_of_date", "=", day)], None, storage_options)
+    known = sorted(rows["user_id"].unique())
+    if not known:
+        raise ReportError(f"the data as of {day} supports no insight about anyone yet")
+    try:
+        user_id = resolve_user(user, known, key)
+    except ReportError:
+        if user is None:
+            raise
+        raise ReportError(
+            f"nothing the data supports about {user!r} as of {day}; listeners with insights: "
+            + ", ".join(known)
+        ) from None
+    return user_id, day, rows[rows["user_id"] == user_id].sort_values("rank")
 
 
 def not_recommended(

@@ -356,6 +356,107 @@ LISTENING_CONTEXT = _gold(
     "Where and how do I listen: plays, share and skip rate by platform and by shuffle on or off.",
     models.ListeningContext,
 )
+FEATURE_THRESHOLDS = _gold(
+    "feature_thresholds",
+    "Which feature values go with skipping or not finishing: per audio feature, the split point "
+    "that best separates the listener's skips (or completion), chosen on half their tracks and "
+    "tested on the other half (Mann-Whitney U, rank-biserial effect size).",
+    models.FeatureThresholds,
+    pa.schema(
+        [
+            ("user_id", pa.string()),
+            ("feature", pa.string()),
+            ("outcome", pa.string()),
+            ("split_point", pa.float64()),
+            ("n_discovery", pa.int64()),
+            ("n_above", pa.int64()),
+            ("n_below", pa.int64()),
+            ("rate_above", pa.float64()),
+            ("rate_below", pa.float64()),
+            ("difference", pa.float64()),
+            ("relative_difference", pa.float64()),
+            ("effect_size", pa.float64()),
+            ("p_value", pa.float64()),
+            ("test", pa.string()),
+            ("note", pa.string()),
+            ("as_of_date", pa.date32()),
+        ]
+    ),
+)
+MOOD_TRENDS = Table(
+    "gold",
+    "mood_trends",
+    "gold",
+    "How was my week, against my usual: per listener, week and month, plays, minutes, skip "
+    "rate, valence, energy, danceability and feature coverage, each beside the mean and spread "
+    "of the 12 periods before it and its z-score against them.",
+    AS_OF,
+    models.MoodTrends,
+    reads=(MOOD_BY_DAY,),
+    shaped_by_settings=False,
+)
+MOOD_TREND_TESTS = Table(
+    "gold",
+    "mood_trend_tests",
+    "gold",
+    "Has my listening changed over the year: per listener and measure, a Mann-Kendall trend "
+    "test over the last 12 complete months (Kendall's tau, p-value) and the Theil-Sen slope.",
+    AS_OF,
+    models.MoodTrendTests,
+    pa.schema(
+        [
+            ("user_id", pa.string()),
+            ("measure", pa.string()),
+            ("test", pa.string()),
+            ("months", pa.int64()),
+            ("first_month", pa.date32()),
+            ("last_month", pa.date32()),
+            ("mean_value", pa.float64()),
+            ("kendall_tau", pa.float64()),
+            ("slope_per_month", pa.float64()),
+            ("p_value", pa.float64()),
+            ("note", pa.string()),
+            ("as_of_date", pa.date32()),
+        ]
+    ),
+    reads=(MOOD_TRENDS,),
+    shaped_by_settings=False,
+)
+INSIGHTS = Table(
+    "gold",
+    "insights",
+    "gold",
+    "What the lake can say about me, in words: a short ranked list of sentences per listener, "
+    "each with the numbers it rests on, its test and p-value (Benjamini-Hochberg adjusted "
+    "across the listener's tested sentences) and the tables it came from.",
+    AS_OF,
+    models.Insights,
+    pa.schema(
+        [
+            ("user_id", pa.string()),
+            ("rank", pa.int64()),
+            ("kind", pa.string()),
+            ("subject", pa.string()),
+            ("sentence", pa.string()),
+            ("evidence", pa.string()),
+            ("test", pa.string()),
+            ("p_value", pa.float64()),
+            ("p_adjusted", pa.float64()),
+            ("n", pa.int64()),
+            ("sources", pa.list_(pa.string())),
+            ("as_of_date", pa.date32()),
+        ]
+    ),
+    reads=(
+        MOOD_TRENDS,
+        MOOD_TREND_TESTS,
+        FEATURE_THRESHOLDS,
+        FEATURE_CORRELATIONS,
+        SESSION_SUMMARY,
+        TOP_ARTISTS,
+    ),
+    shaped_by_settings=False,
+)
 GOLD = (
     LISTENING_BY_DAYPART,
     MOOD_BY_HOUR,
@@ -369,6 +470,10 @@ GOLD = (
     TOP_ARTISTS,
     TOP_TRACKS,
     LISTENING_CONTEXT,
+    FEATURE_THRESHOLDS,
+    MOOD_TRENDS,
+    MOOD_TREND_TESTS,
+    INSIGHTS,
 )
 
 # ---- Models: their outputs, stored beside Gold ----------------------------------------------

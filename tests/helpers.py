@@ -36,7 +36,11 @@ LAYERS = {
         "top_artists",
         "top_tracks",
         "listening_context",
+        "feature_thresholds",
         "mood_by_day",
+        "mood_trends",
+        "mood_trend_tests",
+        "insights",
     ],
 }
 # Gold tables kept as a daily series (by local day), not as snapshots as of a day.

@@ -93,6 +93,7 @@ def test_sensors_and_the_jobs_they_request():
         "bronze/catalog_tracks",
         "silver/tracks",
         "bronze/listening_events",
+        "bronze/spotify_tracks",
         "silver/plays",
         "gold/mood_by_day",
     }

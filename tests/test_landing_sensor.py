@@ -17,7 +17,7 @@ from moodlake_dagster.ingest.landing import LandingCursor
 from moodlake_dagster.jobs import HISTORY_TRIGGER_TAG
 from moodlake_dagster.resources import build_resources
 from moodlake_dagster.sensors import landing_history_sensor, listening_snapshot_sensor
-from moodlake_dagster.sensors.requests import RANGE_END_TAG, RANGE_START_TAG
+from moodlake_dagster.sensors.requests import ENRICH_TAG, RANGE_END_TAG, RANGE_START_TAG
 
 ACCOUNT = "efrrowini"
 FIRST_DAYS = ("2024-07-21", "2024-07-22", "2024-07-26")
@@ -97,6 +97,8 @@ def test_cursor_transitions_on_real_files(sensor):
     assert request.tags[HISTORY_TRIGGER_TAG] == "landing"
     selected = {k.to_user_string() for k in request.asset_selection}
     assert selected >= {"bronze/listening_events", "silver/plays"}
+    # No Spotify account connected: no Web API lookup, no Silver tracks rebuild for it.
+    assert "bronze/spotify_tracks" not in selected and request.tags[ENRICH_TAG] == "false"
     state = LandingCursor.parse(sensor.cursor).files[f"{ACCOUNT}/{target.name}"]
     assert state.days == [["2024-07-21", "2024-07-22"], ["2024-07-26", "2024-07-26"]]
 
@@ -319,6 +321,34 @@ def test_the_code_location_serves_both_sensors(shared_data, tmp_path):
     assert loaded.stdout.strip() == first_play
     spotify = preview("spotify_recent_plays_sensor")
     assert "Spotify is not configured" in spotify
+
+
+def test_a_connected_spotify_account_adds_the_track_lookup(shared_data, tmp_path):
+    """Configured is not enough: only with a cached token does the run look tracks up."""
+    from moodlake_dagster.settings import load_settings
+
+    settings = load_settings(
+        {
+            "MOODLAKE_HOME": str(tmp_path / "home"),
+            "MOODLAKE_LANDING": str(tmp_path / "landing"),
+            "MOODLAKE_PSEUDONYM_KEY": "k",
+            "MOODLAKE_SPOTIFY_CLIENT_ID": "test-client",
+        }
+    )
+    tick = Tick(settings, dg.DagsterInstance.ephemeral())
+    records = _records("Streaming_History_Audio_2024.json")
+    target = tmp_path / "landing" / ACCOUNT / "Streaming_History_Audio_2024.json"
+    _write(target, [r for r in records if r["ts"][:10] in FIRST_DAYS])
+    (request,) = tick().run_requests
+    assert request.tags[ENRICH_TAG] == "false"
+
+    settings.spotify_token_cache.parent.mkdir(parents=True)
+    settings.spotify_token_cache.write_text(json.dumps({"access_token": "a", "expires_at": 0}))
+    _write(target, [r for r in records if r["ts"][:10] <= "2024-07-28"])
+    (request,) = tick().run_requests
+    assert request.tags[ENRICH_TAG] == "true"
+    selected = [k.to_user_string() for k in request.asset_selection]
+    assert selected.index("bronze/spotify_tracks") < selected.index("silver/tracks")
 
 
 def test_an_object_store_prefix_works_like_a_folder(shared_data, tmp_path):

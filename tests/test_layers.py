@@ -24,6 +24,7 @@ LAYERS = [
         "demo",
         "insights",
         "model_plots",
+        "trend_plots",
         "reports",
         "build_summary",
         "sql",

@@ -136,3 +136,48 @@ def test_the_asset_enriches_played_tracks_and_silver_uses_the_features(fake, tmp
     )
     meta = again.asset_materializations_for_node("bronze__spotify_tracks")[0].metadata
     assert meta["skipped"].value == "nothing to look up" and len(fake.requests) == before
+
+
+def test_a_revoked_login_lets_the_plays_land_unenriched(fake, tmp_path, spark_url):
+    landing = tmp_path / "landing" / "efrrowini"
+    landing.mkdir(parents=True)
+    records = json.loads((EXTENDED / "Streaming_History_Audio_2024.json").read_text())
+    (landing / "Streaming_History_Audio_2024.json").write_text(
+        json.dumps([r for r in records if r["ts"][:10] == DAY])
+    )
+    settings = load_settings(
+        {
+            "MOODLAKE_HOME": str(tmp_path / "home"),
+            "MOODLAKE_LANDING": str(tmp_path / "landing"),
+            "MOODLAKE_CATALOG": str(CATALOG_SAMPLE),
+            "MOODLAKE_SPARK_REMOTE": spark_url,
+            "MOODLAKE_PSEUDONYM_KEY": "k",
+            "MOODLAKE_SPOTIFY_CLIENT_ID": "test-client",
+            "MOODLAKE_SPOTIFY_API_URL": fake.api_url,
+            "MOODLAKE_SPOTIFY_ACCOUNTS_URL": fake.url,
+            "MOODLAKE_SPOTIFY_REQUEST_SPACING_S": "0",
+        }
+    )
+    settings.spotify_token_cache.parent.mkdir(parents=True)
+    settings.spotify_token_cache.write_text(json.dumps(fake.token_cache()))
+    fake.access_token = "rotated-by-spotify"  # the saved token is stale...
+    fake.refresh_error = "invalid_grant"  # ...and the person revoked the app's access
+    selection = [
+        "bronze/catalog_tracks",
+        "bronze/listening_events",
+        "bronze/spotify_tracks",
+        "silver/tracks",
+        "silver/plays",
+    ]
+    result = dg.materialize(
+        ASSETS,
+        selection=selection,
+        resources=build_resources(settings),
+        partition_key=DAY,
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    assert result.success
+    meta = result.asset_materializations_for_node("bronze__spotify_tracks")[0].metadata
+    assert "moodlake spotify login" in meta["skipped"].value
+    plays = DeltaTable(f"{settings.lake_root}/silver/plays").to_pandas()
+    assert len(plays) == 8  # every play of the day landed, the unknown tracks unresolved

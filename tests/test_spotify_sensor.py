@@ -12,13 +12,14 @@ import pytest
 from deltalake import DeltaTable
 from helpers import CATALOG_SAMPLE
 from spotify_server import FakeSpotify, play_item
+from test_spotify_enrichment import features, track
 
 from moodlake_dagster import cli
 from moodlake_dagster.definitions import make_definitions
 from moodlake_dagster.ingest.privacy import pseudonymize
 from moodlake_dagster.resources import build_resources
 from moodlake_dagster.sensors import spotify_recent_plays_sensor
-from moodlake_dagster.sensors.requests import RANGE_END_TAG, RANGE_START_TAG
+from moodlake_dagster.sensors.requests import ENRICH_TAG, RANGE_END_TAG, RANGE_START_TAG
 from moodlake_dagster.settings import load_settings
 from moodlake_dagster.spotify.client import SpotifyLoginRequired
 from moodlake_dagster.tables import PREFERENCE_MODEL
@@ -234,6 +235,46 @@ def test_api_plays_reach_silver_once_and_disconnect_removes_them(fake, env, monk
     assert set(left["source_format"]) == {"extended"} and len(left) == 2
     kept = DeltaTable(f"{root}/gold/preference_model").to_pandas()
     assert kept["user_id"].tolist() == [other]
+
+
+def test_a_polled_track_the_catalog_lacks_is_looked_up_in_the_same_run(fake, env):
+    """The sensor's run asks the Web API for the new track; its play then resolves by id."""
+    instance = dg.DagsterInstance.ephemeral()
+    poll = Poll(env, instance)
+    poll.login(fake)
+    (known,) = catalog_tracks(1)
+    new_id, name, artist = "7zzNotInTheSample00000", "Nowhere In The Sample", "Nobody Catalogued"
+    fake.plays = [
+        play_item(known["track_id"], FIRST, known["track_name"], known["artists"]),
+        play_item(new_id, FIRST + dt.timedelta(minutes=4), name, artist),
+    ]
+    body = track(new_id, name)
+    body["artists"][0]["name"] = artist
+    fake.tracks, fake.features = {new_id: body}, {new_id: features(new_id)}
+
+    (request,) = poll().run_requests
+    assert request.tags[ENRICH_TAG] == "true"
+    assert "bronze/spotify_tracks" in {k.to_user_string() for k in request.asset_selection}
+    run = (
+        make_definitions(env)
+        .resolve_job_def("listening_history")
+        .execute_in_process(
+            instance=instance, tags=request.tags, asset_selection=request.asset_selection
+        )
+    )
+    assert run.success
+    assert fake.paths(f"/v1/tracks/{new_id}") and fake.paths("/v1/audio-features")
+    root = poll.settings.lake_root
+    looked_up = DeltaTable(f"{root}/bronze/spotify_tracks").to_pandas()
+    assert looked_up[["track_id", "lookup_status", "features_source"]].values.tolist() == [
+        [new_id, "found", "api"]
+    ], "only the id the catalog lacks is looked up"
+    tracks = DeltaTable(f"{root}/silver/tracks").to_pandas().set_index("track_id")
+    assert tracks.loc[new_id, "features_source"] == "api"
+    assert tracks.loc[new_id, "valence"] == features(new_id)["valence"]
+    plays = DeltaTable(f"{root}/silver/plays").to_pandas().set_index("spotify_track_id")
+    assert plays.loc[new_id, "track_id"] == new_id and plays.loc[new_id, "resolution"] == "id"
+    assert plays["has_features"].all()
 
 
 def test_login_saves_the_token_outside_the_repo(fake, env, monkeypatch, capsys):

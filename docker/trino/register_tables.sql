@@ -18,6 +18,10 @@ CALL delta.system.register_table('gold', 'session_summary', 'local:///gold/sessi
 CALL delta.system.register_table('gold', 'top_artists', 'local:///gold/top_artists');
 CALL delta.system.register_table('gold', 'top_tracks', 'local:///gold/top_tracks');
 CALL delta.system.register_table('gold', 'listening_context', 'local:///gold/listening_context');
+CALL delta.system.register_table('gold', 'feature_thresholds', 'local:///gold/feature_thresholds');
+CALL delta.system.register_table('gold', 'mood_trends', 'local:///gold/mood_trends');
+CALL delta.system.register_table('gold', 'mood_trend_tests', 'local:///gold/mood_trend_tests');
+CALL delta.system.register_table('gold', 'insights', 'local:///gold/insights');
 CALL delta.system.register_table('gold', 'mood_by_day', 'local:///gold/mood_by_day');
 CALL delta.system.register_table('gold', 'model_metrics', 'local:///gold/model_metrics');
 CALL delta.system.register_table('gold', 'track_moods', 'local:///gold/track_moods');

@@ -5,9 +5,11 @@ Pandera check run)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import dagster as dg
+import pandas as pd
+import pyarrow as pa
 
 from moodlake_dagster.checks import nothing_to_check, schema_check_spec, validate
 from moodlake_dagster.insights import figure_md, preview
@@ -52,6 +54,32 @@ def table_asset(
         ],
         **({"pool": "spark"} if spark else {}),
     }
+
+
+def publish_table(
+    lake: LakeResource,
+    table: Table,
+    data: pa.Table,
+    days: tuple[dt.date, dt.date],
+    inputs: str,
+    plot: Callable[[pd.DataFrame], object] | None = None,
+    metadata: Mapping | None = None,
+) -> dg.MaterializeResult:
+    """Write a table over the run's days; show its rows, columns and plot; run its check."""
+    start, end = days
+    uri = lake.replace_range(table, data, start, end, inputs=inputs)
+    frame = data.to_pandas()
+    shown = {"table_uri": uri, "rows": len(frame), **table.columns(data.schema), **(metadata or {})}
+    if len(frame):
+        shown["preview"] = shown.get("preview") or preview(
+            frame.drop(columns=["as_of_date"], errors="ignore")
+        )
+        if plot is not None:
+            shown["plot"] = figure_md(plot(frame), table.name)
+        check = validate(table.model, frame, asset=table.key)
+    else:
+        check = nothing_to_check(f"{table} has no rows as of {end}", asset=table.key)
+    return dg.MaterializeResult(asset_key=table.key, metadata=shown, check_results=[check])
 
 
 def model_store(moodlake: MoodlakeConfig) -> ModelStore:

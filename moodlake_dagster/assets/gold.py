@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import dagster as dg
 import pandas as pd
 import pyarrow as pa
+from pyspark.sql import functions as F
 
-from moodlake_dagster import insights, tables
+from moodlake_dagster import insights, tables, trend_plots
 from moodlake_dagster.assets.silver import snapshot_predicate
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.checks import schema_check_spec, validate
@@ -21,8 +22,9 @@ from moodlake_dagster.inputs import fingerprint as inputs_fingerprint
 from moodlake_dagster.partitions import daily_partitions, day_range, single_run
 from moodlake_dagster.resources import LakeResource, SparkConnectResource
 from moodlake_dagster.tables import PLAYS, TRACKS, USERS, Table
-from moodlake_dagster.transform import gold, habits
+from moodlake_dagster.transform import gold, habits, thresholds
 from moodlake_dagster.transform import sessions as session_tables
+from moodlake_dagster.vocabulary import AUDIO_FEATURES
 
 
 class GoldInputs:
@@ -103,6 +105,16 @@ def _discovery(i: GoldInputs) -> pa.Table:
     return gold.genre_discovery(i.enriched, i.tracks, i.end).toArrow()
 
 
+def _thresholds(i: GoldInputs) -> pa.Table:
+    # One row per resolved play, a few numbers each: small enough to test in SciPy.
+    columns = ["user_id", "track_id", "skipped", "completion", *AUDIO_FEATURES]
+    plays = i.enriched.filter(F.col("track_id").isNotNull()).select(*columns).toPandas()
+    frame = thresholds.feature_thresholds(plays, i.end)
+    return pa.Table.from_pandas(
+        frame, schema=tables.FEATURE_THRESHOLDS.schema, preserve_index=False
+    )
+
+
 @dataclass(frozen=True)
 class GoldTable:
     table: Table
@@ -136,6 +148,12 @@ GOLD_TABLES = {
         GoldTable(tables.TOP_ARTISTS, _top_artists, insights.top_artists_plot),
         GoldTable(tables.TOP_TRACKS, _top_tracks, insights.top_tracks_plot),
         GoldTable(tables.LISTENING_CONTEXT, _context, insights.context_plot),
+        GoldTable(
+            tables.FEATURE_THRESHOLDS,
+            _thresholds,
+            trend_plots.thresholds_plot,
+            lambda df: {"tested": int(df["p_value"].notna().sum())},
+        ),
     )
 }
 

@@ -1,9 +1,11 @@
-"""Gold over time: each listener's mood day by day, built a few days at a time."""
+"""Gold over time: each listener's mood day by day (built a few days at a time), their weeks
+and months against their usual, and the trends over the year."""
 
 import dagster as dg
+import pyarrow as pa
 
-from moodlake_dagster import insights
-from moodlake_dagster.assets.common import table_asset
+from moodlake_dagster import insights, trend_plots
+from moodlake_dagster.assets.common import publish_table, table_asset
 from moodlake_dagster.assets.silver import snapshot_predicate
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.checks import validate
@@ -11,8 +13,8 @@ from moodlake_dagster.inputs import fingerprint
 from moodlake_dagster.partitions import day_range
 from moodlake_dagster.resources import LakeResource, SparkConnectResource
 from moodlake_dagster.storage import range_predicate
-from moodlake_dagster.tables import MOOD_BY_DAY, PLAYS, TRACKS
-from moodlake_dagster.transform import over_time
+from moodlake_dagster.tables import MOOD_BY_DAY, MOOD_TREND_TESTS, MOOD_TRENDS, PLAYS, TRACKS
+from moodlake_dagster.transform import over_time, trends
 
 
 @dg.asset(
@@ -49,3 +51,46 @@ def mood_by_day(
             "plot": insights.figure_md(insights.daily_mood_plot(df), "mood day by day"),
         }
     return dg.MaterializeResult(metadata=metadata, check_results=[validate(MOOD_BY_DAY.model, df)])
+
+
+@dg.asset(
+    **table_asset(
+        MOOD_TRENDS, kinds={"spark", "deltalake"}, deps=[MOOD_BY_DAY], blocking=False, spark=True
+    )
+)
+def mood_trends(
+    context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkConnectResource
+) -> dg.MaterializeResult:
+    """Weeks and months are rebuilt from the daily series, not from every play again."""
+    start, end = day_range(context)
+    inputs = fingerprint(MOOD_TRENDS, lake, None, start, end)
+    if skipped := skip_if_unchanged(context, lake, [MOOD_TRENDS], inputs):
+        return skipped
+    daily = lake.spark(spark.get_session(context), MOOD_BY_DAY, f"local_date <= '{end}'")
+    table = trends.mood_trends(daily, end).toArrow()
+    frame = table.to_pandas()
+    unusual = frame[frame["z_score"].abs() >= 2]
+    extra = {"unusual_periods": len(unusual), "listeners": int(frame["user_id"].nunique())}
+    return publish_table(
+        lake, MOOD_TRENDS, table, (start, end), inputs, trend_plots.trends_plot, extra
+    )
+
+
+@dg.asset(
+    **table_asset(
+        MOOD_TREND_TESTS, kinds={"scipy", "deltalake"}, deps=[MOOD_TRENDS], blocking=False
+    )
+)
+def mood_trend_tests(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    """A few monthly rows per listener: SciPy on delta-rs, no Spark."""
+    start, end = day_range(context)
+    inputs = fingerprint(MOOD_TREND_TESTS, lake, None, start, end)
+    if skipped := skip_if_unchanged(context, lake, [MOOD_TREND_TESTS], inputs):
+        return skipped
+    monthly = lake.frame(MOOD_TRENDS, [("as_of_date", "=", end), ("period", "=", "month")])
+    frame = trends.trend_tests(monthly, end)
+    table = pa.Table.from_pandas(frame, schema=MOOD_TREND_TESTS.schema, preserve_index=False)
+    extra = {"tested": int(frame["p_value"].notna().sum()), "test": trends.TREND_TEST}
+    return publish_table(
+        lake, MOOD_TREND_TESTS, table, (start, end), inputs, trend_plots.trend_tests_plot, extra
+    )

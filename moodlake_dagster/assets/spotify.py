@@ -15,6 +15,7 @@ from moodlake_dagster.ingest.enrichment import (
 from moodlake_dagster.insights import preview
 from moodlake_dagster.partitions import day_range
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig, SpotifyResource
+from moodlake_dagster.spotify.client import SpotifyLoginRequired
 from moodlake_dagster.tables import (
     CATALOG_TRACKS,
     LISTENING_EVENTS,
@@ -47,6 +48,13 @@ def tracks_to_look_up(lake: LakeResource, as_of: dt.date) -> tuple[list[str], in
     return sorted(played - known), len(played)
 
 
+def _skipped(base: dict, why: str) -> dg.MaterializeResult:
+    return dg.MaterializeResult(
+        metadata=base | {"tracks_fetched": 0, "skipped": why},
+        check_results=[nothing_to_check(why)],
+    )
+
+
 @dg.asset(
     **table_asset(
         SPOTIFY_TRACKS,
@@ -66,24 +74,24 @@ def spotify_tracks(
     _, end = day_range(context)
     missing, played = tracks_to_look_up(lake, end)
     base = {"played_track_ids": played, "not_in_catalog_or_looked_up": len(missing)}
-    token = spotify.configured and spotify.auth().cache_handler.get_cached_token()
-    if not missing or not token:
-        why = "nothing to look up" if not missing else "Spotify is not connected"
-        return dg.MaterializeResult(
-            metadata=base | {"tracks_fetched": 0, "skipped": why},
-            check_results=[nothing_to_check(why)],
-        )
+    if not missing or not spotify.connected:
+        return _skipped(base, "nothing to look up" if not missing else "Spotify is not connected")
     state = moodlake.settings().home / "spotify" / "audio-features-off.json"
     already_off = features_off_reason(state)
     now = dt.datetime.now(dt.UTC)
-    result = enrich_tracks(
-        spotify.client(),
-        missing[:MAX_LOOKUPS_PER_RUN],
-        features_off=already_off,
-        spacing_s=spotify.request_spacing_s,
-        now=now,
-        log=context.log.warning,
-    )
+    try:
+        result = enrich_tracks(
+            spotify.client(),
+            missing[:MAX_LOOKUPS_PER_RUN],
+            features_off=already_off,
+            spacing_s=spotify.request_spacing_s,
+            now=now,
+            log=context.log.warning,
+        )
+    except SpotifyLoginRequired as err:
+        # A revoked login must not hold back the export's plays: they land unenriched.
+        context.log.warning(str(err))
+        return _skipped(base, str(err))
     if result.features_off and not already_off:
         switch_features_off(state, result.features_off, now.date())
     if result.stopped:

@@ -6,7 +6,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from moodlake_dagster.vocabulary import DAY_PARTS
+from moodlake_dagster.vocabulary import AUDIO_FEATURES, DAY_PARTS
 
 UTC = {"dtype_kwargs": {"unit": "us", "tz": "UTC"}}
 UNIT = {"ge": 0.0, "le": 1.0}
@@ -230,6 +230,77 @@ class ListeningContext(_Model):
     plays: Series[int] = pa.Field(ge=1)
     skip_rate: Series[float] = pa.Field(**UNIT)
     share: Series[float] = pa.Field(**UNIT)
+
+
+class FeatureThresholds(_Model):
+    user_id: Series[str]
+    feature: Series[str] = pa.Field(isin=list(AUDIO_FEATURES))
+    outcome: Series[str] = pa.Field(isin=["skipped", "completion"])
+    split_point: Series[float] = pa.Field(nullable=True)
+    n_discovery: Series[int] = pa.Field(ge=0)
+    rate_above: Series[float] = pa.Field(nullable=True, **UNIT)
+    rate_below: Series[float] = pa.Field(nullable=True, **UNIT)
+    effect_size: Series[float] = pa.Field(nullable=True, ge=-1.0, le=1.0)
+    p_value: Series[float] = pa.Field(nullable=True, **UNIT)
+
+    @pa.dataframe_check(error="a tested row has both sides counted, a row without a test a note")
+    def tested_or_explained(cls, df: pd.DataFrame) -> Series[bool]:
+        tested = df["p_value"].notna()
+        return (tested & df["n_above"].notna() & df["n_below"].notna()) | (
+            ~tested & df["note"].notna()
+        )
+
+
+TREND_MEASURES = ["plays", "minutes", "skip_rate", "valence", "energy", "danceability"]
+TREND_MEASURES += ["feature_coverage"]
+
+
+class MoodTrends(_Model):
+    user_id: Series[str]
+    period: Series[str] = pa.Field(isin=["week", "month"])
+    period_start: Series[object]
+    complete: Series[bool]
+    measure: Series[str] = pa.Field(isin=TREND_MEASURES)
+    value: Series[float] = pa.Field(nullable=True, ge=0.0)
+    baseline_n: Series[int] = pa.Field(ge=0, le=12)
+    z_score: Series[float] = pa.Field(nullable=True)
+
+    @pa.dataframe_check(error="one row per listener, period and measure")
+    def one_row_per_period(cls, df: pd.DataFrame) -> Series[bool]:
+        return ~df.duplicated(["user_id", "period", "period_start", "measure"], keep=False)
+
+    @pa.dataframe_check(error="a z-score only for a complete period")
+    def z_only_when_complete(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["complete"] | df["z_score"].isna()
+
+
+class MoodTrendTests(_Model):
+    user_id: Series[str]
+    measure: Series[str] = pa.Field(isin=TREND_MEASURES)
+    months: Series[int] = pa.Field(ge=0, le=12)
+    kendall_tau: Series[float] = pa.Field(nullable=True, ge=-1.0, le=1.0)
+    p_value: Series[float] = pa.Field(nullable=True, **UNIT)
+
+    @pa.dataframe_check(error="a trend test needs at least six months")
+    def enough_months(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["p_value"].isna() | (df["months"] >= 6)
+
+
+class Insights(_Model):
+    user_id: Series[str]
+    rank: Series[int] = pa.Field(ge=1)
+    kind: Series[str] = pa.Field(isin=["week", "trend", "threshold", "correlation", "habit"])
+    sentence: Series[str] = pa.Field(str_length={"min_value": 10})
+    p_value: Series[float] = pa.Field(nullable=True, **UNIT)
+    p_adjusted: Series[float] = pa.Field(nullable=True, le=0.05, ge=0.0)
+
+    @pa.dataframe_check(error="one rank per sentence of a listener")
+    def ranks_unique(cls, df: pd.DataFrame) -> Series[bool]:
+        return ~df.duplicated(["user_id", "rank"], keep=False)
+
+    @pa.dataframe_check(error="a tested sentence carries its adjusted p-value")
+    def tested_sentences_adjusted(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["p_value"].isna() == df["p_adjusted"].isna()
 
 
 class GenreMix(_Model):

@@ -28,6 +28,12 @@ class SpotifyResource(dg.ConfigurableResource):
     def configured(self) -> bool:
         return bool(self.client_id)
 
+    @property
+    def connected(self) -> bool:
+        """Configured and logged in (a token is cached): a lookup has someone to ask. Never
+        raises, so a sensor can ask on every tick."""
+        return self.configured and bool(self.auth().cache_handler.get_cached_token())
+
     def auth(self):
         if not self.client_id:
             raise dg.Failure(

@@ -9,7 +9,7 @@ from moodlake_dagster.first_play import record_first_play_day
 from moodlake_dagster.ingest.landing import LandingCursor, scan_landing
 from moodlake_dagster.ingest.landing_store import LandingStore
 from moodlake_dagster.partitions import first_partition_day
-from moodlake_dagster.resources import LakeResource, MoodlakeConfig
+from moodlake_dagster.resources import LakeResource, MoodlakeConfig, SpotifyResource
 from moodlake_dagster.sensors.requests import (
     history_run_request,
     history_sensor,
@@ -27,7 +27,10 @@ LANDING_INTERVAL_S = 60
     ),
 )
 def landing_history_sensor(
-    context: dg.SensorEvaluationContext, moodlake: MoodlakeConfig, lake: LakeResource
+    context: dg.SensorEvaluationContext,
+    moodlake: MoodlakeConfig,
+    lake: LakeResource,
+    spotify: SpotifyResource,
 ) -> dg.SensorResult:
     """Watches MOODLAKE_LANDING for history files (JSON of any export format, or the export's
     .zip) and requests one run over the play days that new or changed files touch."""
@@ -72,8 +75,13 @@ def landing_history_sensor(
         f"{len(changes.changed)} changed, {len(changes.removed)} removed file(s): "
         f"{len(days)} play day(s) from {min(days)} to {max(days)}"
     )
+    # With a connected account the run also looks up played tracks the catalog lacks.
     request = history_run_request(
-        days, run_key=f"landing-{changes.fingerprint}", trigger="landing", lake=lake
+        days,
+        run_key=f"landing-{changes.fingerprint}",
+        trigger="landing",
+        lake=lake,
+        enrich=spotify.connected,
     )
     return dg.SensorResult(run_requests=[request], cursor=cursor)
 

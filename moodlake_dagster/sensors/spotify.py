@@ -73,8 +73,14 @@ def spotify_recent_plays_sensor(
     new_after = max(int(t.timestamp() * 1000) for t in times)
     days, _ = partition_days_only({t.date() for t in times})
     context.log.info(f"{len(items)} new play(s) on {len(days)} day(s); after_ms → {new_after}")
+    # The poll just succeeded with the cached token: the account is connected, so the run
+    # also looks up the new plays' tracks the catalog lacks.
     request = history_run_request(
-        days, run_key=f"spotify-{user_id}-{new_after}", trigger="spotify-api", lake=lake
+        days,
+        run_key=f"spotify-{user_id}-{new_after}",
+        trigger="spotify-api",
+        lake=lake,
+        enrich=True,
     )
     return dg.SensorResult(
         run_requests=[request] if days else [],
