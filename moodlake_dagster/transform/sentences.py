@@ -25,6 +25,8 @@ MIN_TOP_PLAYS = 3
 KIND_ORDER = ("week", "trend", "threshold", "correlation", "habit")
 WEEK_TEST = "prediction t-test against the 12 weeks before"
 CORRELATION_TEST = "Pearson correlation t-test"
+# Said in other words already (plays), or about the data rather than the listener (coverage).
+UNSAID_TRENDS = ("minutes", "feature_coverage")
 
 COLUMNS = [
     "user_id",
@@ -111,7 +113,7 @@ def week_candidates(trends: pd.DataFrame) -> list[Candidate]:
         (trends["period"] == "week")
         & trends["complete"]
         & trends["z_score"].notna()
-        & (trends["measure"] != "feature_coverage")
+        & ~trends["measure"].isin(UNSAID_TRENDS)
     ]
     out = []
     for (user, measure), rows in weeks.groupby(["user_id", "measure"], sort=True):
@@ -151,9 +153,15 @@ def week_candidates(trends: pd.DataFrame) -> list[Candidate]:
     return out
 
 
+def _split(value: float) -> str:
+    """A split point as people read it: two significant digits, never in e-notation."""
+    return np.format_float_positional(value, precision=2, fractional=False, trim="-")
+
+
 def trend_candidates(tests: pd.DataFrame) -> list[Candidate]:
     out = []
-    for row in tests[tests["p_value"].notna()].itertuples():
+    tested = tests[tests["p_value"].notna() & ~tests["measure"].isin(UNSAID_TRENDS)]
+    for row in tested.itertuples():
         rising = row.slope_per_month > 0 or (row.slope_per_month == 0 and row.kendall_tau > 0)
         if row.measure in MOOD_WORDS:
             word = MOOD_WORDS[row.measure][0 if rising else 1]
@@ -193,7 +201,7 @@ def threshold_candidates(thresholds: pd.DataFrame) -> list[Candidate]:
     out = []
     for row in thresholds[thresholds["p_value"].notna()].itertuples():
         above = row.rate_above > row.rate_below
-        where = f"tracks with {row.feature} above {row.split_point:.3g}"
+        where = f"tracks with {row.feature} above {_split(row.split_point)}"
         if row.outcome == "skipped":
             text = f"You skip {where} {'more' if above else 'less'} often"
         else:
