@@ -6,6 +6,7 @@ moodlake ui                         the Dagster UI on http://127.0.0.1:3000
 moodlake spark status|stop          the local Spark Connect server
 moodlake recommend [--mode coach]   a listener's picks and why, read from Gold
 moodlake insights [--user NAME]     what the data supports saying about a listener, in words
+moodlake privacy export|erase       a listener's data: a copy, or its erasure proven on disk
 moodlake sql "SELECT …"             SQL over every Silver and Gold table (DuckDB)
 moodlake catalog add FILE|list      catalog CSVs, in precedence order ($MOODLAKE_HOME/catalogs.txt)
 """
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
+from moodlake_dagster import privacy_cli
 from moodlake_dagster.first_play import record_first_play_day
 from moodlake_dagster.settings import Settings, load_settings
 
@@ -366,7 +368,7 @@ def _spotify_resource(settings):
 
 def cmd_spotify(args) -> int:
     """One-time login, status, and disconnect for the Spotify Web API."""
-    from moodlake_dagster import tables
+    from moodlake_dagster import audit, tables
     from moodlake_dagster.ingest.privacy import pseudonymize
     from moodlake_dagster.resources import LakeResource
     from moodlake_dagster.spotify import account
@@ -400,6 +402,14 @@ def cmd_spotify(args) -> int:
     deleted = account.forget_api_user(lake, user_id)
     for table, rows in deleted.items():
         print(f"  {table}: {rows} row(s) deleted")
+    touched = ", ".join(f"{table} {rows}" for table, rows in deleted.items() if rows)
+    audit.record_event(
+        settings.lake_root,
+        "spotify_disconnect",
+        user_id=user_id,
+        rows=sum(deleted.values()),
+        detail=f"token {'removed' if removed else 'absent'}; rows deleted: {touched or 'none'}",
+    )
     days = lake.partition_days(tables.LISTENING_EVENTS)
     if args.no_rebuild or not days or not any(deleted.values()):
         return 0
@@ -476,10 +486,16 @@ def cmd_sql(args) -> int:
         print("moodlake sql: give a query, or --tables to list them", file=sys.stderr)
         return 2
     try:
-        table = sql.query(args.query, settings.lake_root)
+        table, withheld = sql.run(
+            args.query, settings.lake_root, include_personal=args.include_personal
+        )
     except sql.SqlError as err:
         print(f"moodlake sql: {err}", file=sys.stderr)
         return 1
+    if withheld:
+        print(f"moodlake sql: {sql.withheld_note(withheld)}", file=sys.stderr)
+    if args.include_personal:
+        print("moodlake sql: personal columns included; logged in audit/events", file=sys.stderr)
     frame = table.to_pandas()
     if args.format == "csv":
         print(frame.to_csv(index=False), end="")
@@ -604,11 +620,18 @@ def main(argv: list[str] | None = None) -> int:
     insights.add_argument("--as-of", help="snapshot day (YYYY-MM-DD); default: the latest")
     insights.add_argument("--json", action="store_true", help="JSON instead of text")
     insights.set_defaults(func=cmd_insights)
+
+    privacy_cli.add_parser(sub)
     sql = sub.add_parser("sql", help="query every Silver and Gold table by name (DuckDB)")
     sql.add_argument("query", nargs="?", help='e.g. "SELECT * FROM genre_mix LIMIT 5"')
     sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
     sql.add_argument("--max-rows", type=int, default=50, help="table format: rows shown")
     sql.add_argument("--tables", action="store_true", help="list the tables and their paths")
+    sql.add_argument(
+        "--include-personal",
+        action="store_true",
+        help="also show columns classified high (left out by default); logged in audit/events",
+    )
     sql.set_defaults(func=cmd_sql)
     catalog = sub.add_parser(
         "catalog", help="add a catalog CSV (kept in $MOODLAKE_HOME/catalogs.txt) or list them"

@@ -545,6 +545,19 @@ BY_TABLE: dict[str, dict[str, str]] = {
         "note": "Context: the listener's pseudonym for a per-listener metric, what the "
         "baseline is, or why a listener got no list.",
     },
+    "audit/events": {
+        "event_id": "A random id (uuid4) for the event.",
+        "at_utc": "When the event was recorded (UTC).",
+        "action": "What happened, one word: export, erase, spotify_disconnect, maintenance, a "
+        "personal SQL query.",
+        "subject": "The listener's pseudonym the event concerns, or after an erase only their "
+        "erasure token (erased: + 16 hex); null for lake-wide events.",
+        "rows": "How many rows the event exported or removed (maintenance: files vacuumed); "
+        "null where not counted.",
+        "detail": "A short summary in plain words (tables touched, a query's tables, what "
+        "maintenance did); never an account name.",
+        "actor": "The operating-system user who ran the command (unknown if none).",
+    },
 }
 
 

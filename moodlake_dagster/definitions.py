@@ -36,6 +36,7 @@ ASSETS = [
     spotify.spotify_api_responses,
     side_tables.quarantine,
     side_tables.model_metrics,
+    side_tables.audit_events,
     *dg.load_assets_from_modules(
         [
             bronze,
@@ -58,7 +59,11 @@ ASSETS = [
 def make_definitions(env=None) -> dg.Definitions:
     return dg.Definitions(
         assets=[*ASSETS, maintenance.lake_health],
-        asset_checks=[side_tables.quarantine_schema, side_tables.model_metrics_schema],
+        asset_checks=[
+            side_tables.quarantine_schema,
+            side_tables.model_metrics_schema,
+            side_tables.audit_events_schema,
+        ],
         jobs=[build_job, history_job, snapshot_job, maintenance_job],
         schedules=[maintenance_schedule],
         sensors=SENSORS,

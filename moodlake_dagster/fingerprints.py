@@ -38,6 +38,11 @@ RUNTIME_SETTINGS = {
     "spotify_redirect_uri",
     "spotify_max_wait_s",
     "spotify_request_spacing_s",
+    # Housekeeping: how files are laid out and kept, never which rows a table holds.
+    "target_file_mb",
+    "vacuum_retention_hours",
+    "hot_days",
+    "api_response_retention_days",
     "pseudonym_key",  # its hash is part of the settings fingerprint instead
 }
 

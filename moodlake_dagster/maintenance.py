@@ -4,10 +4,23 @@ A table that a daily run appends to grows one small file per run; each commit ad
 its log. Compaction merges the files toward the target size, a checkpoint lets a reader open
 the table without replaying every JSON, and vacuum deletes the files no version within the
 retention still needs (time travel further back than that is given up, on purpose).
+
+Hot and cold: a table partitioned by day (the snapshots by as-of day, the raw API responses by
+request day) keeps its recent partitions as written, since a rerun or a poll may still replace
+or add to them, and only partitions older than the hot window are compacted. The event tables
+are not partitioned (see storage.py): delta-rs compacts a table by partition, and rewriting
+chosen files by hand would be a data commit that makes every downstream asset rebuild, so they
+are compacted whole, as before; a merged file is at most the target size, which bounds what a
+rerun of a recent day rewrites.
+
+Retention: rows of a table's days older than a setting are deleted (the raw Spotify API
+responses; their plays stay in Bronze and Silver until those days are rebuilt, see the README);
+their files go at the vacuum once past its retention.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -16,6 +29,7 @@ from pathlib import Path
 import pyarrow as pa
 from deltalake import DeltaTable
 
+from moodlake_dagster import storage
 from moodlake_dagster.storage import TABLE_PROPERTIES
 
 # The per-table columns worth a glance in the UI.
@@ -29,13 +43,15 @@ SHOWN = (
     "log_files_after",
     "files_vacuumed",
 )
+# The folders under the lake root that hold tables, in the order they are tidied.
+LAYERS = ("bronze", "silver", "gold", "audit")
 
 
 def tables(root: str) -> list[tuple[str, str]]:
     """(layer/name, uri) of every Delta table under a local lake root, in layer order."""
     found = []
     base = Path(root)
-    for layer in ("bronze", "silver", "gold"):
+    for layer in LAYERS:
         folder = base / layer
         if folder.is_dir():
             for table in sorted(folder.iterdir()):
@@ -62,6 +78,8 @@ class Tidied:
     after: TableHealth
     files_compacted: int
     files_vacuumed: int
+    # Partitions of this day and later were left as written (None: the whole table compacted).
+    hot_since: dt.date | None = None
 
     @property
     def summary(self) -> str:
@@ -96,21 +114,36 @@ def health(name: str, uri: str, storage_options: Mapping[str, str] | None = None
     )
 
 
+def day_partition(table: DeltaTable) -> str | None:
+    """The table's partition column when it is a single day (date) column, else None."""
+    columns = list(table.metadata().partition_columns)
+    if len(columns) != 1:
+        return None
+    field = pa.schema(table.schema().to_arrow()).field(columns[0])
+    return columns[0] if pa.types.is_date32(field.type) else None
+
+
 def tidy(
     name: str,
     uri: str,
     *,
     target_file_size: int,
     retention_hours: int,
+    hot_since: dt.date | None = None,
     storage_options: Mapping[str, str] | None = None,
 ) -> Tidied:
-    """Compact, checkpoint, clean the log and vacuum one table; health before and after."""
+    """Compact, checkpoint, clean the log and vacuum one table; health before and after.
+
+    With `hot_since`, a table partitioned by day compacts only its partitions before that day.
+    """
     options = dict(storage_options or {}) or None
     before = health(name, uri, storage_options)
     table = DeltaTable(uri, storage_options=options)
     if table.metadata().configuration.get("delta.checkpointInterval") is None:
         table.alter.set_table_properties(TABLE_PROPERTIES)
-    compacted = table.optimize.compact(target_size=target_file_size)
+    day = day_partition(table) if hot_since is not None else None
+    cold = [(day, "<", hot_since.isoformat())] if day else None
+    compacted = table.optimize.compact(partition_filters=cold, target_size=target_file_size)
     table = DeltaTable(uri, storage_options=options)
     table.create_checkpoint()
     table.cleanup_metadata()
@@ -118,7 +151,26 @@ def tidy(
         retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False
     )
     after = health(name, uri, storage_options)
-    return Tidied(before, after, int(compacted.get("numFilesRemoved", 0)), len(vacuumed))
+    removed = int(compacted.get("numFilesRemoved", 0))
+    return Tidied(before, after, removed, len(vacuumed), hot_since if day else None)
+
+
+def expire(
+    uri: str,
+    column: str,
+    before: dt.date,
+    storage_options: Mapping[str, str] | None = None,
+) -> int:
+    """Delete the rows whose day `column` is before `before`; how many were deleted.
+
+    The delete is a new version: the files stay for time travel until a vacuum past its
+    retention removes them. No matching row, no commit.
+    """
+    if not storage.table_exists(uri, storage_options):
+        return 0
+    table = DeltaTable(uri, storage_options=dict(storage_options or {}) or None)
+    result = table.delete(f"{column} < '{before.isoformat()}'")
+    return int(result.get("num_deleted_rows", 0))
 
 
 def as_rows(results: list[Tidied]) -> list[dict]:
@@ -129,6 +181,11 @@ def as_rows(results: list[Tidied]) -> list[dict]:
         for when, h in (("before", r.before), ("after", r.after)):
             row |= {f"{k}_{when}": v for k, v in asdict(h).items() if k != "table"}
         rows.append(
-            row | {"files_compacted": r.files_compacted, "files_vacuumed": r.files_vacuumed}
+            row
+            | {
+                "files_compacted": r.files_compacted,
+                "files_vacuumed": r.files_vacuumed,
+                "hot_since": r.hot_since.isoformat() if r.hot_since else None,
+            }
         )
     return rows

@@ -167,6 +167,11 @@ class Settings(BaseSettings):
     feature_estimates: Flag = Field(True, description="estimate features of uncatalogued songs")
     target_file_mb: Integer = Field(64, description="size Delta files grow toward")
     vacuum_retention_hours: Integer = Field(168, description="vacuum keeps files this recent")
+    # The lake_maintenance job: what it leaves as written, and what it deletes.
+    hot_days: Integer = Field(90, description="day partitions this recent are not compacted")
+    api_response_retention_days: Integer = Field(
+        30, description="raw Spotify API responses are deleted after this many days"
+    )
     pseudonym_key: str | None = Field(
         None,
         repr=False,

@@ -14,6 +14,7 @@ import pandera.pandas as pa_models
 import pyarrow as pa
 
 from moodlake_dagster.checks import schemas as models
+from moodlake_dagster.checks.classification import classify, table_level, table_pii
 from moodlake_dagster.columns import describe
 from moodlake_dagster.vocabulary import AUDIO_FEATURES, MODE_FEATURES
 
@@ -49,11 +50,25 @@ class Table:
         """The asset's static metadata: its columns, where the schema is fixed here."""
         return self.columns(self.schema) if self.schema is not None else {}
 
+    @property
+    def pii(self) -> str:
+        """How personal the table is (checks/classification.py): its highest column's; where
+        Spark decides the columns, the highest its rules and Pandera model's columns give."""
+        if self.schema is not None:
+            return table_level(self.path, self.schema.names)
+        return table_pii(self.path, self.model.to_schema().columns if self.model else ())
+
     def columns(self, schema: pa.Schema) -> dict:
-        """The column schema the UI shows (each column's type and meaning), as metadata; Spark
-        decides the columns of the tables it builds, so their runs report the written one."""
+        """The column schema the UI shows (each column's type, meaning and `pii` tag), as
+        metadata; Spark decides the columns of the tables it builds, so their runs report the
+        written one."""
         columns = [
-            dg.TableColumn(field.name, str(field.type), description=describe(self.path, field.name))
+            dg.TableColumn(
+                field.name,
+                str(field.type),
+                description=describe(self.path, field.name),
+                tags={"pii": classify(self.path, field.name) or "unclassified"},
+            )
             for field in schema
         ]
         return {"dagster/column_schema": dg.TableSchema(columns=columns)}
@@ -665,6 +680,32 @@ MODELS = (
 )
 LISTENER_MODELS = MODELS[1:]
 
+# ---- Audit: what was done with the listeners' data ---------------------------------------------
+
+AUDIT_EVENTS = Table(
+    "audit",
+    "events",
+    "privacy",
+    "Every export, erase, Spotify disconnect, personal SQL query and maintenance run: when, "
+    "what, whose pseudonym (an erasure token once erased), how many rows, by whom. Appended by "
+    "the commands themselves, never replaced.",
+    None,
+    models.AuditEvents,
+    pa.schema(
+        [
+            ("event_id", pa.string()),
+            ("at_utc", pa.timestamp("us", tz="UTC")),
+            ("action", pa.string()),
+            ("subject", pa.string()),
+            ("rows", pa.int64()),
+            ("detail", pa.string()),
+            ("actor", pa.string()),
+        ]
+    ),
+    reads=(),
+    shaped_by_settings=False,
+)
+
 TABLES: dict[str, Table] = {
     t.path: t
     for t in (
@@ -680,6 +721,7 @@ TABLES: dict[str, Table] = {
         MOOD_BY_DAY,
         MODEL_METRICS,
         *MODELS,
+        AUDIT_EVENTS,
     )
 }
 # Tables keyed by listener: what `moodlake spotify disconnect` and a listener's export touch.

@@ -64,5 +64,6 @@ def test_descriptions_are_one_short_line():
 
 def test_tables_are_named_layer_slash_name():
     assert all(
-        t.count("/") == 1 and t.split("/")[0] in {"bronze", "silver", "gold"} for t in BY_TABLE
+        t.count("/") == 1 and t.split("/")[0] in {"bronze", "silver", "gold", "audit"}
+        for t in BY_TABLE
     )

@@ -26,7 +26,8 @@ def test_asset_graph_groups_partitions_and_checks():
     graph = defs.resolve_asset_graph()
     keys = graph.get_all_asset_keys() - {dg.AssetKey("lake_health")}
     # Every table's key says where it lives: [layer, name], the folder under the lake root.
-    assert all(len(k.path) == 2 and k.path[0] in ("bronze", "silver", "gold") for k in keys)
+    layers = ("bronze", "silver", "gold", "audit")
+    assert all(len(k.path) == 2 and k.path[0] in layers for k in keys)
     assert {k.path[0] for k in keys if k.path[1] in GROUPS["ml"]} == {"gold"}
     nodes = {key.path[-1]: graph.get(key) for key in graph.get_all_asset_keys()}
     # Raw API responses are appended by a sensor: an external asset, shown, never materialized.
@@ -39,6 +40,9 @@ def test_asset_graph_groups_partitions_and_checks():
     for side in ("quarantine", "model_metrics"):
         node = nodes.pop(side)
         assert not node.is_materializable and node.parent_keys, side
+    # The audit trail: appended by commands (export, erase, …) and lake_health, checked.
+    audit = nodes.pop("events")
+    assert not audit.is_materializable and audit.group_name == "privacy"
     build = defs.resolve_job_def("moodlake_build").asset_layer.executable_asset_keys
     assert dg.AssetKey("lake_health") not in build and dg.AssetKey(["silver", "plays"]) in build
     maintenance = defs.resolve_job_def("lake_maintenance")
@@ -55,7 +59,7 @@ def test_asset_graph_groups_partitions_and_checks():
         assert node.description and len(node.description) > 40, name
     checks = {(key.asset_key.path[-1], key.name) for key in graph.asset_check_keys}
     pandera = {name for name, check in checks if check == "pandera_schema"}
-    assert pandera == set(specs) | {"quarantine", "model_metrics"}
+    assert pandera == set(specs) | {"quarantine", "model_metrics", "events"}
     assert checks - {(name, "pandera_schema") for name in pandera} == {
         ("track_moods", "auc_bar"),
         ("preference_model", "auc_bar"),

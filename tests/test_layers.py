@@ -12,7 +12,7 @@ from helpers import REPO
 PACKAGE = REPO / "moodlake_dagster"
 # Top layer first. A unit is a subpackage (assets, ml, …) or a top-level module.
 LAYERS = [
-    {"cli", "ui_processes"},
+    {"cli", "privacy_cli", "ui_processes"},
     {"definitions"},
     {"assets", "sensors", "jobs"},
     {"resources"},
@@ -25,6 +25,8 @@ LAYERS = [
         "insights",
         "model_plots",
         "trend_plots",
+        "privacy",
+        "audit",
         "reports",
         "build_summary",
         "sql",

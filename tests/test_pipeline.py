@@ -107,6 +107,29 @@ def test_every_written_column_is_described_in_the_ui(lake):
     assert materializations(lake["ranged"])["plays"][-1].metadata["dagster/column_schema"]
 
 
+def test_every_written_column_is_classified(lake):
+    """Every column of every Delta table on disk has a privacy level (checks/classification.py),
+    and each run shows it as the column's `pii` tag; Spark-built tables' included."""
+    from moodlake_dagster.checks.classification import LEVELS, unclassified
+
+    root = Path(lake["root"])
+    written = {
+        log.parent.relative_to(root).as_posix(): DeltaTable(str(log.parent)).schema().to_arrow()
+        for log in sorted(root.glob("*/*/_delta_log"))
+    }
+    assert {"silver/plays", "silver/tracks", "gold/sessions", "gold/track_moods"} <= set(written)
+    columns = {path: pa.schema(schema).names for path, schema in written.items()}
+    assert unclassified(columns) == []
+    assert sum(len(names) for names in columns.values()) > 250
+    shown = [
+        column
+        for mats in materializations(lake["ranged"]).values()
+        if (schema := mats[-1].metadata.get("dagster/column_schema")) is not None
+        for column in schema.value.columns
+    ]
+    assert shown and all(column.tags.get("pii") in LEVELS for column in shown)
+
+
 def test_event_tables_hold_exactly_their_days(lake):
     def started(end: str, ms: int) -> str:  # a play's day is the UTC day it started
         ended = dt.datetime.fromisoformat(end.replace("Z", "+00:00"))

@@ -32,6 +32,8 @@ INTEGERS = {
     "MOODLAKE_DEDUP_WINDOW_S": "dedup_window_s",
     "MOODLAKE_TARGET_FILE_MB": "target_file_mb",
     "MOODLAKE_VACUUM_RETENTION_HOURS": "vacuum_retention_hours",
+    "MOODLAKE_HOT_DAYS": "hot_days",
+    "MOODLAKE_API_RESPONSE_RETENTION_DAYS": "api_response_retention_days",
     "MOODLAKE_SPOTIFY_MAX_WAIT_S": "spotify_max_wait_s",
     # Seconds the landing sensor waits: whole numbers, as they always were.
     "MOODLAKE_LANDING_SETTLE_S": "landing_settle_s",
@@ -77,6 +79,7 @@ def test_defaults_point_at_the_demo_data(home):
     assert (s.target_file_mb, s.vacuum_retention_hours, s.spark_port) == (64, 168, None)
     assert (s.landing_settle_s, s.landing_patience_s, s.spotify_request_spacing_s) == (30, 600, 1)
     assert s.spotify_max_wait_s == 30
+    assert (s.hot_days, s.api_response_retention_days) == (90, 30)
     for field, default in STRINGS.values():
         assert getattr(s, field) == default, field
     for field, default in FLAGS.values():

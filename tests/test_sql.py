@@ -4,6 +4,7 @@ what it refuses; on a small lake written here."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -89,3 +90,48 @@ def test_the_trino_registration_is_written_from_the_catalog():
     assert script == trino_registration()
     registered = {line.split("'")[3] for line in script.splitlines() if "register_table" in line}
     assert registered == {t.name for t in TABLES.values() if t.layer in ("silver", "gold")}
+
+
+def test_high_columns_are_withheld_unless_asked_and_asking_is_audited(lake, monkeypatch, capsys):
+    """A high column (an identity field, were one ever to reach silver/users) is left out of
+    the view; --include-personal shows it and records the query in audit/events."""
+    from deltalake import DeltaTable
+
+    from moodlake_dagster import cli
+    from moodlake_dagster.checks.classification import classify
+
+    assert classify("silver/users", "email") == "high"
+    profiles = pa.table(
+        {
+            "as_of_date": pa.array([DAY] * 2, pa.date32()),
+            "user_id": ["u_a", "u_b"],
+            "plays": [10, 30],
+            "email": ["a@example.org", "b@example.org"],
+        }
+    )
+    uri = storage.table_uri(lake, "silver", "users")
+    storage.replace_range(uri, profiles, column="as_of_date", start=DAY, end=DAY)
+    monkeypatch.setenv("MOODLAKE_HOME", str(Path(lake).parent / "home"))
+    monkeypatch.setenv("MOODLAKE_LAKE", lake)
+    offered = query("SELECT * FROM users", lake).column_names
+    assert sorted(offered) == ["as_of_date", "plays", "user_id"]
+    with pytest.raises(SqlError, match=r"(?s)email.*withheld.*--include-personal"):
+        query("SELECT email FROM users", lake)
+
+    events = Path(lake) / "audit" / "events"
+    assert cli.main(["sql", "--format", "csv", "SELECT * FROM users ORDER BY user_id"]) == 0
+    out, err = capsys.readouterr()
+    assert "email" not in out and sorted(out.splitlines()[0].split(",")) == sorted(offered)
+    assert "withheld" in err and "users.email" in err and "--include-personal" in err
+    assert not events.exists()  # nothing personal shown: nothing to record
+
+    query_text = "SELECT user_id, email FROM users ORDER BY user_id  -- " + "x" * 600
+    assert cli.main(["sql", "--format", "csv", "--include-personal", query_text]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines() == ["user_id,email", "u_a,a@example.org", "u_b,b@example.org"]
+    assert "withheld" not in err and "audit/events" in err
+    logged = DeltaTable(str(events)).to_pandas()
+    assert len(logged) == 1
+    row = logged.iloc[0]
+    assert row["action"] == "sql_include_personal"
+    assert row["detail"] == query_text[:500] and row["rows"] == 2

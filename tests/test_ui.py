@@ -207,3 +207,29 @@ def test_ui_command_serves_on_loopback_with_the_repository_workspace(ui):
     query = "{ workspaceOrError { ... on Workspace { locationEntries { name } } } }"
     entries = graphql(ui["port"], query)["workspaceOrError"]["locationEntries"]
     assert [entry["name"] for entry in entries] == ["moodlake"]
+
+
+COLUMN_TAGS = """
+query ColumnTags($keys: [AssetKeyInput!]) {
+  assetNodes(assetKeys: $keys) {
+    assetKey { path }
+    tags { key value }
+    metadataEntries {
+      ... on TableSchemaMetadataEntry { schema { columns { name tags { key value } } } }
+    }
+  }
+}
+"""
+
+
+def test_the_ui_shows_each_columns_privacy_level_and_the_tables(ui):
+    """The quarantine's Columns tab tags each column low, medium or high; its asset tag says
+    the highest (checks/classification.py)."""
+    keys = [{"path": ["bronze", "quarantine"]}]
+    (node,) = graphql(ui["port"], COLUMN_TAGS, {"keys": keys})["assetNodes"]
+    assert {"key": "pii", "value": "high"} in node["tags"]
+    (entry,) = [e for e in node["metadataEntries"] if e]
+    tags = {c["name"]: c["tags"] for c in entry["schema"]["columns"]}
+    assert tags["raw"] == [{"key": "pii", "value": "high"}]
+    assert tags["asset"] == [{"key": "pii", "value": "low"}]
+    assert tags["source_file"] == [{"key": "pii", "value": "medium"}]

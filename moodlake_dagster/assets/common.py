@@ -33,14 +33,15 @@ def table_asset(
     checks: Mapping[str, str] | None = None,  # further checks: name → what each holds
     spark: bool = False,
 ) -> dict:
-    """The @dg.asset arguments of a table's asset: key, group, description and columns from
-    its catalog entry; the daily partitions, run as one range; its Pandera check (blocking
+    """The @dg.asset arguments of a table's asset: key, group, description, columns and `pii`
+    tag from its catalog entry; the daily partitions, run as one range; its Pandera check (blocking
     ones hold back the next layer) and any others; the Spark pool where it uses Spark."""
     return {
         "key": table.key,
         "group_name": table.group,
         "description": table.description,
         "metadata": table.metadata,
+        "tags": {"pii": table.pii},
         "partitions_def": daily_partitions,
         "backfill_policy": single_run,
         "kinds": kinds,

@@ -66,6 +66,7 @@ def show(run: explain.Explained) -> None:
             group_name=SHAP_VALUES.group,
             description=SHAP_VALUES.description,
             metadata=SHAP_VALUES.metadata,
+            tags={"pii": SHAP_VALUES.pii},
             **SPEC,
         ),
         dg.AssetSpec(
@@ -74,6 +75,7 @@ def show(run: explain.Explained) -> None:
             group_name=EXPLANATIONS.group,
             description=EXPLANATIONS.description,
             metadata=EXPLANATIONS.metadata,
+            tags={"pii": EXPLANATIONS.pii},
             **SPEC,
         ),
     ],

@@ -188,6 +188,7 @@ def _publish(lake: LakeResource, inputs: GoldInputs, spec: GoldTable) -> dg.Mate
             group_name=spec.table.group,
             description=spec.table.description,
             metadata=spec.table.metadata,
+            tags={"pii": spec.table.pii},
             deps=[PLAYS.key, TRACKS.key, USERS.key],
             kinds={"spark", "deltalake"},
             partitions_def=daily_partitions,

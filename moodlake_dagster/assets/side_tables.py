@@ -1,4 +1,4 @@
-"""Tables written beside others: the quarantine and the model metrics.
+"""Tables written beside others: the quarantine, the model metrics and the audit trail.
 
 Each writer replaces only its own rows (its asset's quarantined records, its model's metrics),
 so no single step owns the table. They are shown in the graph downstream of their writers,
@@ -24,6 +24,7 @@ def _spec(table: t.Table, writers: tuple[t.Table, ...]) -> dg.AssetSpec:
         group_name=table.group,
         description=table.description,
         metadata=table.metadata,
+        tags={"pii": table.pii},
         deps=[writer.key for writer in writers],
         kinds={"deltalake"},
     )
@@ -31,6 +32,8 @@ def _spec(table: t.Table, writers: tuple[t.Table, ...]) -> dg.AssetSpec:
 
 quarantine = _spec(t.QUARANTINE, QUARANTINE_WRITERS)
 model_metrics = _spec(t.MODEL_METRICS, METRICS_WRITERS)
+# Appended by commands (export, erase, disconnect, …) and lake_health, not by a build.
+audit_events = _spec(t.AUDIT_EVENTS, ())
 
 
 def _check(table: t.Table, lake: LakeResource) -> dg.AssetCheckResult:
@@ -49,3 +52,8 @@ def quarantine_schema(lake: LakeResource) -> dg.AssetCheckResult:
 )
 def model_metrics_schema(lake: LakeResource) -> dg.AssetCheckResult:
     return _check(t.MODEL_METRICS, lake)
+
+
+@dg.asset_check(asset=t.AUDIT_EVENTS.key, name=CHECK_NAME, description="Pandera model AuditEvents")
+def audit_events_schema(lake: LakeResource) -> dg.AssetCheckResult:
+    return _check(t.AUDIT_EVENTS, lake)

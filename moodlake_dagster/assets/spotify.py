@@ -32,6 +32,7 @@ spotify_api_responses = dg.AssetSpec(
     kinds={"spotify", "deltalake"},
     description=SPOTIFY_API_RESPONSES.description,
     metadata=SPOTIFY_API_RESPONSES.metadata,
+    tags={"pii": SPOTIFY_API_RESPONSES.pii},
 )
 
 

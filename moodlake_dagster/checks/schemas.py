@@ -473,3 +473,14 @@ class ModelMetrics(_Model):
     value: Series[float] = pa.Field(nullable=True)
     baseline: Series[float] = pa.Field(nullable=True)
     n_eval: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
+
+
+class AuditEvents(_Model):
+    event_id: Series[str] = pa.Field(unique=True, str_matches=r"^[0-9a-f-]{36}$")
+    at_utc: Series[pd.DatetimeTZDtype] = pa.Field(**UTC)
+    action: Series[str] = pa.Field(str_matches=r"^[a-z][a-z_]*$")
+    # A pseudonym or an erasure token, never an account name; null for lake-wide events.
+    subject: Series[str] = pa.Field(str_matches=r"^(u_|erased:)[0-9a-f]{16}$", nullable=True)
+    rows: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
+    detail: Series[str]
+    actor: Series[str] = pa.Field(str_length={"min_value": 1})

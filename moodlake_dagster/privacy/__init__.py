@@ -1,0 +1,1 @@
+"""A listener's rights over the lake: export and erasure, proven on the bytes on disk."""

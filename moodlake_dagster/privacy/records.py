@@ -1,0 +1,151 @@
+"""A listener in the files around the lake: Dagster's storage and the model store.
+
+MoodLake puts pseudonyms into Dagster's records (previews and per-listener figures in
+materialization metadata, sensor cursors naming landing files) and into the model store
+(per-listener models keyed by pseudonym, their cards). Erasing rewrites those records with the
+listener left out, then compacts each SQLite file so no freed page keeps the old bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+
+import joblib
+
+ERASED = "[erased on request]"
+# A figure shows one listener whose name is drawn in pixels, not written: in a record that
+# mentions the listener, every figure goes too (the next build draws new ones).
+IMAGE = "data:image/"
+TEXT_SUFFIXES = {".out", ".err", ".log", ".txt", ".json", ".complete"}
+
+
+def _scrub(value, needles: tuple[str, ...]):
+    """The value with every string mentioning a needle (and every figure) erased, and every
+    mapping entry keyed by one dropped; strings holding JSON are scrubbed inside."""
+    if isinstance(value, dict):
+        return {
+            k: _scrub(v, needles) for k, v in value.items() if not any(n in str(k) for n in needles)
+        }
+    if isinstance(value, list):
+        return [_scrub(v, needles) for v in value]
+    if isinstance(value, str):
+        stripped = value.lstrip()
+        if stripped[:1] in ("{", "[") and any(n in value for n in needles):
+            try:
+                return json.dumps(_scrub(json.loads(value), needles))
+            except ValueError:
+                pass
+        if IMAGE in value or any(n in value for n in needles):
+            return ERASED
+    return value
+
+
+def scrub_text(text: str, needles: tuple[str, ...]) -> str:
+    """A stored text with the listener left out: JSON scrubbed entry by entry, other text
+    line by line."""
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return "\n".join(
+            ERASED if any(n in line for n in needles) else line for line in text.split("\n")
+        )
+    return json.dumps(_scrub(parsed, needles))
+
+
+def _text_columns(db: sqlite3.Connection, table: str) -> list[str]:
+    rows = db.execute(f'PRAGMA table_info("{table}")').fetchall()
+    return [
+        r[1]
+        for r in rows
+        if (r[2] or "").upper() in ("TEXT", "VARCHAR", "") or "CHAR" in (r[2] or "").upper()
+    ]
+
+
+def scrub_sqlite(path: Path, needles: tuple[str, ...]) -> int:
+    """Rewrite every text cell of a SQLite database that mentions a needle; rows changed."""
+    changed = 0
+    db = sqlite3.connect(path)
+    try:
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in tables:
+            for column in _text_columns(db, table):
+                where = " OR ".join(f'"{column}" LIKE ?' for _ in needles)
+                found = db.execute(
+                    f'SELECT rowid, "{column}" FROM "{table}" WHERE {where}',
+                    [f"%{n}%" for n in needles],
+                ).fetchall()
+                for rowid, value in found:
+                    if isinstance(value, bytes):
+                        value = value.decode("utf-8", "replace")
+                    db.execute(
+                        f'UPDATE "{table}" SET "{column}" = ? WHERE rowid = ?',
+                        (scrub_text(value, needles), rowid),
+                    )
+                    changed += 1
+        db.commit()
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.execute("VACUUM")  # freed pages would still hold the old bytes
+    finally:
+        db.close()
+    return changed
+
+
+def scrub_dagster(dagster_home: Path, needles: tuple[str, ...]) -> dict[str, int]:
+    """Every SQLite file and text log under DAGSTER_HOME, scrubbed: {relative path: changes}."""
+    changes = {}
+    for path in sorted(dagster_home.rglob("*")):
+        if not path.is_file():
+            continue
+        if path.suffix == ".db":
+            n = scrub_sqlite(path, needles)
+        elif path.suffix in TEXT_SUFFIXES:
+            text = path.read_text(errors="replace")
+            if not any(n in text for n in needles):
+                continue
+            path.write_text(scrub_text(text, needles))
+            n = 1
+        else:
+            continue
+        if n:
+            changes[str(path.relative_to(dagster_home))] = n
+    return changes
+
+
+def listener_models(models_root: Path, user_id: str) -> Iterable[Path]:
+    """Model folders whose model holds a per-listener entry for `user_id`."""
+    for path in sorted(models_root.glob("*/*/model.joblib")):
+        model = joblib.load(path)
+        if isinstance(model, dict) and user_id in model:
+            yield path.parent
+
+
+def own_card(folder: Path, user_id: str) -> dict:
+    """A model card as the listener may see it: entries keyed by other listeners left out."""
+    card = json.loads((folder / "card.json").read_text())
+
+    def mine(value):
+        if isinstance(value, dict):
+            keyed = [k for k in value if str(k).startswith("u_")]
+            return {k: mine(v) for k, v in value.items() if k not in keyed or k == user_id}
+        return value
+
+    return mine(card)
+
+
+def scrub_models(models_root: Path, user_id: str) -> list[str]:
+    """Remove the listener's per-listener models and card entries; the folders changed."""
+    changed = []
+    for folder in listener_models(models_root, user_id):
+        model = joblib.load(folder / "model.joblib")
+        del model[user_id]
+        joblib.dump(model, folder / "model.joblib")
+        changed.append(str(folder.relative_to(models_root)))
+    for card in sorted(models_root.glob("*/*/card.json")):
+        text = card.read_text()
+        if user_id in text:
+            card.write_text(scrub_text(text, (user_id,)))
+            changed.append(str(card.parent.relative_to(models_root)))
+    return sorted(set(changed))

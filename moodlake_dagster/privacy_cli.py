@@ -1,0 +1,182 @@
+"""`moodlake privacy export|erase`: a listener's copy of their data, and its erasure, proven.
+
+moodlake privacy export --user NAME_OR_PSEUDONYM --out FILE.zip
+moodlake privacy erase  --user NAME_OR_PSEUDONYM [--yes] [--landing] [--no-rebuild]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from moodlake_dagster.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from moodlake_dagster.privacy.rights import Listener
+
+IN_PROGRESS = ("QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING")
+
+
+def add_parser(sub) -> None:
+    privacy = sub.add_parser(
+        "privacy", help="a listener's data: export a copy, or erase it from the lake"
+    )
+    actions = privacy.add_subparsers(dest="action", required=True)
+    export = actions.add_parser("export", help="every row about a listener, as a zip")
+    export.add_argument("--user", required=True, help="account name or pseudonym")
+    export.add_argument("--out", required=True, type=Path, help="the zip to write")
+    erase = actions.add_parser("erase", help="remove a listener from every table and record")
+    erase.add_argument("--user", required=True, help="account name or pseudonym")
+    erase.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    erase.add_argument(
+        "--landing", action="store_true", help="delete their landing files too (else listed)"
+    )
+    erase.add_argument(
+        "--no-rebuild", action="store_true", help="leave the Gold and model snapshots as cut"
+    )
+    privacy.set_defaults(func=cmd_privacy)
+
+
+def cmd_privacy(args: argparse.Namespace) -> int:
+    from moodlake_dagster.privacy import rights
+
+    settings = load_settings()
+    key = settings.resolved_pseudonym_key()
+    try:
+        listener = rights.find_listener(args.user, settings.lake_root, key, settings.landing)
+    except rights.RightsError as err:
+        print(f"moodlake privacy: {err}", file=sys.stderr)
+        return 1
+    if args.action == "export":
+        return _export(settings, listener, args.out)
+    return _erase(settings, listener, args)
+
+
+def _export(settings: Settings, listener: Listener, out: Path) -> int:
+    from moodlake_dagster import audit
+    from moodlake_dagster.privacy import rights
+
+    done = rights.export(settings.lake_root, settings.home / "models", listener, out)
+    total = sum(done.rows.values())
+    audit.record_event(
+        settings.lake_root,
+        "export",
+        user_id=listener.user_id,
+        rows=total,
+        detail=f"{len(done.rows)} tables, {len(done.models)} model cards",
+    )
+    print(f"Exported {total} row(s) of {listener.user_id} from {len(done.rows)} tables to {out}")
+    for table, rows in sorted(done.rows.items()):
+        print(f"  {table}: {rows}")
+    return 0
+
+
+def _runs_in_progress(dagster_home: Path) -> list[str]:
+    import dagster as dg
+    from dagster._core.storage.dagster_run import DagsterRunStatus, RunsFilter
+
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    with dg.DagsterInstance.get() as instance:
+        statuses = [DagsterRunStatus[s] for s in IN_PROGRESS]
+        return [run.run_id for run in instance.get_runs(RunsFilter(statuses=statuses))]
+
+
+def _confirmed(listener: Listener) -> bool:
+    prompt = f"Erase {listener.user_id} from every table, model and record? Type 'erase': "
+    try:
+        return input(prompt).strip() == "erase"
+    except EOFError:
+        return False
+
+
+def _erase(settings: Settings, listener: Listener, args) -> int:
+    from moodlake_dagster import audit
+    from moodlake_dagster.cli import prepare_dagster_home
+    from moodlake_dagster.privacy import records, rights
+
+    dagster_home = prepare_dagster_home(settings)
+    running = _runs_in_progress(dagster_home)
+    if running:
+        print(
+            f"moodlake privacy: {len(running)} run(s) in progress ({', '.join(running)}): "
+            "erase when they are done (or delete them with `dagster run delete`)",
+            file=sys.stderr,
+        )
+        return 1
+    if not args.yes and not _confirmed(listener):
+        print("moodlake privacy: not confirmed; nothing erased (--yes skips the question)")
+        return 1
+    token = audit.erasure_token(listener.user_id, settings.resolved_pseudonym_key())
+    done = rights.erase_lake(settings.lake_root, settings.home / "models", listener, token)
+    for table, rows in sorted(done.rows.items()):
+        print(f"  {table}: {rows} row(s) deleted, history cut")
+    for folder in done.models:
+        print(f"  models/{folder}: their entries removed")
+    left = rights.landing_files(settings.landing, listener, settings.resolved_pseudonym_key())
+    if left and args.landing:
+        for path in left:
+            path.unlink()
+        print(f"  landing: {len(left)} file(s) deleted")
+    elif left:
+        print(f"  landing: {len(left)} file(s) still hold them; the next build brings them back:")
+        print("\n".join(f"    {path}" for path in left) + "\n  (--landing deletes them)")
+    ok = True
+    if not args.no_rebuild and done.rows:
+        ok = _rebuild(settings)
+    changed = records.scrub_dagster(dagster_home, listener.needles)
+    print(f"  Dagster records: {sum(changed.values())} entries rewritten in {len(changed)} files")
+    holders = _proof(settings, listener)
+    audit.record_event(
+        settings.lake_root,
+        "erase",
+        user_id=token,
+        rows=sum(done.rows.values()),
+        detail=f"{len(done.rows)} tables, {len(done.models)} model folders, "
+        f"{len(holders)} files still holding them",
+    )
+    return 0 if ok and not holders else 1
+
+
+def _rebuild(settings: Settings) -> bool:
+    from moodlake_dagster import tables
+    from moodlake_dagster.cli import run_build, summarize
+    from moodlake_dagster.resources import LakeResource
+
+    days = LakeResource(root=settings.lake_root).partition_days(tables.PLAYS)
+    if not days:
+        return True
+    print(f"Rebuilding users, Gold and the models as of {days[-1]} without them …")
+    lines, ok = summarize(
+        run_build(days[-1], days[-1], [tables.USERS, *tables.GOLD, *tables.MODELS])
+    )
+    print("\n".join(lines))
+    return ok
+
+
+def _proof(settings: Settings, listener: Listener) -> list[str]:
+    """Scan every file under MOODLAKE_HOME (the landing folder aside, if it lives there) for
+    the pseudonym, and for the account name outside the catalog's tables: a name like "alice"
+    is also a word in track titles."""
+    from moodlake_dagster.privacy import scan
+    from moodlake_dagster.tables import TABLES
+
+    home = settings.home.resolve()
+    found = scan.holders(home, (listener.user_id,))
+    if listener.account:
+        catalog = [f"lake/{t.path}/" for t in TABLES.values() if t.pii == "low"]
+        named = scan.holders(home, (listener.account,))
+        found += [f for f in named if not any(f.startswith(c) for c in catalog)]
+    landing = settings.landing.resolve()
+    if landing.is_relative_to(home):
+        inside = str(landing.relative_to(home))
+        found = [f for f in found if not f.startswith(inside + "/")]
+    found = sorted(set(found))
+    if found:
+        print(f"  proof FAILED: {len(found)} file(s) under {settings.home} still hold them:")
+        print("\n".join(f"    {f}" for f in found[:20]))
+    else:
+        print(f"  proof: no file under {settings.home} holds {' or '.join(listener.needles)}")
+    return found
