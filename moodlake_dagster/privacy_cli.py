@@ -84,6 +84,17 @@ def _runs_in_progress(dagster_home: Path) -> list[str]:
         return [run.run_id for run in instance.get_runs(RunsFilter(statuses=statuses))]
 
 
+def _scrub_database(dagster_home: Path, needles: tuple[str, ...]) -> int:
+    """Dagster's records on a database server (the Docker deployment's PostgreSQL)."""
+    import dagster as dg
+
+    from moodlake_dagster.privacy import records
+
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    with dg.DagsterInstance.get() as instance:
+        return records.scrub_sql_storage(instance, needles)
+
+
 def _confirmed(listener: Listener) -> bool:
     prompt = f"Erase {listener.user_id} from every table, model and record? Type 'erase': "
     try:
@@ -127,7 +138,9 @@ def _erase(settings: Settings, listener: Listener, args) -> int:
     if not args.no_rebuild and done.rows:
         ok = _rebuild(settings)
     changed = records.scrub_dagster(dagster_home, listener.needles)
-    print(f"  Dagster records: {sum(changed.values())} entries rewritten in {len(changed)} files")
+    changed["database"] = _scrub_database(dagster_home, listener.needles)
+    files = len([k for k, n in changed.items() if n and k != "database"])
+    print(f"  Dagster records: {sum(changed.values())} entries rewritten ({files} files)")
     holders = _proof(settings, listener)
     audit.record_event(
         settings.lake_root,

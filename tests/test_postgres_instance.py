@@ -93,3 +93,82 @@ def test_a_run_launched_over_graphql_runs_on_postgres_storage(deployment):
         cur.execute("SELECT count(*) FROM daemon_heartbeats")
         assert cur.fetchone()[0] >= 1
     assert (deployment["home"] / "lake" / "bronze" / "catalog_tracks" / "_delta_log").is_dir()
+
+
+def test_an_erase_rewrites_dagsters_records_on_postgres(deployment):
+    """A listener's pseudonym reaches Dagster's PostgreSQL records through a run's metadata;
+    `moodlake privacy erase` leaves no cell in any table of the database naming them."""
+    import json
+    import subprocess
+
+    import psycopg2
+    from helpers import EXTENDED
+
+    from moodlake_dagster.ingest.privacy import pseudonymize
+
+    account, key = "pg.listener.2025", "test-key-not-secret"
+    user_id = pseudonymize(account, key.encode())
+    records = json.loads((EXTENDED / "Streaming_History_Audio_2024.json").read_text())
+    plays = [r | {"ts": DAY + r["ts"][10:]} for r in records if r["ts"][:10] == "2024-07-21"]
+    folder = deployment["home"].parent / "landing" / account
+    folder.mkdir()
+    (folder / "Streaming_History_Audio_2025.json").write_text(json.dumps(plays))
+    run_id, status = launch_run(
+        deployment["port"], [["bronze", "listening_events"]], DAY, deployment["logs"]
+    )
+    assert status == "SUCCESS"
+    pg = deployment["pg"]
+
+    def cells_naming(needle: str) -> int:
+        with (
+            psycopg2.connect(
+                host=pg["DAGSTER_PG_HOST"],
+                port=pg["DAGSTER_PG_PORT"],
+                user=pg["DAGSTER_PG_USER"],
+                dbname=pg["DAGSTER_PG_DB"],
+            ) as con,
+            con.cursor() as cur,
+        ):
+            cur.execute(
+                "SELECT table_name, column_name FROM information_schema.columns "
+                "WHERE table_schema = 'public' AND data_type IN ('text', 'character varying')"
+            )
+            found = 0
+            for table, column in cur.fetchall():
+                cur.execute(
+                    f'SELECT count(*) FROM "{table}" WHERE "{column}" LIKE %s', (f"%{needle}%",)
+                )
+                found += cur.fetchone()[0]
+            return found
+
+    assert cells_naming(user_id) > 0  # the preview of the Bronze rows names them
+    env = (
+        os.environ
+        | pg
+        | {
+            "DAGSTER_HOME": str(deployment["home"].parent / "dagster"),
+            "MOODLAKE_HOME": str(deployment["home"]),
+            "MOODLAKE_CATALOG": str(CATALOG_SAMPLE),
+            "MOODLAKE_LANDING": str(deployment["home"].parent / "landing"),
+            "MOODLAKE_PSEUDONYM_KEY": key,
+        }
+    )
+    erase = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "moodlake"),
+            "privacy",
+            "erase",
+            "--user",
+            account,
+            "--yes",
+            "--no-rebuild",
+            "--landing",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert erase.returncode == 0, erase.stdout + erase.stderr
+    assert "proof: no file" in erase.stdout
+    assert cells_naming(user_id) == 0 and cells_naming(account) == 0

@@ -149,3 +149,50 @@ def scrub_models(models_root: Path, user_id: str) -> list[str]:
             card.write_text(scrub_text(text, (user_id,)))
             changed.append(str(card.parent.relative_to(models_root)))
     return sorted(set(changed))
+
+
+def _storage_engines(instance) -> list:
+    """The SQLAlchemy engines behind an instance's run, event-log and schedule storage (one
+    database may serve all three)."""
+    engines = {}
+    for name in ("run_storage", "event_log_storage", "schedule_storage"):
+        storage = getattr(instance, name, None)
+        engine = getattr(storage, "_engine", None)
+        if engine is not None and engine.dialect.name != "sqlite":  # files: scrub_sqlite
+            engines[str(engine.url)] = engine
+    return list(engines.values())
+
+
+def scrub_sql_storage(instance, needles: tuple[str, ...]) -> int:
+    """The same rewrite on a database server (PostgreSQL storage): every text cell naming the
+    listener, then VACUUM FULL on the tables touched so dead row versions go too."""
+    import sqlalchemy as sa
+
+    changed = 0
+    for engine in _storage_engines(instance):
+        touched = set()
+        with engine.begin() as db:
+            inspector = sa.inspect(db)
+            for table in inspector.get_table_names():
+                for column in inspector.get_columns(table):
+                    if not isinstance(column["type"], sa.String | sa.Text):
+                        continue
+                    name = column["name"]
+                    t = sa.table(table, sa.column(name))
+                    hits = db.execute(
+                        sa.select(sa.literal_column("ctid"), t.c[name]).where(
+                            sa.or_(*[t.c[name].contains(n, autoescape=True) for n in needles])
+                        )
+                    ).fetchall()
+                    for ctid, value in hits:
+                        db.execute(
+                            sa.text(f'UPDATE "{table}" SET "{name}" = :v WHERE ctid = :ctid'),
+                            {"v": scrub_text(value, needles), "ctid": ctid},
+                        )
+                    changed += len(hits)
+                    touched |= {table} if hits else set()
+        if touched and engine.dialect.name == "postgresql":
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as db:
+                for table in sorted(touched):
+                    db.execute(sa.text(f'VACUUM FULL "{table}"'))
+    return changed
