@@ -146,3 +146,61 @@ def test_a_later_build_that_made_no_list_is_the_current_one(lake):
 def test_an_empty_lake_says_to_build_first(tmp_path):
     with pytest.raises(ReportError, match="no recommendations yet: run `moodlake build`"):
         report(str(tmp_path / "lake"))
+
+
+def _insights(lake_root: str, day: dt.date, rows: list[dict]) -> None:
+    from moodlake_dagster.tables import INSIGHTS
+
+    base = {"kind": "habit", "subject": "sessions", "evidence": "{}", "test": None}
+    base |= {"p_value": None, "p_adjusted": None, "n": 25, "sources": ["gold/session_summary"]}
+    table = pa.Table.from_pylist(
+        [base | row | {"as_of_date": day} for row in rows], schema=INSIGHTS.schema
+    )
+    uri = storage.table_uri(lake_root, "gold", "insights")
+    storage.replace_range(uri, table, column="as_of_date", start=day, end=day)
+
+
+def test_moodlake_insights_prints_a_listeners_sentences_in_rank_order(
+    tmp_path, monkeypatch, capsys
+):
+    from moodlake_dagster import cli
+
+    key = "insights-key"
+    ann, bo = pseudonymize("ann", key.encode()), pseudonymize("bo", key.encode())
+    root = str(tmp_path / "home" / "lake")
+    _insights(
+        root,
+        dt.date(2024, 7, 1),
+        [
+            {"user_id": ann, "rank": 2, "sentence": "Second thing about Ann."},
+            {"user_id": bo, "rank": 1, "sentence": "Bo's only sentence."},
+            {
+                "user_id": ann,
+                "rank": 1,
+                "sentence": "First thing about Ann.",
+                "p_value": 0.01,
+                "p_adjusted": 0.02,
+                "test": "t",
+                "evidence": '{"value": 3.5}',
+            },
+        ],
+    )
+    _insights(root, dt.date(2024, 6, 1), [{"user_id": ann, "rank": 1, "sentence": "Older news."}])
+    monkeypatch.setenv("MOODLAKE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MOODLAKE_PSEUDONYM_KEY", key)
+    assert cli.main(["insights", "--user", "ann"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        f"Insights for {ann} as of 2024-07-01",
+        "  1. First thing about Ann.",
+        "  2. Second thing about Ann.",
+    ]
+    assert cli.main(["insights", "--user", ann, "--as-of", "2024-06-15", "--json"]) == 0
+    older = json.loads(capsys.readouterr().out)
+    assert older["as_of"] == "2024-06-01" and [i["sentence"] for i in older["insights"]] == [
+        "Older news."
+    ]
+    assert cli.main(["insights", "--user", "cleo"]) == 1
+    assert "nothing the data supports about 'cleo'" in capsys.readouterr().err
+    assert cli.main(["insights"]) == 1  # two listeners: which one?
+    assert "several listeners" in capsys.readouterr().err
