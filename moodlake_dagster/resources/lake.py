@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from moodlake_dagster import fingerprints, storage
 from moodlake_dagster.tables import QUARANTINE, Table
+from moodlake_dagster.transform.policy import canonical
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -90,7 +91,8 @@ class LakeResource(dg.ConfigurableResource):
                 )
             raise storage.MissingTableError(f"{table} has no snapshot: materialize it first")
         rows = storage.read_rows(self.uri(table), [("as_of_date", "=", day)], self.storage_options)
-        return pd.DataFrame(rows)
+        # In one order whatever the files' order: seeded models see the same rows the same way.
+        return canonical(pd.DataFrame(rows))
 
     def quarantine(self, asset: str, data: pa.Table, start: dt.date, end: dt.date) -> str:
         uri = self.uri(QUARANTINE)
