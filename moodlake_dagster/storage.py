@@ -20,6 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 
+from moodlake_dagster import damaged
+
 SNAPSHOT_COLUMN = "as_of_date"
 TARGET_FILE_SIZE = 64 * 1024 * 1024
 # A checkpoint every this many commits (Delta's default is 100; a lake rebuilt daily wants less).
@@ -41,7 +43,12 @@ def _opts(storage_options: Mapping[str, str] | None) -> dict[str, str] | None:
 
 
 def table_exists(uri: str, storage_options: Mapping[str, str] | None = None) -> bool:
-    return DeltaTable.is_deltatable(uri, storage_options=_opts(storage_options))
+    """Whether a Delta table is there; a damaged one is there, and says what is wrong."""
+    if DeltaTable.is_deltatable(uri, storage_options=_opts(storage_options)):
+        return True
+    if found := damaged.diagnose(uri):
+        raise damaged.DamagedTableError(f"table {uri} cannot be opened: {found}; {damaged.RECOVER}")
+    return False
 
 
 def range_predicate(column: str, start: dt.date, end: dt.date) -> str:
@@ -215,8 +222,9 @@ def spark_read(
     """
     if not table_exists(uri, storage_options):
         raise MissingTableError(f"no Delta table at {uri}: materialize its asset first")
-    table = DeltaTable(uri, storage_options=_opts(storage_options))
+    table = damaged.open_table(uri, storage_options)
     files = table.file_uris(file_pruning_predicate=predicate) if predicate else table.file_uris()
+    damaged.check_files(uri, table.version(), files)
     if not files:
         return empty_frame(spark, pa.schema(table.schema().to_arrow()))
     frame = spark.read.option("basePath", uri).parquet(*files)
@@ -250,8 +258,11 @@ def read_rows(
     """Small tables read without Spark (pyarrow filters, e.g. `[("request_date", ">=", d)]`)."""
     if not table_exists(uri, storage_options):
         return []
-    table = DeltaTable(uri, storage_options=_opts(storage_options))
-    return table.to_pyarrow_table(filters=filters).to_pylist()
+    table = damaged.open_table(uri, storage_options)
+    try:
+        return table.to_pyarrow_table(filters=filters).to_pylist()
+    except FileNotFoundError as err:
+        raise damaged.missing_file(uri, table.version(), err) from err
 
 
 def read_frame(
@@ -263,5 +274,8 @@ def read_frame(
     """A table (or its filtered rows and chosen columns) as pandas, without Spark."""
     if not table_exists(uri, storage_options):
         raise MissingTableError(f"no Delta table at {uri}: materialize its asset first")
-    table = DeltaTable(uri, storage_options=_opts(storage_options))
-    return table.to_pyarrow_table(filters=filters, columns=columns).to_pandas()
+    table = damaged.open_table(uri, storage_options)
+    try:
+        return table.to_pyarrow_table(filters=filters, columns=columns).to_pandas()
+    except FileNotFoundError as err:
+        raise damaged.missing_file(uri, table.version(), err) from err
