@@ -35,7 +35,16 @@ LAYERS = [
         "spark_server",
         "spark_idle",
     },
-    {"tables", "checks", "columns", "partitions", "first_play", "fingerprints", "storage"},
+    {
+        "tables",
+        "checks",
+        "columns",
+        "partitions",
+        "first_play",
+        "fingerprints",
+        "storage",
+        "damaged",
+    },
     {"vocabulary", "settings"},
 ]
 LEVEL = {unit: level for level, units in enumerate(LAYERS) for unit in units}
