@@ -3,12 +3,14 @@
 import dagster as dg
 
 from moodlake_dagster import tables as t
+from moodlake_dagster.resources.spark import spark_stopped
 
 # `moodlake build` runs this in-process: one run, one Spark session, no process per step.
 build_job = dg.define_asset_job(
     "moodlake_build",
     selection=dg.AssetSelection.all() - dg.AssetSelection.groups("maintenance"),
     executor_def=dg.in_process_executor,
+    hooks={spark_stopped},
     description="Materialize every table for a day or a range of days in one run.",
 )
 
@@ -25,6 +27,7 @@ history_job = dg.define_asset_job(
         t.MOOD_BY_DAY.key,
     ),
     executor_def=dg.in_process_executor,
+    hooks={spark_stopped},
     description="Ingest new listening history for the days it touches (requested by sensors).",
 )
 
@@ -34,6 +37,7 @@ snapshot_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(t.USERS.key)
     | (dg.AssetSelection.groups("gold", "ml") - dg.AssetSelection.assets(t.MOOD_BY_DAY.key)),
     executor_def=dg.in_process_executor,
+    hooks={spark_stopped},
     description="Rebuild users, Gold and the models as of the latest listening day.",
 )
 

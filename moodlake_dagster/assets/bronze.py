@@ -9,7 +9,7 @@ from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.checks import empty_result, validate
 from moodlake_dagster.demo.generator import generate_history
 from moodlake_dagster.ingest import catalog, history
-from moodlake_dagster.ingest.api import api_events
+from moodlake_dagster.ingest.api import api_events, carry_over_api_rows
 from moodlake_dagster.ingest.landing_store import LandingStore
 from moodlake_dagster.ingest.records import BadRecord, quarantine_table
 from moodlake_dagster.inputs import fingerprint
@@ -44,6 +44,40 @@ def _landing(context: dg.AssetExecutionContext, settings: Settings) -> LandingSt
     if not store.exists():
         raise FileNotFoundError(f"MOODLAKE_LANDING={settings.landing} is not a folder")
     return store
+
+
+def _api_plays(
+    context: dg.AssetExecutionContext,
+    lake: LakeResource,
+    days: tuple[dt.date, dt.date],
+    now: dt.datetime,
+) -> tuple[list[dict], list[BadRecord], int]:
+    """The Web API plays of the run's days, its bad items, and how many plays were carried over:
+    derived from the raw responses still kept, plus the Bronze API rows of days whose
+    responses maintenance may have deleted and no kept response holds (`carry_over_api_rows`).
+    """
+    start, end = days
+    # A play from day D is requested on day D or later: older responses cannot hold it.
+    responses = lake.read_rows(SPOTIFY_API_RESPONSES, [("request_date", ">=", start)])
+    derived, bad = api_events(responses, now=now, ingested_at=now, batch_id=context.run.run_id)
+    kept = lake.partition_days(SPOTIFY_API_RESPONSES)
+    kept_since = kept[0] if kept else None
+    if kept_since is not None and kept_since <= start:
+        return derived, bad, 0  # every play of the run's days is in a kept response
+    before = min(end + dt.timedelta(days=1), kept_since or dt.date.max)
+    stored = lake.read_rows(
+        LISTENING_EVENTS,
+        [("source_format", "=", "api"), ("play_date", ">=", start), ("play_date", "<", before)],
+    )
+    # Carried rows keep their own _batch_id and _ingested_at: that run ingested them, from
+    # responses this run can no longer read; their _source_file still names that response.
+    carried = carry_over_api_rows(history.events_table(stored), derived, kept_since)
+    if carried.num_rows:
+        context.log.info(
+            f"{carried.num_rows} API play(s) before {kept_since or 'today'} kept from Bronze: "
+            "their raw responses have expired"
+        )
+    return derived + carried.to_pylist(), bad, carried.num_rows
 
 
 @dg.asset(**table_asset(CATALOG_TRACKS, kinds=KINDS, blocking=True))
@@ -94,7 +128,8 @@ def catalog_tracks(
 def listening_events(
     context: dg.AssetExecutionContext, lake: LakeResource, moodlake: MoodlakeConfig
 ) -> dg.MaterializeResult:
-    """Reads the export's .zip as well as loose files; user agents are dropped with IPs."""
+    """Reads the export's .zip as well as loose files; user agents are dropped with IPs. API
+    plays of days whose raw responses have expired are kept from the table as they stand."""
     start, end = day_range(context)
     settings = moodlake.settings()
     store = _landing(context, settings)
@@ -110,9 +145,7 @@ def listening_events(
         batch_id=context.run.run_id,
         ingested_at=now,
     )
-    # A play from day D is requested on day D or later: older responses cannot hold it.
-    responses = lake.read_rows(SPOTIFY_API_RESPONSES, [("request_date", ">=", start)])
-    from_api, bad_api = api_events(responses, now=now, ingested_at=now, batch_id=context.run.run_id)
+    from_api, bad_api, carried = _api_plays(context, lake, (start, end), now)
     run = history.HistoryRun(batch, from_api, bad_api, start, end)
     uri = lake.replace_range(LISTENING_EVENTS, run.table, start, end, inputs=inputs)
     bad = quarantine_table("listening_events", run.bad, context.run.run_id, now)
@@ -124,6 +157,7 @@ def listening_events(
         metadata={
             "table_uri": uri,
             **run.totals(),
+            "api_plays_carried_over": carried,
             "file_accounting": accounting,
             "files_read": files_read_md(accounting),
             **history.landed_counts(df),

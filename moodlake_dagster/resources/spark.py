@@ -5,9 +5,15 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field, PrivateAttr
 from pyspark.sql import SparkSession
+from pyspark.sql.connect.client.retries import DefaultPolicy
 
 from moodlake_dagster import spark_idle
-from moodlake_dagster.spark_server import ensure_local_server
+from moodlake_dagster.spark_server import ensure_local_server, running_server
+
+# A server that stopped answers no retry: pyspark's default (15 retries, backoff to a minute)
+# hangs a step for about ten minutes. A local server is given ~3 s, a cluster ~30 s.
+LOCAL_RETRIES = {"max_retries": 4, "initial_backoff": 50, "max_backoff": 2_000}
+REMOTE_RETRIES = {"max_retries": 6, "initial_backoff": 100, "max_backoff": 10_000}
 
 # Day partitions make many small files: list them in the driver rather than launching a
 # Spark job per read to list them in parallel (the default above 32 paths).
@@ -50,12 +56,34 @@ class SparkConnectResource(dg.ConfigurableResource):
         if self._session is None:
             log = context.log.info if context is not None else None
             session = SparkSession.builder.remote(self.url(log)).create()
+            patience = REMOTE_RETRIES if self.spark_remote else LOCAL_RETRIES
+            session.client.set_retry_policies([DefaultPolicy(**patience)])
             for key, value in SESSION_CONF.items():
                 session.conf.set(key, value)
             self._session = session
         return self._session
 
+    def stopped_message(self) -> str | None:
+        """Why Spark steps fail, when the local server they used is no longer running."""
+        if self.spark_remote:
+            return None
+        state_dir = Path(self.state_dir)
+        if running_server(state_dir) is not None:
+            return None
+        return (
+            "The Spark server stopped during this run (its process is gone; its log is "
+            f"{state_dir / 'connect-server.log'}). The next run starts a new one."
+        )
+
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._session is not None:
             self._session.stop()
             self._session = None
+
+
+@dg.failure_hook(required_resource_keys={"spark"})
+def spark_stopped(context: dg.HookContext) -> None:
+    """A step that failed because the Spark server died says so, in one line."""
+    message = context.resources.spark.stopped_message()
+    if message:
+        context.log.error(f"{context.step_key}: {message}")
