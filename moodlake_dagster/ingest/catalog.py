@@ -33,7 +33,7 @@ import csv
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -76,6 +76,7 @@ INDEX_COLUMNS = ("", "Unnamed: 0")
 TRACK_ID_PATTERN = r"^[0-9A-Za-z]{22}$"
 _TRACK_ID = re.compile(TRACK_ID_PATTERN)
 CHUNK_ROWS = 50_000
+_INT64_MIN, _INT64_END = -(2**63), 2**63
 
 
 class CatalogHeaderError(ValueError):
@@ -158,7 +159,19 @@ def read_header(path: Path) -> list[str]:
 def count_records(path: Path) -> int:
     """Data records in a catalog file (for `moodlake catalog list`)."""
     with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
-        return max(sum(1 for row in csv.reader(handle) if row) - 1, 0)
+        return max(sum(1 for row in _records(csv.reader(handle)) if row) - 1, 0)
+
+
+def _records(reader) -> Iterator[list[str] | csv.Error]:
+    """The reader's records; one the csv module cannot read (a field over its size limit, as
+    an unclosed quote makes) comes back as its error, and reading goes on after it."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            yield err
 
 
 @dataclass
@@ -260,6 +273,8 @@ def _convert(row: dict, name: str, kind: type, low, high):
         raise ValueError(f"{name}={raw!r} is not a number") from err
     if kind is int and float(raw) != value:
         raise ValueError(f"{name}={raw!r} is not a whole number")
+    if kind is int and not _INT64_MIN <= value < _INT64_END:
+        raise ValueError(f"{name}={raw!r} does not fit a 64-bit integer")
     if value != value or (low is not None and value < low) or (high is not None and value > high):
         raise ValueError(f"{name}={value} outside [{low}, {high if high is not None else '∞'}]")
     return value
@@ -352,8 +367,8 @@ def _numbers(values: Sequence[str], kind: type, low, high) -> tuple[np.ndarray, 
                 pass
     with np.errstate(invalid="ignore"):
         ok &= np.isfinite(numbers)
-        if kind is int:
-            ok &= numbers == np.floor(numbers)
+        if kind is int:  # whole, and within int64 (1e30 must not wrap around on the cast)
+            ok &= (numbers == np.floor(numbers)) & (numbers >= _INT64_MIN) & (numbers < _INT64_END)
         if low is not None:
             ok &= numbers >= low
         if high is not None:
@@ -485,12 +500,17 @@ def parse_catalog(
         tables, bad, records_in = [empty], [], 0
         chunk: list[tuple[int, list[str]]] = []
         line_no = 1
-        for fields in reader:
+        for fields in _records(reader):
             if not fields:  # a blank line is no record (as csv.DictReader has it)
                 continue
             line_no += 1
             records_in += 1
             reason = None
+            if isinstance(fields, csv.Error):
+                bad.append(
+                    BadRecord(source_name, line_no, f"unreadable CSV: {fields}", unit="line")
+                )
+                continue
             if missing:
                 reason = f"header lacks required column(s) {', '.join(missing)}; found {header}"
             elif len(fields) > len(header):

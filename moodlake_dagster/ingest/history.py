@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import re
 import zipfile
 from collections import Counter
@@ -263,28 +264,46 @@ def _is_basic(fmt: str) -> bool:
 
 def _parse_ts(value: object, fmt: str) -> dt.datetime:
     if not isinstance(value, str) or not value:
-        raise RecordError(f"missing or non-text time stamp ({value!r})")
+        raise RecordError(f"missing or non-text time stamp ({value!r:.100})")
     try:
         if _is_basic(fmt):
             parsed = dt.datetime.strptime(value, "%Y-%m-%d %H:%M")
         else:
             parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as err:
-        raise RecordError(f"unparseable time stamp {value!r}") from err
+        raise RecordError(f"unparseable time stamp {value!r:.100}") from err
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
+    try:
+        return parsed.astimezone(dt.UTC)
+    except OverflowError as err:  # year 1 or 9999 with an offset: no UTC time exists
+        raise RecordError(f"time stamp {value!r} is out of range in UTC") from err
 
 
 def _typed(record: dict, name: str, kind: type | tuple[type, ...]) -> object:
     value = record.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) and kind is int:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if isinstance(value, bool) and int in kinds and bool not in kinds:
         raise RecordError(f"field {name!r} should be a number, got {value!r}")
     if not isinstance(value, kind):
         raise RecordError(f"field {name!r} has the wrong type ({type(value).__name__})")
+    if isinstance(value, str) and not _is_unicode(value):
+        raise RecordError(f"field {name!r} holds a lone surrogate (\\u escape), not text")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise RecordError(f"field {name!r} is not a finite number ({value!r})")
     return value
+
+
+def _is_unicode(text: str) -> bool:
+    """Text UTF-8 can hold: JSON's `\\ud800` escapes decode to lone surrogates, which no
+    table column can store."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def play_day(ended: dt.datetime, ms_played: int | None) -> dt.date:
@@ -330,8 +349,15 @@ def conform(record: object, fmt: str, now: dt.datetime) -> dict:
     ms = _typed(record, "msPlayed" if _is_basic(fmt) else "ms_played", int)
     if ms is None or ms < 0:
         raise RecordError(f"missing or negative ms played ({ms!r})")
+    try:
+        day = play_day(ts, ms)
+    except OverflowError as err:
+        raise RecordError(f"ms played {ms} starts the play before year 1") from err
+    username = record.get("username")
+    if isinstance(username, str) and not _is_unicode(username):
+        raise RecordError("field 'username' holds a lone surrogate (\\u escape), not text")
     row = {
-        "play_date": play_day(ts, ms),
+        "play_date": day,
         "ts": ts,
         "ms_played": ms,
         "source_format": SOURCE_FORMAT[fmt],
@@ -349,6 +375,8 @@ def conform(record: object, fmt: str, now: dt.datetime) -> dict:
     for flag in ("shuffle", "skipped", "offline", "incognito_mode"):
         row[flag] = _typed(record, flag, bool)
     offline_ts = _typed(record, "offline_timestamp", (int, float))
+    if offline_ts is not None and not -(2**63) <= offline_ts < 2**63:
+        raise RecordError(f"field 'offline_timestamp' is out of range ({offline_ts!r})")
     row["offline_timestamp"] = int(offline_ts) if offline_ts is not None else None
     row["content_type"] = (
         "video"
@@ -382,13 +410,23 @@ def parse_history(
     for file in files:
         fmt = file.format
         source = file.lineage(key)
-        data = file.read()
+        try:
+            data = file.read()
+        except Exception as err:
+            # A damaged zip member (CRC, deflate stream, header) is that one file's problem; a
+            # plain file that cannot be read is the store's, and fails the run.
+            if file.member is None:
+                raise
+            reports.append(FileReport(source, fmt, "", records=1, bad=1))
+            reason = f"unreadable member of a damaged zip archive ({type(err).__name__}: {err})"
+            bad.append(BadRecord(source, None, reason))
+            continue
         report = FileReport(source, fmt, hashlib.sha256(data).hexdigest())
         first = seen_hashes.setdefault(report.sha256, source)
         report.duplicate_of = first if first != source else None
         reports.append(report)
         folder_user = pseudonymize(account_label(file.location, default_user), key)
-        text = data.decode("utf-8", errors="replace")
+        text = data.decode("utf-8-sig", errors="replace")  # a re-saved file may have a BOM
         for index, (value, error, raw) in enumerate(iter_json_array(text)):
             report.records += 1
             if error:
@@ -440,7 +478,10 @@ def record_day(value: object, fmt: str, now: dt.datetime) -> dt.date | None:
         return None
     ms = value.get("msPlayed" if _is_basic(fmt) else "ms_played")
     readable = isinstance(ms, int) and not isinstance(ms, bool) and ms >= 0
-    return play_day(ts, ms if readable else 0)
+    try:
+        return play_day(ts, ms if readable else 0)
+    except OverflowError:
+        return ts.date()
 
 
 def events_table(rows: list[dict]) -> pa.Table:

@@ -43,7 +43,8 @@ def safe_raw(value: object) -> str | None:
     if value is None:
         return None
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-    return scrub_text(text[:RAW_PREVIEW_CHARS])
+    # Lone surrogates (from `\\ud800` escapes) become "?": a table column holds only UTF-8.
+    return scrub_text(text[:RAW_PREVIEW_CHARS]).encode("utf-8", "replace").decode("utf-8")
 
 
 def quarantine_table(
@@ -72,8 +73,10 @@ def iter_json_array(text: str) -> Iterator[tuple[object | None, str | None, str 
 
     `raw` is the element's text, or None for a problem of the whole file.
 
-    A broken element is reported and skipped by resynchronising on the next `{`, so one bad
-    record (or a truncated tail) does not cost the good records around it.
+    A broken element is reported and skipped up to where it ends (`_element_end`), so one bad
+    record (or a truncated tail) does not cost the good records around it, and nothing nested
+    in the broken one is read as a record of its own. Text after the array's closing `]` is
+    reported as one more bad element.
     """
     decoder = json.JSONDecoder()
     stripped = text.lstrip()
@@ -92,23 +95,67 @@ def iter_json_array(text: str) -> Iterator[tuple[object | None, str | None, str 
             yield None, "truncated file: the JSON array is not closed", None
             return
         if text[pos] == "]":
+            rest = text[pos + 1 :].strip()
+            if rest:
+                line = text.count("\n", 0, pos) + 1
+                yield None, f"text after the end of the JSON array (line {line})", rest
             return
         try:
             value, end = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as err:
-            resume = text.find("{", pos + 1)
-            chunk = text[pos : resume if resume != -1 else length]
-            at_eof = resume == -1
             line = text.count("\n", 0, err.pos) + 1
-            reason = (
-                f"truncated record at end of file (line {line})"
-                if at_eof
-                else f"malformed JSON at line {line}: {err.msg}"
-            )
-            yield None, reason, chunk
-            if at_eof:
+            resume = _element_end(text, pos)
+            if resume is None:  # the element never closes: the file was cut off (or is still
+                # being written, which the landing sensor waits for)
+                yield None, f"truncated record at end of file (line {line})", text[pos:]
                 return
+            resume = max(resume, pos + 1)  # a stray closing bracket is a bad element itself
+            yield None, f"malformed JSON at line {line}: {err.msg}", text[pos:resume]
             pos = resume
             continue
         yield value, None, text[pos:end]
         pos = end
+
+
+def _element_end(text: str, pos: int) -> int | None:
+    """Where the damaged array element starting at `pos` ends: reading resumes there.
+
+    Strings are skipped (a line break ends one: JSON forbids it inside a string, so a lost
+    quote costs at most its line) and brackets are counted, so an object nested in the broken
+    element is never taken for the next record. The element ends after the bracket that
+    closes it; at a `,` or `]` outside it; or at a `{` where an object expects a key (the
+    element lost its closing brace, and that `{` starts the next record). None when the text
+    ends first.
+    """
+    stack: list[str] = []
+    expect_key = False
+    i, length = pos, len(text)
+    while i < length:
+        char = text[i]
+        if char == '"':
+            i += 1
+            while i < length and text[i] not in '"\n':
+                i += 2 if text[i] == "\\" and text[i + 1 : i + 2] != "\n" else 1
+            expect_key = False
+        elif char in "{[":
+            if char == "{" and expect_key:
+                return i
+            stack.append(char)
+            expect_key = char == "{"
+        elif char in "}]":
+            opener = "{" if char == "}" else "["
+            if opener not in stack:
+                return i
+            while stack.pop() != opener:
+                pass
+            if not stack:
+                return i + 1
+            expect_key = False
+        elif char == ",":
+            if not stack:
+                return i
+            expect_key = stack[-1] == "{"
+        elif not char.isspace():
+            expect_key = False
+        i += 1
+    return None
