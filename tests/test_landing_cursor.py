@@ -167,3 +167,24 @@ def test_the_members_of_a_zip_are_one_file_of_the_cursor(tmp_path):
     changes = scan(tmp_path, LandingCursor())
     assert changes.changed == ["export.zip"] and list(changes.cursor.files) == ["export.zip"]
     assert changes.days == {D(2024, 5, 1), D(2024, 5, 3)}
+
+
+def test_a_damaged_zip_member_and_a_byte_order_mark_do_not_stop_the_sensor(tmp_path):
+    """Found by the parser fuzzing: the build quarantined these, the sensor raised or waited."""
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("x/StreamingHistory_music_0.json", json.dumps([_record("2024-05-01")] * 50))
+        zf.writestr("x/StreamingHistory_music_1.json", json.dumps([_record("2024-05-03")]))
+    data = bytearray(archive.read_bytes())
+    data[60] ^= 0xFF  # inside the first member's compressed bytes: its CRC no longer matches
+    archive.write_bytes(bytes(data))
+    _land(tmp_path / "me" / "StreamingHistory9.json", "", age_s=3600)
+    bom = "\ufeff" + json.dumps([_record("2024-06-07")])
+    (tmp_path / "me" / "StreamingHistory9.json").write_text(bom, encoding="utf-8")
+    stamp = NOW.timestamp() - 3600
+    for path in (archive, tmp_path / "me" / "StreamingHistory9.json"):
+        os.utime(path, (stamp, stamp))
+    changes = scan(tmp_path, LandingCursor())
+    assert sorted(changes.changed) == ["export.zip", "me/StreamingHistory9.json"]
+    assert changes.waiting == {}
+    assert {D(2024, 5, 3), D(2024, 6, 7)} <= changes.days

@@ -101,7 +101,14 @@ def read_days(sources: list[HistorySource], now: dt.datetime) -> tuple[set[dt.da
     days: set[dt.date] = set()
     problem = None
     for source in sources:
-        text = source.read().decode("utf-8", errors="replace")
+        try:
+            data = source.read()
+        except Exception:
+            if source.member is None:
+                raise
+            # A damaged zip member: the build quarantines it; it holds no day to wait for.
+            continue
+        text = data.decode("utf-8-sig", errors="replace")  # a re-saved file may have a BOM
         for value, error, raw in iter_json_array(text):
             if error:
                 if raw is None or error.startswith("truncated"):
