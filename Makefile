@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lock demo test test-fast ui lint bench spark-stop clean check-java check-postgres check-browser
+.PHONY: install lock demo test test-fast ui serve lint bench spark-stop clean check-java check-postgres check-browser
 
 check-java:
 	@java -version >/dev/null 2>&1 || { echo "Java 17+ is required (Spark runs on the JVM): e.g. apt-get install openjdk-17-jre-headless"; exit 1; }
@@ -50,6 +50,9 @@ test-fast: install
 
 ui: install
 	$(BIN)/moodlake ui
+
+serve: install
+	$(BIN)/moodlake serve
 
 lint: install
 	$(BIN)/ruff check moodlake_dagster tests benchmarks

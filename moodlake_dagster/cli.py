@@ -26,6 +26,7 @@ from dotenv import load_dotenv
 
 from moodlake_dagster import privacy_cli
 from moodlake_dagster.first_play import record_first_play_day
+from moodlake_dagster.serve import command as serve_command
 from moodlake_dagster.settings import Settings, load_settings
 
 # Same as the repository's dagster.yaml (a test keeps them equal).
@@ -57,10 +58,17 @@ def prepare_dagster_home(settings: Settings) -> Path:
 
 def prepare_storage() -> None:
     """Create the instance's SQLite databases once, here: the webserver and the daemon start
-    together and would otherwise race to create them (two alembic heads, a broken instance)."""
+    together and would otherwise race to create them (two alembic heads, a broken instance).
+    A lock file in DAGSTER_HOME serialises the creation between processes (a build and the UI
+    started together on a fresh home; two UIs)."""
     from dagster import DagsterInstance
 
-    with DagsterInstance.get() as instance:
+    from moodlake_dagster.build_lock import exclusive
+
+    with (
+        exclusive(Path(os.environ["DAGSTER_HOME"]) / "storage.lock"),
+        DagsterInstance.get() as instance,
+    ):
         instance.get_runs(limit=1)
         instance.event_log_storage.get_asset_records()
         instance.all_instigator_state()
@@ -145,18 +153,26 @@ QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 def run_build(start: dt.date, end: dt.date, selection: list, force: bool = False):
     """One in-process run of `selection` over [start, end], recorded in DAGSTER_HOME.
 
-    Tables whose inputs did not change are left as they are, unless `force`."""
+    Tables whose inputs did not change are left as they are, unless `force`. The run's tags
+    name this process (runs.py: a later build fails the run if the process dies), and if
+    another run holds the `spark` pool's slot, this says which and waits for it first."""
     from dagster import DagsterInstance
 
     from moodlake_dagster.definitions import build_job, make_definitions
     from moodlake_dagster.fingerprints import FORCE_TAG
+    from moodlake_dagster.runs import run_tags, wait_for_pool
 
     job = make_definitions().resolve_job_def(build_job.name)
-    tags = {
-        "dagster/asset_partition_range_start": start.isoformat(),
-        "dagster/asset_partition_range_end": end.isoformat(),
-    } | ({FORCE_TAG: "true"} if force else {})
+    tags = (
+        {
+            "dagster/asset_partition_range_start": start.isoformat(),
+            "dagster/asset_partition_range_end": end.isoformat(),
+        }
+        | run_tags()
+        | ({FORCE_TAG: "true"} if force else {})
+    )
     with DagsterInstance.get() as instance:
+        wait_for_pool(instance, say=lambda line: print(line, flush=True))
         return job.execute_in_process(
             instance=instance,
             tags=tags,
@@ -247,8 +263,49 @@ def _root_cause(event) -> str:
 
 
 def cmd_build(args) -> int:
+    """Build under the home's build lock: a second build on the same home waits for the first
+    (blocked in the kernel, not polling), or with --no-wait exits 1."""
+    from moodlake_dagster.build_lock import BuildLockBusy, build_lock
+
     settings = load_settings()
+
+    def waiting(holder) -> None:
+        print(
+            f"another build is running on this home: {holder.describe()}; "
+            "waiting for it (Ctrl-C to stop)",
+            flush=True,
+        )
+
+    locked = False
+    try:
+        with build_lock(settings.home, wait=not getattr(args, "no_wait", False), on_wait=waiting):
+            locked = True
+            return build_locked(settings, args)
+    except BuildLockBusy as busy:
+        print(f"{busy}; not waiting (--no-wait)")
+        return 1
+    except KeyboardInterrupt:
+        if locked:
+            raise
+        print("stopped waiting for the other build: nothing built")
+        return 130
+
+
+def reclaim_stale_runs() -> None:
+    """Fail the runs of builds whose process is gone and free their pool slots (runs.py)."""
+    from dagster import DagsterInstance
+
+    from moodlake_dagster.runs import reclaim_dead_runs
+
+    with DagsterInstance.get() as instance:
+        for line in reclaim_dead_runs(instance):
+            print(line)
+
+
+def build_locked(settings: Settings, args) -> int:
     prepare_dagster_home(settings)
+    prepare_storage()
+    reclaim_stale_runs()
     first, last = data_day_range(settings)
     start = dt.date.fromisoformat(args.start) if args.start else first
     end = dt.date.fromisoformat(args.end) if args.end else last
@@ -584,6 +641,11 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument(
         "--force", action="store_true", help="rewrite every table, even where nothing changed"
     )
+    build.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="if another build is running on this home, exit 1 instead of waiting for it",
+    )
     build.set_defaults(func=cmd_build)
     ui = sub.add_parser("ui", help="start the Dagster UI and daemon on loopback")
     ui.add_argument("--host", default="127.0.0.1")
@@ -622,6 +684,7 @@ def main(argv: list[str] | None = None) -> int:
     insights.set_defaults(func=cmd_insights)
 
     privacy_cli.add_parser(sub)
+    serve_command.add_parser(sub)
     sql = sub.add_parser("sql", help="query every Silver and Gold table by name (DuckDB)")
     sql.add_argument("query", nargs="?", help='e.g. "SELECT * FROM genre_mix LIMIT 5"')
     sql.add_argument("--format", choices=["table", "csv", "json"], default="table")

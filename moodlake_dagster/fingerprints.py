@@ -38,6 +38,7 @@ RUNTIME_SETTINGS = {
     "spotify_redirect_uri",
     "spotify_max_wait_s",
     "spotify_request_spacing_s",
+    "serve_port",  # where `moodlake serve` listens
     # Housekeeping: how files are laid out and kept, never which rows a table holds.
     "target_file_mb",
     "vacuum_retention_hours",
@@ -60,6 +61,12 @@ NOT_TABLE_CODE = {
     "sql.py",
     "ui_processes.py",
     "sensors",
+    # Around the tables, never in them: locks and runs, the listener page, rights requests.
+    "build_lock.py",
+    "runs.py",
+    "serve",
+    "privacy",
+    "privacy_cli.py",
 }
 
 

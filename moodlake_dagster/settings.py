@@ -200,6 +200,7 @@ class Settings(BaseSettings):
     spotify_account: str | None = Field(None, description="the account API plays belong to")
     spotify_max_wait_s: Integer = Field(30, description="longest Retry-After waited for")
     spotify_request_spacing_s: Number = Field(1.0, description="seconds between track lookups")
+    serve_port: Integer = Field(8765, description="port of `moodlake serve` on 127.0.0.1")
 
     def __init__(self, **values: Any) -> None:
         try:

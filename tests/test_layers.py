@@ -34,6 +34,9 @@ LAYERS = [
         "inputs",
         "spark_server",
         "spark_idle",
+        "build_lock",
+        "runs",
+        "serve",
     },
     {
         "tables",

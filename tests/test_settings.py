@@ -35,6 +35,7 @@ INTEGERS = {
     "MOODLAKE_HOT_DAYS": "hot_days",
     "MOODLAKE_API_RESPONSE_RETENTION_DAYS": "api_response_retention_days",
     "MOODLAKE_SPOTIFY_MAX_WAIT_S": "spotify_max_wait_s",
+    "MOODLAKE_SERVE_PORT": "serve_port",
     # Seconds the landing sensor waits: whole numbers, as they always were.
     "MOODLAKE_LANDING_SETTLE_S": "landing_settle_s",
     "MOODLAKE_LANDING_PATIENCE_S": "landing_patience_s",
@@ -78,7 +79,7 @@ def test_defaults_point_at_the_demo_data(home):
     assert (s.spark_idle_stop_s, s.skip_threshold_ms, s.dedup_window_s) == (300, 30_000, 90)
     assert (s.target_file_mb, s.vacuum_retention_hours, s.spark_port) == (64, 168, None)
     assert (s.landing_settle_s, s.landing_patience_s, s.spotify_request_spacing_s) == (30, 600, 1)
-    assert s.spotify_max_wait_s == 30
+    assert (s.spotify_max_wait_s, s.serve_port) == (30, 8765)
     assert (s.hot_days, s.api_response_retention_days) == (90, 30)
     for field, default in STRINGS.values():
         assert getattr(s, field) == default, field
