@@ -7,7 +7,6 @@ moodlake privacy erase  --user NAME_OR_PSEUDONYM [--yes] [--landing] [--no-rebui
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -74,23 +73,22 @@ def _export(settings: Settings, listener: Listener, out: Path) -> int:
     return 0
 
 
-def _runs_in_progress(dagster_home: Path) -> list[str]:
+def _runs_in_progress() -> list[str]:
+    """Runs of the instance DAGSTER_HOME names (prepare_dagster_home set it) not yet ended."""
     import dagster as dg
     from dagster._core.storage.dagster_run import DagsterRunStatus, RunsFilter
 
-    os.environ["DAGSTER_HOME"] = str(dagster_home)
     with dg.DagsterInstance.get() as instance:
         statuses = [DagsterRunStatus[s] for s in IN_PROGRESS]
         return [run.run_id for run in instance.get_runs(RunsFilter(statuses=statuses))]
 
 
-def _scrub_database(dagster_home: Path, needles: tuple[str, ...]) -> int:
+def _scrub_database(needles: tuple[str, ...]) -> int:
     """Dagster's records on a database server (the Docker deployment's PostgreSQL)."""
     import dagster as dg
 
     from moodlake_dagster.privacy import records
 
-    os.environ["DAGSTER_HOME"] = str(dagster_home)
     with dg.DagsterInstance.get() as instance:
         return records.scrub_sql_storage(instance, needles)
 
@@ -109,7 +107,7 @@ def _erase(settings: Settings, listener: Listener, args) -> int:
     from moodlake_dagster.privacy import records, rights
 
     dagster_home = prepare_dagster_home(settings)
-    running = _runs_in_progress(dagster_home)
+    running = _runs_in_progress()
     if running:
         print(
             f"moodlake privacy: {len(running)} run(s) in progress ({', '.join(running)}): "
@@ -138,7 +136,7 @@ def _erase(settings: Settings, listener: Listener, args) -> int:
     if not args.no_rebuild and done.rows:
         ok = _rebuild(settings)
     changed = records.scrub_dagster(dagster_home, listener.needles)
-    changed["database"] = _scrub_database(dagster_home, listener.needles)
+    changed["database"] = _scrub_database(listener.needles)
     files = len([k for k, n in changed.items() if n and k != "database"])
     print(f"  Dagster records: {sum(changed.values())} entries rewritten ({files} files)")
     holders = _proof(settings, listener)

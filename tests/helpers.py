@@ -6,9 +6,13 @@ against importing conftest.py.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import io
 import os
 from pathlib import Path
+
+import pytest
 
 from moodlake_dagster.settings import load_settings
 
@@ -79,3 +83,33 @@ def ui_env(root: Path, spark_url: str) -> dict[str, str]:
     }
     env.pop("DAGSTER_HOME", None)
     return env
+
+
+@contextlib.contextmanager
+def cli_env(root: Path, spark_url: str, key: str):
+    """The environment a `moodlake` command run in-process gets in a test: a home and landing
+    under `root` and no DAGSTER_HOME. The command sets DAGSTER_HOME itself; it is set and
+    deleted here first so that leaving restores it to unset (monkeypatch records nothing for
+    a variable that was never there). Yields the variables set."""
+    env = {
+        "MOODLAKE_HOME": root / "home",
+        "MOODLAKE_LANDING": root / "landing",
+        "MOODLAKE_CATALOG": CATALOG_SAMPLE,
+        "MOODLAKE_SPARK_REMOTE": spark_url,
+        "MOODLAKE_PSEUDONYM_KEY": key,
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, str(value))
+        patch.setenv("DAGSTER_HOME", "unset")
+        patch.delenv("DAGSTER_HOME")
+        yield patch, {name: str(value) for name, value in env.items()}
+
+
+def run_cli(*argv: str) -> tuple[int, str]:
+    """`moodlake ARGV` in-process: its exit code and everything it printed."""
+    from moodlake_dagster import cli
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        return cli.main(list(argv)), out.getvalue()

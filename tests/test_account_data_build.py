@@ -9,7 +9,7 @@ import json
 
 import pytest
 from deltalake import DeltaTable
-from helpers import CATALOG_SAMPLE
+from helpers import CATALOG_SAMPLE, cli_env
 
 from moodlake_dagster import cli
 from moodlake_dagster.demo.generator import write_account_data_export
@@ -73,19 +73,7 @@ def built(spark_url, tmp_path_factory):
     counts = write_account_data_export(CATALOG_SAMPLE, landing / "ann", days=45)
     _bob_export(landing / "bob")
     _cleo_export(landing / "cleo")
-    env = {
-        "MOODLAKE_HOME": root / "home",
-        "MOODLAKE_LANDING": landing,
-        "MOODLAKE_CATALOG": CATALOG_SAMPLE,
-        "MOODLAKE_SPARK_REMOTE": spark_url,
-        "MOODLAKE_PSEUDONYM_KEY": KEY,
-    }
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in env.items():
-            patch.setenv(name, str(value))
-        # Set, then unset: the build sets DAGSTER_HOME itself, and undo must remove it.
-        patch.setenv("DAGSTER_HOME", "unset")
-        patch.delenv("DAGSTER_HOME")
+    with cli_env(root, spark_url, KEY) as (patch, _):
         patch.delenv("MOODLAKE_TIMEZONE", raising=False)
         out = io.StringIO()
         with contextlib.redirect_stdout(out):

@@ -3,6 +3,7 @@ GraphQL, the daemon dequeues it, the run materializes, and every record lands in
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -58,15 +59,11 @@ def deployment(tmp_path_factory):
             yield {"port": web_port, "pg": pg_env, "home": root / "home", "logs": logs}
 
 
-def test_a_run_launched_over_graphql_runs_on_postgres_storage(deployment):
+@contextlib.contextmanager
+def _cursor(pg: dict):
+    """A cursor on the deployment's database (trust authentication: no password)."""
     import psycopg2
 
-    # QUEUED until the daemon's run coordinator picks it up: proof the daemon is running.
-    run_id, status = launch_run(
-        deployment["port"], [["bronze", "catalog_tracks"]], DAY, deployment["logs"]
-    )
-    assert status == "SUCCESS"
-    pg = deployment["pg"]
     with (
         psycopg2.connect(
             host=pg["DAGSTER_PG_HOST"],
@@ -76,6 +73,16 @@ def test_a_run_launched_over_graphql_runs_on_postgres_storage(deployment):
         ) as con,
         con.cursor() as cur,
     ):
+        yield cur
+
+
+def test_a_run_launched_over_graphql_runs_on_postgres_storage(deployment):
+    # QUEUED until the daemon's run coordinator picks it up: proof the daemon is running.
+    run_id, status = launch_run(
+        deployment["port"], [["bronze", "catalog_tracks"]], DAY, deployment["logs"]
+    )
+    assert status == "SUCCESS"
+    with _cursor(deployment["pg"]) as cur:
         cur.execute("SELECT status FROM runs WHERE run_id = %s", (run_id,))
         assert cur.fetchone() == ("SUCCESS",)
         cur.execute(
@@ -101,7 +108,6 @@ def test_an_erase_rewrites_dagsters_records_on_postgres(deployment):
     import json
     import subprocess
 
-    import psycopg2
     from helpers import EXTENDED
 
     from moodlake_dagster.ingest.privacy import pseudonymize
@@ -120,15 +126,7 @@ def test_an_erase_rewrites_dagsters_records_on_postgres(deployment):
     pg = deployment["pg"]
 
     def cells_naming(needle: str) -> int:
-        with (
-            psycopg2.connect(
-                host=pg["DAGSTER_PG_HOST"],
-                port=pg["DAGSTER_PG_PORT"],
-                user=pg["DAGSTER_PG_USER"],
-                dbname=pg["DAGSTER_PG_DB"],
-            ) as con,
-            con.cursor() as cur,
-        ):
+        with _cursor(pg) as cur:
             cur.execute(
                 "SELECT table_name, column_name FROM information_schema.columns "
                 "WHERE table_schema = 'public' AND data_type IN ('text', 'character varying')"

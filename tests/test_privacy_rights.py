@@ -4,7 +4,6 @@ play only they made, while the other listener's rows are unchanged."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import io
 import json
@@ -16,9 +15,9 @@ import pandas as pd
 import pytest
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
-from helpers import CATALOG_SAMPLE, EXTENDED
+from helpers import EXTENDED, cli_env, run_cli
 
-from moodlake_dagster import audit, cli
+from moodlake_dagster import audit
 from moodlake_dagster.ingest.privacy import pseudonymize
 from moodlake_dagster.privacy import records, scan
 from moodlake_dagster.tables import TABLES
@@ -46,16 +45,6 @@ def _histories(landing: Path) -> tuple[list[dict], list[dict]]:
     return alice, bob
 
 
-def _run(*argv: str, stdin: str | None = None) -> tuple[int, str]:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-        if stdin is not None:
-            with pytest.MonkeyPatch.context() as patch:
-                patch.setattr("sys.stdin", io.StringIO(stdin))
-                return cli.main(list(argv)), out.getvalue()
-        return cli.main(list(argv)), out.getvalue()
-
-
 def _listener_tables(root: Path) -> dict[str, pd.DataFrame]:
     """Every catalog table with a user_id column, as written."""
     found = {}
@@ -72,19 +61,8 @@ def _listener_tables(root: Path) -> dict[str, pd.DataFrame]:
 def lake(spark_url, tmp_path_factory):
     root = tmp_path_factory.mktemp("rights")
     alice, bob = _histories(root / "landing")
-    env = {
-        "MOODLAKE_HOME": root / "home",
-        "MOODLAKE_LANDING": root / "landing",
-        "MOODLAKE_CATALOG": CATALOG_SAMPLE,
-        "MOODLAKE_SPARK_REMOTE": spark_url,
-        "MOODLAKE_PSEUDONYM_KEY": KEY,
-    }
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in env.items():
-            patch.setenv(name, str(value))
-        patch.setenv("DAGSTER_HOME", "unset")
-        patch.delenv("DAGSTER_HOME")
-        code, out = _run("build", "--start", DAYS[0], "--end", DAYS[1])
+    with cli_env(root, spark_url, KEY):
+        code, out = run_cli("build", "--start", DAYS[0], "--end", DAYS[1])
         assert code == 0, out
         yield {
             "root": root,
@@ -97,7 +75,7 @@ def lake(spark_url, tmp_path_factory):
 
 def test_the_export_holds_every_row_about_the_listener_and_nobody_elses(lake, tmp_path):
     out = tmp_path / "alice.zip"
-    code, printed = _run("privacy", "export", "--user", ALICE_NAME, "--out", str(out))
+    code, printed = run_cli("privacy", "export", "--user", ALICE_NAME, "--out", str(out))
     assert code == 0, printed
     with zipfile.ZipFile(out) as archive:
         manifest = json.loads(archive.read("manifest.json"))
@@ -125,7 +103,9 @@ def test_the_export_holds_every_row_about_the_listener_and_nobody_elses(lake, tm
 
 
 def test_erase_waits_for_a_yes_and_for_runs_in_progress(lake):
-    code, printed = _run("privacy", "erase", "--user", ALICE_NAME, stdin="")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("sys.stdin", io.StringIO(""))  # nobody there to answer
+        code, printed = run_cli("privacy", "erase", "--user", ALICE_NAME)
     assert code == 1 and "not confirmed" in printed
     assert DeltaTable(str(lake["lake"] / "silver/plays")).to_pandas()["user_id"].eq(ALICE).any()
     with dg.DagsterInstance.from_config(str(lake["home"] / "dagster")) as instance:
@@ -136,7 +116,7 @@ def test_erase_waits_for_a_yes_and_for_runs_in_progress(lake):
         )
         instance.add_run(run)
         try:
-            code, printed = _run("privacy", "erase", "--user", ALICE_NAME, "--yes")
+            code, printed = run_cli("privacy", "erase", "--user", ALICE_NAME, "--yes")
         finally:
             instance.delete_run("in-flight")
     assert code == 1 and "in-flight" in printed
@@ -148,7 +128,7 @@ def test_after_an_erase_no_file_holds_them_and_bob_is_untouched(lake):
         for path, frame in _listener_tables(lake["lake"]).items()
     }
     plays_uri = str(lake["lake"] / "silver/plays")
-    code, printed = _run("privacy", "erase", "--user", ALICE_NAME, "--yes")
+    code, printed = run_cli("privacy", "erase", "--user", ALICE_NAME, "--yes")
     assert code == 0, printed
     assert "proof: no file" in printed
     assert "still hold them" in printed  # her landing folder, not deleted without --landing
@@ -187,7 +167,7 @@ def test_after_an_erase_no_file_holds_them_and_bob_is_untouched(lake):
 
 
 def test_a_later_erase_with_landing_deletes_the_files_that_would_bring_them_back(lake):
-    code, printed = _run("privacy", "erase", "--user", ALICE_NAME, "--yes", "--landing")
+    code, printed = run_cli("privacy", "erase", "--user", ALICE_NAME, "--yes", "--landing")
     assert code == 0, printed
     assert "landing: 1 file(s) deleted" in printed
     assert not any((lake["root"] / "landing" / ALICE_NAME).iterdir())

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import io
 import json
 import os
 import stat
@@ -21,9 +20,8 @@ import pytest
 import requests
 from dagster_server import free_port, start, stop, wait_for
 from deltalake import DeltaTable
-from helpers import CATALOG_SAMPLE, EXTENDED, REPO
+from helpers import CATALOG_SAMPLE, EXTENDED, REPO, cli_env, run_cli
 
-from moodlake_dagster import cli
 from moodlake_dagster.demo.generator import generate_history
 from moodlake_dagster.ingest.privacy import pseudonymize
 
@@ -57,38 +55,23 @@ def _landing(landing: Path, scratch: Path) -> None:
     (landing / BOB_NAME / "Streaming_History_Audio_2024.json").write_text(json.dumps(bob))
 
 
-def _run(*argv: str) -> tuple[int, str]:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-        return cli.main(list(argv)), out.getvalue()
-
-
 @pytest.fixture(scope="module")
 def lake(spark_url, tmp_path_factory):
     root = tmp_path_factory.mktemp("serve")
     (root / "landing").mkdir()
     _landing(root / "landing", root / "generated")
-    env = {
-        "MOODLAKE_HOME": root / "home",
-        "MOODLAKE_LANDING": root / "landing",
-        "MOODLAKE_CATALOG": CATALOG_SAMPLE,
-        "MOODLAKE_SPARK_REMOTE": spark_url,
-        "MOODLAKE_PSEUDONYM_KEY": KEY,
-    }
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in env.items():
-            patch.setenv(name, str(value))
-        patch.delenv("DAGSTER_HOME", raising=False)
-        code, out = _run("build", "--start", START.isoformat(), "--end", END.isoformat())
+    # cli_env restores DAGSTER_HOME to unset: the build sets it, and it must not leak.
+    with cli_env(root, spark_url, KEY) as (_, env):
+        code, out = run_cli("build", "--start", START.isoformat(), "--end", END.isoformat())
         assert code == 0, out
         tokens = {}
         for name, user in ((ALICE_NAME, ALICE), (BOB_NAME, BOB)):
-            code, out = _run("serve", "token", "--user", name)
+            code, out = run_cli("serve", "token", "--user", name)
             assert code == 0 and user in out, out
             tokens[user] = out.strip().splitlines()[-1]
-        code, out = _run("serve", "token", "--user", "nobody")
+        code, out = run_cli("serve", "token", "--user", "nobody")
         assert code == 1 and "no listener" in out
-    server_env = os.environ | {k: str(v) for k, v in env.items()}
+    server_env = os.environ | env
     server_env.pop("DAGSTER_HOME", None)
     yield {
         "root": root,
@@ -376,7 +359,7 @@ def _run_env(lake, *argv: str) -> tuple[int, str]:
     with pytest.MonkeyPatch.context() as patch:
         for name in ("MOODLAKE_HOME", "MOODLAKE_LANDING", "MOODLAKE_PSEUDONYM_KEY"):
             patch.setenv(name, lake["env"][name])
-        return _run(*argv)
+        return run_cli(*argv)
 
 
 def test_a_new_gold_version_is_served_without_a_restart(lake, server):

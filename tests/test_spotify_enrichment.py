@@ -77,7 +77,8 @@ def test_a_long_rate_limit_stops_the_run_and_keeps_what_was_fetched(fake, tmp_pa
     assert fake.paths(FEATURES) == []
 
 
-def test_the_asset_enriches_played_tracks_and_silver_uses_the_features(fake, tmp_path, spark_url):
+def _connected(fake, tmp_path, spark_url):
+    """Settings of a home whose landing holds one real day of plays, logged in to the fake."""
     landing = tmp_path / "landing" / "efrrowini"
     landing.mkdir(parents=True)
     records = json.loads((EXTENDED / "Streaming_History_Audio_2024.json").read_text())
@@ -99,6 +100,11 @@ def test_the_asset_enriches_played_tracks_and_silver_uses_the_features(fake, tmp
     )
     settings.spotify_token_cache.parent.mkdir(parents=True)
     settings.spotify_token_cache.write_text(json.dumps(fake.token_cache()))
+    return settings
+
+
+def test_the_asset_enriches_played_tracks_and_silver_uses_the_features(fake, tmp_path, spark_url):
+    settings = _connected(fake, tmp_path, spark_url)
     fake.tracks = {i: track(i, f"Song {n}") for n, i in enumerate(IDS)}
     fake.features = {IDS[0]: features(IDS[0])}
     resources = build_resources(settings)
@@ -139,27 +145,7 @@ def test_the_asset_enriches_played_tracks_and_silver_uses_the_features(fake, tmp
 
 
 def test_a_revoked_login_lets_the_plays_land_unenriched(fake, tmp_path, spark_url):
-    landing = tmp_path / "landing" / "efrrowini"
-    landing.mkdir(parents=True)
-    records = json.loads((EXTENDED / "Streaming_History_Audio_2024.json").read_text())
-    (landing / "Streaming_History_Audio_2024.json").write_text(
-        json.dumps([r for r in records if r["ts"][:10] == DAY])
-    )
-    settings = load_settings(
-        {
-            "MOODLAKE_HOME": str(tmp_path / "home"),
-            "MOODLAKE_LANDING": str(tmp_path / "landing"),
-            "MOODLAKE_CATALOG": str(CATALOG_SAMPLE),
-            "MOODLAKE_SPARK_REMOTE": spark_url,
-            "MOODLAKE_PSEUDONYM_KEY": "k",
-            "MOODLAKE_SPOTIFY_CLIENT_ID": "test-client",
-            "MOODLAKE_SPOTIFY_API_URL": fake.api_url,
-            "MOODLAKE_SPOTIFY_ACCOUNTS_URL": fake.url,
-            "MOODLAKE_SPOTIFY_REQUEST_SPACING_S": "0",
-        }
-    )
-    settings.spotify_token_cache.parent.mkdir(parents=True)
-    settings.spotify_token_cache.write_text(json.dumps(fake.token_cache()))
+    settings = _connected(fake, tmp_path, spark_url)
     fake.access_token = "rotated-by-spotify"  # the saved token is stale...
     fake.refresh_error = "invalid_grant"  # ...and the person revoked the app's access
     selection = [

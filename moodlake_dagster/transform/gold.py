@@ -10,7 +10,7 @@ import datetime as dt
 import math
 
 import pandas as pd
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from scipy import stats
 
@@ -18,6 +18,12 @@ from moodlake_dagster.transform.silver import measured
 from moodlake_dagster.vocabulary import AUDIO_FEATURES, ESTIMATE, MOOD_FEATURES, TASTE_FEATURES
 
 CORRELATION_FEATURES = AUDIO_FEATURES
+
+
+def unpivot(columns, key: str) -> Column:
+    """One (key, value) struct per column, exploded: a wide row becomes a row per column."""
+    pairs = [F.struct(F.lit(c).alias(key), F.col(c).cast("double").alias("value")) for c in columns]
+    return F.explode(F.array(*pairs))
 
 
 def plays_with_features(plays: DataFrame, tracks: DataFrame) -> DataFrame:
@@ -166,16 +172,7 @@ def feature_gaps(enriched: DataFrame, tracks: DataFrame, as_of: dt.date) -> Data
     mine = enriched.filter(F.col("valence").isNotNull())
     catalog_stats = (
         measured(tracks)
-        .select(
-            F.explode(
-                F.array(
-                    *[
-                        F.struct(F.lit(f).alias("feature"), F.col(f).cast("double").alias("value"))
-                        for f in CORRELATION_FEATURES
-                    ]
-                )
-            ).alias("kv")
-        )
+        .select(unpivot(CORRELATION_FEATURES, "feature").alias("kv"))
         .select("kv.feature", "kv.value")
         .groupBy("feature")
         .agg(
@@ -186,14 +183,7 @@ def feature_gaps(enriched: DataFrame, tracks: DataFrame, as_of: dt.date) -> Data
     )
     user_long = mine.select(
         "user_id",
-        F.explode(
-            F.array(
-                *[
-                    F.struct(F.lit(f).alias("feature"), F.col(f).cast("double").alias("value"))
-                    for f in CORRELATION_FEATURES
-                ]
-            )
-        ).alias("kv"),
+        unpivot(CORRELATION_FEATURES, "feature").alias("kv"),
     ).select("user_id", "kv.feature", "kv.value")
     user_stats = user_long.groupBy("user_id", "feature").agg(
         F.count("*").alias("n_plays"),

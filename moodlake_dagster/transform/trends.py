@@ -16,6 +16,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from scipy import stats
 
+from moodlake_dagster.transform.gold import unpivot
 from moodlake_dagster.transform.over_time import DAILY_FEATURES
 
 BASELINE_PERIODS = 12
@@ -81,14 +82,7 @@ def _series(daily: DataFrame, period: str, as_of: dt.date) -> DataFrame:
         F.lit(period).alias("period"),
         "period_start",
         "complete",
-        F.explode(
-            F.array(
-                *[
-                    F.struct(F.lit(m).alias("measure"), F.col(m).cast("double").alias("value"))
-                    for m in MEASURES
-                ]
-            )
-        ).alias("m"),
+        unpivot(MEASURES, "measure").alias("m"),
     ).select("user_id", "period", "period_start", "complete", "m.measure", "m.value")
     before = (
         Window.partitionBy("user_id", "measure")
