@@ -24,7 +24,8 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
-from moodlake_dagster import privacy_cli
+from moodlake_dagster import playlist_cli, privacy_cli
+from moodlake_dagster.demo import landing as demo_landing
 from moodlake_dagster.first_play import record_first_play_day
 from moodlake_dagster.serve import command as serve_command
 from moodlake_dagster.settings import Settings, load_settings
@@ -78,13 +79,12 @@ def data_day_range(settings: Settings) -> tuple[dt.date, dt.date]:
     """First and last UTC play day in the landing folder (today if it holds no plays).
 
     The first is recorded as where the daily partitions begin (see partitions.py)."""
-    from moodlake_dagster.demo.generator import generate_history
+    from moodlake_dagster.demo.landing import ensure_demo_landing
     from moodlake_dagster.ingest.history import parse_history
     from moodlake_dagster.ingest.landing_store import LandingStore
 
-    if settings.uses_demo_landing and not settings.landing.exists():
-        generate_history(settings.catalog, settings.landing)
-        print(f"Generated the demo listening history (labelled GENERATED) in {settings.landing}")
+    if generated := ensure_demo_landing(settings):
+        print(generated)
     store = LandingStore.of(settings.landing)
     if not store.exists():
         raise SystemExit(f"MOODLAKE_LANDING={settings.landing} is not a folder")
@@ -115,7 +115,7 @@ def build_stages() -> list[tuple[str, list, str]]:
     return [
         ("snapshot sources", [t.CATALOG_TRACKS, t.TRACKS], "end"),
         ("events", [t.LISTENING_EVENTS, t.PLAYS, t.MOOD_BY_DAY], "range"),
-        ("snapshots", [t.USERS, *t.GOLD, *t.MODELS], "end"),
+        ("snapshots", [t.USERS, *t.GOLD, *t.MODELS, *t.PLATFORM], "end"),
     ]
 
 
@@ -429,14 +429,16 @@ def cmd_spotify(args) -> int:
     from moodlake_dagster.ingest.privacy import pseudonymize
     from moodlake_dagster.resources import LakeResource
     from moodlake_dagster.spotify import account
-    from moodlake_dagster.spotify.client import SpotifyError
+    from moodlake_dagster.spotify.client import PLAYLIST_SCOPE, SCOPE, SpotifyError
 
+    if args.action == "push-playlist":
+        return playlist_cli.cmd_push_playlist(args)
     settings = load_settings()
     spotify = _spotify_resource(settings)
     if args.action == "login":
         if not spotify.configured:
             raise SystemExit("Set MOODLAKE_SPOTIFY_CLIENT_ID first (see .env.example)")
-        auth = spotify.auth()
+        auth = spotify.auth(f"{SCOPE} {PLAYLIST_SCOPE}" if args.allow_playlists else SCOPE)
         print("Open this address, allow MoodLake, then paste the address you are sent to:")
         print(f"  {account.login_url(auth)}")
         redirected = input("Redirected URL: ").strip()
@@ -654,8 +656,16 @@ def main(argv: list[str] | None = None) -> int:
     spark = sub.add_parser("spark", help="the local Spark Connect server")
     spark.add_argument("action", choices=["status", "stop"])
     spark.set_defaults(func=cmd_spark)
-    spotify = sub.add_parser("spotify", help="log in to, check, or disconnect the Spotify API")
-    spotify.add_argument("action", choices=["login", "status", "disconnect"])
+    spotify = sub.add_parser(
+        "spotify", help="log in to, check, or disconnect the Spotify API; push a mood playlist"
+    )
+    spotify.add_argument("action", choices=["login", "status", "disconnect", "push-playlist"])
+    spotify.add_argument(
+        "--allow-playlists",
+        action="store_true",
+        help="login: also allow creating private playlists (for push-playlist)",
+    )
+    playlist_cli.add_push_arguments(spotify)
     spotify.add_argument(
         "--no-rebuild", action="store_true", help="disconnect: do not rebuild users and Gold"
     )
@@ -684,6 +694,8 @@ def main(argv: list[str] | None = None) -> int:
     insights.set_defaults(func=cmd_insights)
 
     privacy_cli.add_parser(sub)
+    playlist_cli.add_parser(sub)
+    demo_landing.add_parser(sub)
     serve_command.add_parser(sub)
     sql = sub.add_parser("sql", help="query every Silver and Gold table by name (DuckDB)")
     sql.add_argument("query", nargs="?", help='e.g. "SELECT * FROM genre_mix LIMIT 5"')

@@ -4,10 +4,13 @@
 "layer/table", the columns whose meaning depends on the table (`mode` is major/minor in the
 catalog but mirror/coach in recommendations), and generic names (`plays`, `rank`, `share`,
 `score`, …) are described per table so a new table using one gets no borrowed meaning.
-Plain Python, no imports: anything may read it.
+Plain Python, no imports but its platform part
+(columns_platform.py): anything may read it.
 """
 
 from __future__ import annotations
+
+from moodlake_dagster.columns_platform import PLATFORM_COLUMNS
 
 _FEATURE = "Spotify audio feature, 0–1"
 
@@ -559,6 +562,8 @@ BY_TABLE: dict[str, dict[str, str]] = {
         "actor": "The operating-system user who ran the command (unknown if none).",
     },
 }
+
+BY_TABLE |= PLATFORM_COLUMNS
 
 
 def describe(table: str, column: str) -> str | None:

@@ -45,6 +45,7 @@ RUNTIME_SETTINGS = {
     "hot_days",
     "api_response_retention_days",
     "pseudonym_key",  # its hash is part of the settings fingerprint instead
+    "crowd",  # what the demo generates: its files are fingerprinted as landing files
 }
 
 

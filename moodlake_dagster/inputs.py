@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from moodlake_dagster import fingerprints, tables
 from moodlake_dagster.ingest.landing_store import LandingStore
@@ -30,10 +31,21 @@ def landing_files(settings: Settings) -> str:
     return fingerprints.files_fingerprint((f.relative, f.size, f.mtime_ns) for f in files)
 
 
+def profile_files(settings: Settings) -> str:
+    from moodlake_dagster.ingest.profiles import discover_profile_files
+
+    landing = settings.landing
+    files = discover_profile_files(landing) if isinstance(landing, Path) else []
+    return fingerprints.files_fingerprint(
+        (p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files
+    )
+
+
 # The tables made from files outside the lake, and how to fingerprint those files.
 SOURCES: dict[str, Callable[[Settings], str]] = {
     tables.CATALOG_TRACKS.path: catalog_files,
     tables.LISTENING_EVENTS.path: landing_files,
+    tables.BRONZE_PROFILES.path: profile_files,
 }
 
 

@@ -35,10 +35,14 @@ history_job = dg.define_asset_job(
 snapshot_job = dg.define_asset_job(
     "listening_snapshots",
     selection=dg.AssetSelection.assets(t.USERS.key)
-    | (dg.AssetSelection.groups("gold", "ml") - dg.AssetSelection.assets(t.MOOD_BY_DAY.key)),
+    | (
+        dg.AssetSelection.groups("gold", "ml", "platform")
+        - dg.AssetSelection.assets(t.MOOD_BY_DAY.key)
+    ),
     executor_def=dg.in_process_executor,
     hooks={spark_stopped},
-    description="Rebuild users, Gold and the models as of the latest listening day.",
+    description="Rebuild users, profiles, Gold, the platform tables and the models as of the "
+    "latest listening day.",
 )
 
 HISTORY_TRIGGER_TAG = "moodlake/trigger"

@@ -161,7 +161,9 @@ def _rebuild(settings: Settings) -> bool:
         return True
     print(f"Rebuilding users, Gold and the models as of {days[-1]} without them …")
     lines, ok = summarize(
-        run_build(days[-1], days[-1], [tables.USERS, *tables.GOLD, *tables.MODELS])
+        run_build(
+            days[-1], days[-1], [tables.USERS, *tables.GOLD, *tables.MODELS, *tables.PLATFORM]
+        )
     )
     print("\n".join(lines))
     return ok

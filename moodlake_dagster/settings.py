@@ -148,6 +148,11 @@ class Settings(BaseSettings):
         validation_alias="MOODLAKE_LAKE",
         description="lake root: a folder or an object-store URI",
     )
+    # Declared among the paths: a default made from `home` needs every field before it valid.
+    crowd_answers: Path = Field(
+        default_factory=lambda data: _under_home(data, "demo", "crowd_answers_GENERATED.json"),
+        description="the crowd generator's answer file (farm accounts): scoring only",
+    )
     timezone: str = Field("UTC", description="the listeners' default time zone")
     user_timezones: Annotated[Mapping[str, str], NoDecode] = Field(
         default_factory=dict, description="time zone per account (alice=Europe/Berlin,…)"
@@ -201,6 +206,16 @@ class Settings(BaseSettings):
     spotify_max_wait_s: Integer = Field(30, description="longest Retry-After waited for")
     spotify_request_spacing_s: Number = Field(1.0, description="seconds between track lookups")
     serve_port: Integer = Field(8765, description="port of `moodlake serve` on 127.0.0.1")
+    # Many listeners (the platform tables).
+    min_group: Integer = Field(
+        5, ge=2, description="a crowd top-list row needs this many listeners behind it"
+    )
+    prices: Path | None = Field(
+        None, description="CSV price table (country,currency,plan,monthly_price); unset: built-in"
+    )
+    crowd: Integer = Field(
+        0, ge=0, description="the demo generates a crowd of this many listeners (0: two)"
+    )
 
     def __init__(self, **values: Any) -> None:
         try:

@@ -13,6 +13,7 @@ import dagster as dg
 import pandera.pandas as pa_models
 import pyarrow as pa
 
+from moodlake_dagster.checks import platform as platform_models
 from moodlake_dagster.checks import schemas as models
 from moodlake_dagster.checks.classification import classify, table_level, table_pii
 from moodlake_dagster.columns import describe
@@ -264,6 +265,61 @@ USERS = Table(
     AS_OF,
     models.Users,
     reads=(PLAYS,),
+    shaped_by_settings=False,
+)
+
+# ---- Listener profiles: from the operator, not from Spotify ------------------------------------
+
+BRONZE_PROFILES = Table(
+    "bronze",
+    "profiles",
+    "platform",
+    "Listener profiles as the operator's profiles file gives them (account, email, birth "
+    "year, country, plan, signup date), with lineage; the account becomes its pseudonym and "
+    "the email a masked form and a keyed token on ingest: the clear address is never written. "
+    "Payment-like columns are refused.",
+    AS_OF,
+    platform_models.BronzeProfiles,
+    pa.schema(
+        [
+            ("as_of_date", pa.date32()),
+            ("user_id", pa.string()),
+            ("email_masked", pa.string()),
+            ("email_token", pa.string()),
+            ("birth_year", pa.string()),
+            ("country", pa.string()),
+            ("plan", pa.string()),
+            ("signup_date", pa.string()),
+            ("_source_file", pa.string()),
+            ("_record_index", pa.int64()),
+            ("_ingested_at", pa.timestamp("us", tz="UTC")),
+            ("_batch_id", pa.string()),
+        ]
+    ),
+)
+PROFILES = Table(
+    "silver",
+    "profiles",
+    "platform",
+    "One row per listener with a profile: pseudonym, masked email and its keyed token, age "
+    "band (never the birth year), country, plan and signup date; rows with an unknown country "
+    "or plan, a future signup, an impossible birth year or a repeated account go to quarantine.",
+    AS_OF,
+    platform_models.Profiles,
+    pa.schema(
+        [
+            ("as_of_date", pa.date32()),
+            ("user_id", pa.string()),
+            ("email_masked", pa.string()),
+            ("email_token", pa.string()),
+            ("age_band", pa.string()),
+            ("country", pa.string()),
+            ("plan", pa.string()),
+            ("signup_date", pa.date32()),
+            ("_source_file", pa.string()),
+        ]
+    ),
+    reads=(BRONZE_PROFILES,),
     shaped_by_settings=False,
 )
 
@@ -567,6 +623,27 @@ PREFERENCE_MODEL = _model(
     ),
     reads=(PLAYS, TRACKS),
 )
+FARM_FLAGS = _model(
+    "farm_flags",
+    "Accounts whose listening looks like stream farming rather than a person — loops of few "
+    "tracks, plays just past 30 s, activity round the clock, tracks shared with other such "
+    "accounts — flagged by an unsupervised detector and named rules, with the reason in words. "
+    "Their plays are left out of the crowd's top lists and of ALS training.",
+    platform_models.FarmFlags,
+    pa.schema(
+        [
+            ("as_of_date", pa.date32()),
+            ("user_id", pa.string()),
+            ("flagged_days", pa.int64()),
+            ("first_flagged", pa.date32()),
+            ("last_flagged", pa.date32()),
+            ("plays_on_flagged_days", pa.int64()),
+            ("score", pa.float64()),
+            ("reason", pa.string()),
+        ]
+    ),
+    reads=(PLAYS,),
+)
 ALS_RECOMMENDATIONS = _model(
     "als_recommendations",
     "Tracks each listener is likely to play, by implicit-feedback ALS over listener × track "
@@ -585,7 +662,7 @@ ALS_RECOMMENDATIONS = _model(
             ("basis", pa.string()),
         ]
     ),
-    reads=(PLAYS,),
+    reads=(PLAYS, FARM_FLAGS),
 )
 RECOMMENDATIONS = _model(
     "recommendations",
@@ -680,6 +757,197 @@ MODELS = (
 )
 LISTENER_MODELS = MODELS[1:]
 
+# ---- Platform: the view of many listeners ------------------------------------------------------
+
+
+def _platform(name: str, description: str, model, schema: pa.Schema, reads) -> Table:
+    return Table("gold", name, "platform", description, AS_OF, model, schema, reads)
+
+
+ACTIVE_LISTENERS = _platform(
+    "active_listeners",
+    "Who listens: daily, weekly (7 local days) and monthly (30 days) active listeners per day, "
+    "and stickiness (DAU / MAU).",
+    platform_models.ActiveListeners,
+    pa.schema(
+        [
+            ("day", pa.date32()),
+            ("dau", pa.int64()),
+            ("wau", pa.int64()),
+            ("mau", pa.int64()),
+            ("stickiness", pa.float64()),
+            ("as_of_date", pa.date32()),
+        ]
+    ),
+    (PLAYS,),
+)
+RETENTION_COHORTS = _platform(
+    "retention_cohorts",
+    "Who stays: per signup-month cohort (first-play month for listeners without a profile), "
+    "the share active in each later month.",
+    platform_models.RetentionCohorts,
+    pa.schema(
+        [
+            ("cohort_month", pa.date32()),
+            ("cohort_basis", pa.string()),
+            ("months_since", pa.int64()),
+            ("cohort_size", pa.int64()),
+            ("active", pa.int64()),
+            ("retention", pa.float64()),
+            ("complete", pa.bool_()),
+            ("as_of_date", pa.date32()),
+        ]
+    ),
+    (PLAYS, PROFILES),
+)
+PLAN_COUNTRY_MIX = _platform(
+    "plan_country_mix",
+    "Plan × country: listeners, active listeners, plays, minutes and skip rate over the last "
+    "28 days, and the estimated monthly revenue from the price table in settings "
+    "(MOODLAKE_PRICES), never from payment data.",
+    platform_models.PlanCountryMix,
+    pa.schema(
+        [
+            ("plan", pa.string()),
+            ("country", pa.string()),
+            ("listeners", pa.int64()),
+            ("active_listeners", pa.int64()),
+            ("plays", pa.int64()),
+            ("minutes", pa.float64()),
+            ("skip_rate", pa.float64()),
+            ("currency", pa.string()),
+            ("monthly_price", pa.float64()),
+            ("estimated_monthly_revenue", pa.float64()),
+            ("as_of_date", pa.date32()),
+        ]
+    ),
+    (PLAYS, PROFILES),
+)
+CROWD_TOP = _platform(
+    "crowd_top",
+    "What the crowd plays: top tracks, artists and genres per week. A row is shown only when "
+    "at least MOODLAKE_MIN_GROUP listeners stand behind it (k-anonymity); flagged "
+    "stream-farming accounts are left out.",
+    platform_models.CrowdTop,
+    pa.schema(
+        [
+            ("week_start", pa.date32()),
+            ("kind", pa.string()),
+            ("item", pa.string()),
+            ("item_name", pa.string()),
+            ("rank", pa.int64()),
+            ("plays", pa.int64()),
+            ("listeners", pa.int64()),
+            ("as_of_date", pa.date32()),
+        ]
+    ),
+    (PLAYS, TRACKS, FARM_FLAGS),
+)
+LISTENER_SEGMENTS = _model(
+    "listener_segments",
+    "Kinds of listener: K-Means over each listener's behaviour and taste (plays per active "
+    "day, skip rate, day-part mix, mean valence and energy, genre breadth), k by silhouette, "
+    "each segment named in words from its centroid.",
+    platform_models.ListenerSegments,
+    pa.schema(
+        [
+            ("as_of_date", pa.date32()),
+            ("user_id", pa.string()),
+            ("segment_id", pa.int64()),
+            ("segment", pa.string()),
+            ("plays_per_active_day", pa.float64()),
+            ("skip_rate", pa.float64()),
+            ("night_share", pa.float64()),
+            ("morning_share", pa.float64()),
+            ("afternoon_share", pa.float64()),
+            ("evening_share", pa.float64()),
+            ("mean_valence", pa.float64()),
+            ("mean_energy", pa.float64()),
+            ("genre_breadth", pa.float64()),
+            ("distance", pa.float64()),
+        ]
+    ),
+    reads=(PLAYS, TRACKS),
+)
+CHURN_RISK = _model(
+    "churn_risk",
+    "Who is drifting away: each listener's risk of no play in the next 28 days, from a model "
+    "trained on earlier cutoffs and scored on a later one beside a days-since-last-play "
+    "baseline, with the top reasons (SHAP) in words.",
+    platform_models.ChurnRisk,
+    pa.schema(
+        [
+            ("as_of_date", pa.date32()),
+            ("user_id", pa.string()),
+            ("risk", pa.float64()),
+            ("risk_band", pa.string()),
+            ("days_since_last_play", pa.int64()),
+            ("plays_last_28d", pa.int64()),
+            ("reasons", pa.string()),
+        ]
+    ),
+    reads=(PLAYS, PROFILES),
+)
+POPULARITY_PREDICTIONS = _model(
+    "popularity_predictions",
+    "Will a track be popular: the out-of-fold probability that a catalog track is in the "
+    "catalog's top quartile of popularity, from its audio features and genre (artist-grouped "
+    "cross-validation, beside a genre-mean baseline).",
+    platform_models.PopularityPredictions,
+    pa.schema(
+        [
+            ("as_of_date", pa.date32()),
+            ("track_id", pa.string()),
+            ("genre", pa.string()),
+            ("popularity", pa.int64()),
+            ("top_quartile", pa.bool_()),
+            ("probability", pa.float64()),
+            ("fold", pa.int64()),
+        ]
+    ),
+    reads=(TRACKS,),
+    shaped_by_settings=False,
+)
+MOOD_PLAYLISTS = _model(
+    "mood_playlists",
+    "What each mood sounds like for me: per listener, mood and day part, 20 tracks — their own "
+    "played-through favourites mixed with new catalog tracks of that mood — no artist twice "
+    "within three tracks, ordered along an energy arc.",
+    platform_models.MoodPlaylists,
+    pa.schema(
+        [
+            ("as_of_date", pa.date32()),
+            ("user_id", pa.string()),
+            ("mood", pa.string()),
+            ("day_part", pa.string()),
+            ("position", pa.int64()),
+            ("track_id", pa.string()),
+            ("track_name", pa.string()),
+            ("artists", pa.string()),
+            ("energy", pa.float64()),
+            ("valence", pa.float64()),
+            ("source", pa.string()),
+        ]
+    ),
+    reads=(PLAYS, TRACKS, TRACK_MOODS),
+)
+# The many-listener tables: profiles, platform analytics, crowd models (built with snapshots).
+PLATFORM = (
+    BRONZE_PROFILES,
+    PROFILES,
+    ACTIVE_LISTENERS,
+    RETENTION_COHORTS,
+    PLAN_COUNTRY_MIX,
+    CROWD_TOP,
+    FARM_FLAGS,
+    LISTENER_SEGMENTS,
+    CHURN_RISK,
+    POPULARITY_PREDICTIONS,
+    MOOD_PLAYLISTS,
+)
+PLATFORM_LISTENER_TABLES = (BRONZE_PROFILES, PROFILES, FARM_FLAGS, LISTENER_SEGMENTS)
+PLATFORM_LISTENER_TABLES += (CHURN_RISK, MOOD_PLAYLISTS)
+
 # ---- Audit: what was done with the listeners' data ---------------------------------------------
 
 AUDIT_EVENTS = Table(
@@ -721,8 +989,9 @@ TABLES: dict[str, Table] = {
         MOOD_BY_DAY,
         MODEL_METRICS,
         *MODELS,
+        *PLATFORM,
         AUDIT_EVENTS,
     )
 }
 # Tables keyed by listener: what `moodlake spotify disconnect` and a listener's export touch.
-LISTENER_TABLES = (USERS, *GOLD, MOOD_BY_DAY, *LISTENER_MODELS)
+LISTENER_TABLES = (USERS, *GOLD, MOOD_BY_DAY, *LISTENER_MODELS, *PLATFORM_LISTENER_TABLES)

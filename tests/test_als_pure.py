@@ -158,3 +158,26 @@ def test_the_recent_sessions_are_the_last_ones_played():
         }
     )
     assert als.recent_sessions(plays, n=2)["unit_id"].tolist() == ["s2", "s3", "s3"]
+
+
+def test_popularity_counts_earlier_listeners_not_plays():
+    train = pd.DataFrame({"unit_id": ["u", "u", "u", "v"], "track_id": ["a", "a", "a", "b"]})
+    assert als.popularity(train, {"b": 0, "a": 1, "c": 2}).tolist() == [1.0, 1.0, 0.0]
+
+
+def test_popularity_misses_every_listener_of_disjoint_taste_groups():
+    """Groups {u1, u2} on a, b and {v1, v2} on c, d: v2 has yet to play d, which has one earlier
+    listener, while a, b (every member of the other group) and c lead the ranking."""
+    train = pd.DataFrame(
+        {
+            "unit_id": ["u1", "u1", "u2", "u2", "v1", "v1", "v2"],
+            "track_id": ["a", "b", "a", "b", "c", "d", "c"],
+        }
+    )
+    later = pd.DataFrame({"unit_id": ["v2", "u1"], "track_id": ["d", "a"]})
+    index = {t: i for i, t in enumerate("abcd")}
+    popular = als.popularity(train, index)
+    ((user, exclude, relevant),) = als._user_cases(train, later, index)
+    assert user == "v2" and relevant == {index["d"]}
+    assert als.ndcg_at_k(als.top_k(popular, exclude, k=2), relevant, k=2) == 0.0
+    assert als.top_k(popular, exclude, k=3)[-1] == index["d"]  # found only past the others

@@ -18,7 +18,14 @@ GROUPS["ml"] = {
     "recommendations",
     "shap_values",
     "explanations",
+    "farm_flags",
+    "listener_segments",
+    "churn_risk",
+    "popularity_predictions",
+    "mood_playlists",
 }
+GROUPS["platform"] = {"active_listeners", "retention_cohorts", "plan_country_mix", "crowd_top"}
+PROFILES = (dg.AssetKey(["bronze", "profiles"]), dg.AssetKey(["silver", "profiles"]))
 
 
 def test_asset_graph_groups_partitions_and_checks():
@@ -29,7 +36,13 @@ def test_asset_graph_groups_partitions_and_checks():
     layers = ("bronze", "silver", "gold", "audit")
     assert all(len(k.path) == 2 and k.path[0] in layers for k in keys)
     assert {k.path[0] for k in keys if k.path[1] in GROUPS["ml"]} == {"gold"}
-    nodes = {key.path[-1]: graph.get(key) for key in graph.get_all_asset_keys()}
+    # The operator's profiles, as received and conformed: one name in two layers.
+    for key in PROFILES:
+        node = graph.get(key)
+        assert node.group_name == "platform" and node.partitions_def == daily_partitions
+    assert graph.get(PROFILES[1]).parent_keys == {PROFILES[0]}
+    nodes = {key.path[-1]: graph.get(key) for key in keys - set(PROFILES)}
+    nodes["lake_health"] = graph.get(dg.AssetKey("lake_health"))
     # Raw API responses are appended by a sensor: an external asset, shown, never materialized.
     external = nodes.pop("spotify_api_responses")
     assert not external.is_materializable and external.group_name == "bronze"
@@ -59,7 +72,7 @@ def test_asset_graph_groups_partitions_and_checks():
         assert node.description and len(node.description) > 40, name
     checks = {(key.asset_key.path[-1], key.name) for key in graph.asset_check_keys}
     pandera = {name for name, check in checks if check == "pandera_schema"}
-    assert pandera == set(specs) | {"quarantine", "model_metrics", "events"}
+    assert pandera == set(specs) | {"quarantine", "model_metrics", "events", "profiles"}
     assert checks - {(name, "pandera_schema") for name in pandera} == {
         ("track_moods", "auc_bar"),
         ("preference_model", "auc_bar"),
@@ -70,7 +83,7 @@ def test_asset_graph_groups_partitions_and_checks():
     blocking = {
         k.asset_key.path[-1] for k in graph.asset_check_keys if graph.get_check_spec(k).blocking
     }
-    assert blocking == GROUPS["bronze"] | GROUPS["silver"]
+    assert blocking == GROUPS["bronze"] | GROUPS["silver"] | {"profiles"}
     assert specs["plays"].pools == {"spark"} and not specs["listening_events"].pools
     assert specs["als_recommendations"].pools == {"spark"}
     assert specs["plays"].parent_keys == {
@@ -87,6 +100,7 @@ def test_sensors_and_the_jobs_they_request():
         "landing_history_sensor",
         "spotify_recent_plays_sensor",
         "listening_snapshot_sensor",
+        "profiles_sensor",
     }
     for sensor in sensors.values():
         assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
@@ -104,7 +118,12 @@ def test_sensors_and_the_jobs_they_request():
     snapshots = defs.resolve_job_def("listening_snapshots")
     assert {k.to_user_string() for k in snapshots.asset_layer.executable_asset_keys} == {
         "silver/users",
-        *(f"gold/{name}" for name in (*LAYERS["gold"], *GROUPS["ml"]) if name not in DAILY),
+        *(k.to_user_string() for k in PROFILES),
+        *(
+            f"gold/{name}"
+            for name in (*LAYERS["gold"], *GROUPS["ml"], *GROUPS["platform"])
+            if name not in DAILY
+        ),
     }
 
 

@@ -12,7 +12,7 @@ from helpers import REPO
 PACKAGE = REPO / "moodlake_dagster"
 # Top layer first. A unit is a subpackage (assets, ml, …) or a top-level module.
 LAYERS = [
-    {"cli", "privacy_cli", "ui_processes"},
+    {"cli", "privacy_cli", "playlist_cli", "ui_processes"},
     {"definitions"},
     {"assets", "sensors", "jobs"},
     {"resources"},
@@ -25,6 +25,7 @@ LAYERS = [
         "insights",
         "model_plots",
         "trend_plots",
+        "platform_plots",
         "privacy",
         "audit",
         "reports",
@@ -42,6 +43,7 @@ LAYERS = [
         "tables",
         "checks",
         "columns",
+        "columns_platform",
         "partitions",
         "first_play",
         "fingerprints",

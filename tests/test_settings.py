@@ -36,6 +36,8 @@ INTEGERS = {
     "MOODLAKE_API_RESPONSE_RETENTION_DAYS": "api_response_retention_days",
     "MOODLAKE_SPOTIFY_MAX_WAIT_S": "spotify_max_wait_s",
     "MOODLAKE_SERVE_PORT": "serve_port",
+    "MOODLAKE_MIN_GROUP": "min_group",
+    "MOODLAKE_CROWD": "crowd",
     # Seconds the landing sensor waits: whole numbers, as they always were.
     "MOODLAKE_LANDING_SETTLE_S": "landing_settle_s",
     "MOODLAKE_LANDING_PATIENCE_S": "landing_patience_s",
@@ -257,12 +259,15 @@ def everything_set(home: Path, tmp_path: Path) -> dict[str, str]:
         **{variable: "no" if default else "yes" for variable, (_, default) in FLAGS.items()},
         **{variable: f"set-{variable.lower()}" for variable in STRINGS},
         "MOODLAKE_SPOTIFY_REQUEST_SPACING_S": "0.5",
+        "MOODLAKE_PRICES": str(tmp_path / "prices.csv"),
+        "MOODLAKE_CROWD_ANSWERS": str(tmp_path / "answers.json"),
     }
 
 
 def test_every_variable_is_covered_here():
     covered = {"MOODLAKE_HOME", "MOODLAKE_CATALOG", "MOODLAKE_LANDING", "MOODLAKE_LAKE"}
     covered |= {"MOODLAKE_TIMEZONE", "MOODLAKE_USER_TIMEZONES"}
+    covered |= {"MOODLAKE_PRICES", "MOODLAKE_CROWD_ANSWERS"}
     covered |= set(INTEGERS) | set(FLAGS) | set(STRINGS) | {"MOODLAKE_SPOTIFY_REQUEST_SPACING_S"}
     assert {env_var(field) for field in Settings.model_fields} == covered
 

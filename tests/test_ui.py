@@ -36,6 +36,20 @@ GROUPS = LAYERS | {
         "recommendations",
         "shap_values",
         "explanations",
+        "farm_flags",
+        "listener_segments",
+        "churn_risk",
+        "popularity_predictions",
+        "mood_playlists",
+    ],
+    # bronze/profiles and silver/profiles, then the Gold platform tables.
+    "platform": [
+        "profiles",
+        "profiles",
+        "active_listeners",
+        "retention_cohorts",
+        "plan_country_mix",
+        "crowd_top",
     ],
     "maintenance": ["lake_health"],
     "privacy": ["events"],  # audit/events
@@ -132,12 +146,13 @@ def test_asset_graph_shows_every_group_and_asset(ui, browser):
     for _ in range(2):
         zoom_out.click()
     browser.save_screenshot(str(ARTIFACTS / "asset-graph.png"))
-    # A small group's own lineage page draws it whole (the global graph, zoomed out to fit 36
+    # A small group's own lineage page draws it whole (the global graph, zoomed out to fit 47
     # assets, pans past some; Gold's 16 are checked in the sidebar below).
     for group, drawn in (
         ("bronze", {"catalog_tracks", "listening_events"}),
         ("silver", {"plays", "tracks"}),
-        ("ml", {"recommendations", "shap_values"}),
+        ("ml", {"recommendations", "shap_values", "churn_risk"}),
+        ("platform", {"active_listeners", "crowd_top"}),
     ):
         browser.get(url(ui, f"/locations/__repository__@moodlake/asset-groups/{group}"))
         WebDriverWait(browser, 30).until(

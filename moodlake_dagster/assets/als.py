@@ -4,15 +4,20 @@ import dagster as dg
 
 from moodlake_dagster import model_plots
 from moodlake_dagster.assets.common import publish_model, table_asset
+from moodlake_dagster.assets.platform import platform_farms
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.inputs import fingerprint
 from moodlake_dagster.ml import als
 from moodlake_dagster.partitions import day_range
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig, SparkConnectResource
-from moodlake_dagster.tables import ALS_RECOMMENDATIONS, PLAYS
+from moodlake_dagster.tables import ALS_RECOMMENDATIONS, FARM_FLAGS, PLAYS
 from moodlake_dagster.transform.policy import training_plays
 
 BASELINE_CHECK = "beats_popularity"
+ZERO_BASELINE = (
+    " (popularity found nothing: the listeners' taste groups share no popular track they have "
+    "yet to play; see the README)"
+)
 
 
 def baseline_check(evaluation: als.Evaluation | None, why: str) -> dg.AssetCheckResult:
@@ -26,7 +31,8 @@ def baseline_check(evaluation: als.Evaluation | None, why: str) -> dg.AssetCheck
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"ndcg_at_10": evaluation.ndcg, "baseline_ndcg_at_10": evaluation.baseline_ndcg},
         description=f"NDCG@10 {evaluation.ndcg:.3f} vs popularity {evaluation.baseline_ndcg:.3f}"
-        f" on {evaluation.n_eval} later {evaluation.unit}s",
+        f" on {evaluation.n_eval} later {evaluation.unit}s"
+        + (ZERO_BASELINE if evaluation.baseline_ndcg == 0 else ""),
     )
 
 
@@ -34,7 +40,7 @@ def baseline_check(evaluation: als.Evaluation | None, why: str) -> dg.AssetCheck
     **table_asset(
         ALS_RECOMMENDATIONS,
         kinds={"spark", "deltalake"},
-        deps=[PLAYS],
+        deps=[PLAYS, FARM_FLAGS],
         blocking=False,
         checks={
             BASELINE_CHECK: "NDCG@10 on the later window is not below the popularity ranking's",
@@ -55,7 +61,15 @@ def als_recommendations(
         return skipped
     plays = lake.frame(PLAYS, [("play_date", "<=", end)], als.PLAY_COLUMNS)
     plays = training_plays(plays, include_api_plays=settings.api_plays_in_training)
+    # Stream-farming accounts teach ALS nothing about taste: their plays stay out of training.
+    farms = set(platform_farms(lake, end))
+    farmed = plays["user_id"].isin(farms)
+    plays = plays[~farmed].reset_index(drop=True)
     run = als.run(spark.get_session(context), plays, end)
+    run.out.metadata |= {
+        "farm_accounts_excluded": len(farms),
+        "farm_plays_excluded": int(farmed.sum()),
+    }
     for level, message in run.log:
         context.log.log(level, message)
     if run.evaluation is not None:

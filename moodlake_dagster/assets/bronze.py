@@ -7,7 +7,7 @@ import dagster as dg
 from moodlake_dagster.assets.common import table_asset
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.checks import empty_result, validate
-from moodlake_dagster.demo.generator import generate_history
+from moodlake_dagster.demo.landing import ensure_demo_landing
 from moodlake_dagster.ingest import catalog, history
 from moodlake_dagster.ingest.api import api_events, carry_over_api_rows
 from moodlake_dagster.ingest.landing_store import LandingStore
@@ -34,12 +34,8 @@ def _log_problems(context: dg.AssetExecutionContext, bad: list[BadRecord], extra
 
 def _landing(context: dg.AssetExecutionContext, settings: Settings) -> LandingStore:
     """The landing folder, with a generated demo history the first time the demo runs."""
-    if settings.uses_demo_landing and not settings.landing.exists():
-        files = generate_history(settings.catalog, settings.landing)
-        context.log.info(
-            f"Generated demo listening history ({len(files)} files, labelled "
-            f"GENERATED) in {settings.landing}"
-        )
+    if generated := ensure_demo_landing(settings):
+        context.log.info(generated)
     store = LandingStore.of(settings.landing)
     if not store.exists():
         raise FileNotFoundError(f"MOODLAKE_LANDING={settings.landing} is not a folder")

@@ -24,9 +24,15 @@ A column's level is its table's own rule (`BY_TABLE`), else the rule for its nam
 else its table's default (`DEFAULT`), else none: unclassified, which the tests refuse and
 `moodlake sql` withholds like a high column. A new table needs an entry in `DEFAULT`.
 
-`MIN_GROUP` is the smallest group an aggregate may be `low` over. There is no
-`MOODLAKE_MIN_GROUP` setting yet, so it lives here; no table publishes a cross-listener
-aggregate today (`model_metrics` may rest on one listener: medium).
+`MIN_GROUP` is the default smallest group an aggregate may be `low` over; the
+`MOODLAKE_MIN_GROUP` setting raises or lowers it for `gold/crowd_top`, the one cross-listener
+table that enforces it (a row only where that many listeners stand behind it: low). The other
+platform tables count listeners without such a floor (an instance of two has DAU ≤ 2), so
+they are medium, like `model_metrics`, which may rest on one listener.
+
+Profiles: the masked email (`a***e@example.org`) still narrows a person down, and the birth
+year as received is a quasi-identifier: both high; the email's keyed token is medium, like the
+pseudonym; the age band, country, plan and signup day are medium.
 """
 
 from __future__ import annotations
@@ -52,7 +58,8 @@ SHARED: dict[str, str] = {
 
 # Every table's default for the columns neither rule names.
 CATALOG_TABLES = ("bronze/catalog_tracks", "bronze/spotify_tracks", "silver/tracks")
-CATALOG_TABLES += ("gold/track_moods",)
+CATALOG_TABLES += ("gold/track_moods", "gold/popularity_predictions")
+GROUP_TABLES = ("gold/crowd_top",)  # every row rests on at least MIN_GROUP listeners
 LISTENER_TABLES = (
     "bronze/spotify_api_responses",
     "bronze/listening_events",
@@ -86,11 +93,21 @@ LISTENER_TABLES = (
             "recommendations",
             "shap_values",
             "explanations",
+            # Many listeners: counts without a k floor, and per-listener model outputs.
+            "active_listeners",
+            "retention_cohorts",
+            "plan_country_mix",
+            "farm_flags",
+            "listener_segments",
+            "churn_risk",
+            "mood_playlists",
         )
     ),
+    "bronze/profiles",
+    "silver/profiles",
     "audit/events",
 )
-DEFAULT: dict[str, str] = dict.fromkeys(CATALOG_TABLES, LOW) | dict.fromkeys(
+DEFAULT: dict[str, str] = dict.fromkeys((*CATALOG_TABLES, *GROUP_TABLES), LOW) | dict.fromkeys(
     LISTENER_TABLES, MEDIUM
 )
 
@@ -104,6 +121,8 @@ BY_TABLE: dict[str, dict[str, str]] = {
         ("catalog_tracks", *(f"genre_{f}" for f in TASTE_FEATURES)), LOW
     ),
     "gold/model_metrics": {"model": LOW, "metric": LOW},
+    "bronze/profiles": {"email_masked": HIGH, "birth_year": HIGH},
+    "silver/profiles": {"email_masked": HIGH},
     "audit/events": {
         "subject": HIGH,  # the pseudonym (or erasure token) a person's request was about
         "actor": HIGH,  # the operating-system login name of who ran the command

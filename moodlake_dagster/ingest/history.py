@@ -161,6 +161,8 @@ def history_format(name: str) -> str | None:
 
 def pass_over_reason(name: str) -> str:
     """Why a file that is not listening history was not read, in the user's words."""
+    if re.match(r"(?i)profiles.*\.(csv|json)$", name):
+        return "listener profiles: read by bronze/profiles, not as listening history"
     if not name.lower().endswith(".json"):
         return "not a JSON file: not read"
     if _ACCOUNT_DATA.match(name):

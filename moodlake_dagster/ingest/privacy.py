@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import re
 
 # Fields dropped from every record before it is written (Bronze or quarantine).
@@ -16,7 +17,9 @@ DROPPED_FIELDS = frozenset(
 )
 
 _IPV4 = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
-_IPV6 = re.compile(r"\b(?:[0-9a-fA-F]{1,4}:){2,7}[0-9a-fA-F]{1,4}\b")
+# Anything of hex digits and at least two colons; `_ipv6` keeps only what parses as an address,
+# compressed (`2001:db8::1`) or full, and leaves clock times (`00:00:00`) alone.
+_IPV6_CANDIDATE = re.compile(r"(?<![0-9A-Za-z])[0-9A-Fa-f]*(?::[0-9A-Fa-f]*){2,}(?![0-9A-Za-z])")
 _FIELD_NAMES = "|".join(sorted(DROPPED_FIELDS))
 _SENSITIVE_JSON_FIELD = re.compile(rf'("(?:{_FIELD_NAMES})"\s*:\s*)("(?:[^"\\]|\\.)*"|null)')
 
@@ -34,4 +37,13 @@ def scrub_text(text: str) -> str:
     """
     text = _SENSITIVE_JSON_FIELD.sub(r'\1"<redacted>"', text)
     text = _IPV4.sub("<ip>", text)
-    return _IPV6.sub("<ip>", text)
+    return _IPV6_CANDIDATE.sub(_ipv6, text)
+
+
+def _ipv6(match: re.Match) -> str:
+    candidate = match.group(0)
+    try:
+        ipaddress.IPv6Address(candidate)
+    except ValueError:
+        return candidate
+    return "<ip>" if any(c not in ":" for c in candidate) else candidate

@@ -12,7 +12,8 @@ Evaluation is on a later window, never on the plays the model saw:
   tracks.
 - sessions: fit on sessions before the cutoff; each later session is split in time, its first
   half folded in as the query and the rest of it is what should be recommended.
-A popularity ranking (tracks by number of earlier listeners or sessions) is the baseline.
+A popularity ranking (tracks by number of earlier listeners or sessions) is the baseline;
+it scores 0 on a crowd whose taste groups share no tracks (see `popularity`).
 """
 
 from __future__ import annotations
@@ -244,9 +245,7 @@ def evaluate(spark, plays: pd.DataFrame, unit: str, params: dict | None = None) 
         later = later[~later["unit_id"].isin(set(train["unit_id"]))]
     factors = fit(spark, interactions(train), unit, params)
     index = factors.item_index()
-    popularity = np.zeros(len(factors.item_ids))
-    counts = train.groupby("track_id")["unit_id"].nunique()
-    popularity[[index[t] for t in counts.index]] = counts.to_numpy()
+    popular = popularity(train, index)
     cases = _user_cases(train, later, index) if unit == "user" else _session_cases(later, index)
     if not cases:
         raise CannotFit(f"no {unit} after {cutoff} plays a track the model knows")
@@ -258,11 +257,11 @@ def evaluate(spark, plays: pd.DataFrame, unit: str, params: dict | None = None) 
     scores = vectors @ factors.items.T
     model_p, model_n, base_p, base_n = [], [], [], []
     for (_, exclude, relevant), row in zip(cases, scores, strict=True):
-        ranked, popular = top_k(row, exclude), top_k(popularity, exclude)
+        ranked, baseline = top_k(row, exclude), top_k(popular, exclude)
         model_p.append(precision_at_k(ranked, relevant))
         model_n.append(ndcg_at_k(ranked, relevant))
-        base_p.append(precision_at_k(popular, relevant))
-        base_n.append(ndcg_at_k(popular, relevant))
+        base_p.append(precision_at_k(baseline, relevant))
+        base_n.append(ndcg_at_k(baseline, relevant))
     return Evaluation(
         unit,
         cutoff,
@@ -275,6 +274,23 @@ def evaluate(spark, plays: pd.DataFrame, unit: str, params: dict | None = None) 
         set(train["play_date"]),
         set(later["play_date"]),
     )
+
+
+def popularity(train: pd.DataFrame, index: dict[str, int]) -> np.ndarray:
+    """The baseline's score per item of `index`: how many earlier listeners (or sessions)
+    played it.
+
+    It is one ranking for everyone, and each listener's own tracks are left out of it as they
+    are for ALS. So it scores only when people share their popular tracks: in a crowd of
+    disjoint taste groups, a track a listener has yet to play has at most (group size - 1)
+    earlier listeners, and the tracks every member of another group as large has played rank
+    above it. With groups of about one size it scores exactly 0, correctly: nobody plays
+    another group's tracks (benchmarks/als_baseline_probe.py shows both kinds of crowd).
+    """
+    scores = np.zeros(len(index))
+    counts = train.groupby("track_id")["unit_id"].nunique()
+    scores[[index[t] for t in counts.index]] = counts.to_numpy()
+    return scores
 
 
 def _user_cases(train: pd.DataFrame, later: pd.DataFrame, index: dict) -> list[tuple]:

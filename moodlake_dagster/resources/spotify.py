@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from moodlake_dagster.spotify.client import SpotifyClient, auth_manager
+from moodlake_dagster.spotify.client import SCOPE, SpotifyClient, auth_manager
 
 
 class SpotifyResource(dg.ConfigurableResource):
@@ -34,7 +34,7 @@ class SpotifyResource(dg.ConfigurableResource):
         raises, so a sensor can ask on every tick."""
         return self.configured and bool(self.auth().cache_handler.get_cached_token())
 
-    def auth(self):
+    def auth(self, scope: str = SCOPE):
         if not self.client_id:
             raise dg.Failure(
                 "Spotify is not configured: set MOODLAKE_SPOTIFY_CLIENT_ID (and the redirect URI "
@@ -46,6 +46,7 @@ class SpotifyResource(dg.ConfigurableResource):
             redirect_uri=self.redirect_uri,
             token_cache=Path(self.token_cache),
             accounts_url=self.accounts_url,
+            scope=scope,
         )
 
     def client(self) -> SpotifyClient:

@@ -24,6 +24,10 @@ from spotipy.cache_handler import CacheFileHandler
 from spotipy.oauth2 import SpotifyOauthError
 
 SCOPE = "user-read-recently-played"
+# Asked for only by `moodlake spotify login --allow-playlists` (`push-playlist` needs it). The
+# polling client keeps asking for SCOPE alone: spotipy takes a cached token whose scope lacks a
+# requested one for no token at all, and would prompt for a login inside a sensor.
+PLAYLIST_SCOPE = "playlist-modify-private"
 LOGIN_HINT = "run `moodlake spotify login` to authorise MoodLake again"
 SERVER_ERROR_RETRIES = 3
 MAX_PAGES = 20
@@ -64,13 +68,14 @@ def auth_manager(
     token_cache: Path,
     accounts_url: str,
     timeout_s: float = 10,
+    scope: str = SCOPE,
 ):
     """Authorization Code flow; with no client secret, PKCE (for a loopback redirect)."""
     cache = PrivateTokenCache(cache_path=str(token_cache))
     common = dict(
         client_id=client_id,
         redirect_uri=redirect_uri,
-        scope=SCOPE,
+        scope=scope,
         cache_handler=cache,
         open_browser=False,
         requests_timeout=timeout_s,
