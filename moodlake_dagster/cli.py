@@ -14,6 +14,7 @@ moodlake catalog add FILE|list      catalog CSVs, in precedence order ($MOODLAKE
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -262,12 +263,11 @@ def _root_cause(event) -> str:
     return error.message.strip() if error else "unknown error"
 
 
-def cmd_build(args) -> int:
-    """Build under the home's build lock: a second build on the same home waits for the first
-    (blocked in the kernel, not polling), or with --no-wait exits 1."""
-    from moodlake_dagster.build_lock import BuildLockBusy, build_lock
-
-    settings = load_settings()
+@contextlib.contextmanager
+def home_locked(settings: Settings, wait: bool = True):
+    """Hold the home's build lock: whatever rewrites tables (a build, a disconnect's or an
+    erase's rebuild) waits for another (blocked in the kernel, not polling), saying for whom."""
+    from moodlake_dagster.build_lock import build_lock
 
     def waiting(holder) -> None:
         print(
@@ -276,9 +276,19 @@ def cmd_build(args) -> int:
             flush=True,
         )
 
+    with build_lock(settings.home, wait=wait, on_wait=waiting):
+        yield
+
+
+def cmd_build(args) -> int:
+    """Build under the home's build lock: a second build on the same home waits for the first,
+    or with --no-wait exits 1."""
+    from moodlake_dagster.build_lock import BuildLockBusy
+
+    settings = load_settings()
     locked = False
     try:
-        with build_lock(settings.home, wait=not getattr(args, "no_wait", False), on_wait=waiting):
+        with home_locked(settings, wait=not getattr(args, "no_wait", False)):
             locked = True
             return build_locked(settings, args)
     except BuildLockBusy as busy:
@@ -425,9 +435,6 @@ def _spotify_resource(settings):
 
 def cmd_spotify(args) -> int:
     """One-time login, status, and disconnect for the Spotify Web API."""
-    from moodlake_dagster import audit, tables
-    from moodlake_dagster.ingest.privacy import pseudonymize
-    from moodlake_dagster.resources import LakeResource
     from moodlake_dagster.spotify import account
     from moodlake_dagster.spotify.client import PLAYLIST_SCOPE, SCOPE, SpotifyError
 
@@ -454,6 +461,17 @@ def cmd_spotify(args) -> int:
         print(f"logged in:  {'yes, token in ' + str(cache) if cache.exists() else 'no'}")
         print(f"API plays in model training: {'yes' if settings.api_plays_in_training else 'no'}")
         return 0
+    # The API plays go and Gold is rebuilt without them, with no build writing them back between.
+    with home_locked(settings):
+        return _disconnect(settings, spotify, args)
+
+
+def _disconnect(settings: Settings, spotify, args) -> int:
+    from moodlake_dagster import audit, tables
+    from moodlake_dagster.ingest.privacy import pseudonymize
+    from moodlake_dagster.resources import LakeResource
+    from moodlake_dagster.spotify import account
+
     user_id = pseudonymize(spotify.account, settings.resolved_pseudonym_key())
     removed = account.remove_token(Path(spotify.token_cache))
     print(f"Token {'removed' if removed else 'was not there'}: {spotify.token_cache}")

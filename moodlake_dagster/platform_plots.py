@@ -11,10 +11,11 @@ from moodlake_dagster import insights  # noqa: F401  (selects the Agg backend fi
 
 
 def profiles_plot(df: pd.DataFrame) -> plt.Figure:
-    """Listeners by plan and by age band."""
+    """Listeners by plan, and by age band (Silver) or country (Bronze, as received)."""
+    second = "age_band" if "age_band" in df.columns else "country"
     fig, axes = plt.subplots(1, 2, figsize=(8, 3))
-    for ax, column in zip(axes, ("plan", "age_band"), strict=True):
-        counts = df[column].value_counts().sort_index()
+    for ax, column in zip(axes, ("plan", second), strict=True):
+        counts = df[column].fillna("(none)").value_counts().sort_index().head(15)
         ax.bar(counts.index.astype(str), counts.to_numpy())
         ax.set_title(f"listeners by {column.replace('_', ' ')}", fontsize=9)
         ax.tick_params(axis="x", labelrotation=30, labelsize=7)

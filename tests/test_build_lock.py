@@ -206,3 +206,29 @@ def test_waiting_for_the_pool_names_the_holder_and_sleeps_longer_each_time(insta
     # Free: no word, no wait.
     said.clear()
     assert runs.wait_for_pool(instance, say=said.append, sleep=sleep) == 0 and said == []
+
+
+def test_a_spotify_disconnect_waits_for_the_build_that_holds_the_home(tmp_path):
+    """Its rebuild writes tables: it takes the build lock like a build, and says whose it waits
+    for, instead of deleting API plays a running build would write back."""
+    home = tmp_path / "home"
+    holder = start_holder(home, 120)
+    wait_until_held(holder)
+    env = os.environ | {"MOODLAKE_HOME": str(home), "MOODLAKE_LANDING": str(tmp_path)}
+    disconnect = subprocess.Popen(
+        [sys.executable, "-m", "moodlake_dagster.cli", "spotify", "disconnect", "--no-rebuild"],
+        env={k: v for k, v in env.items() if k != "DAGSTER_HOME"},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first = disconnect.stdout.readline()
+        assert first.startswith(f"another build is running on this home: pid {holder.pid}")
+        time.sleep(1)
+        assert disconnect.poll() is None  # still waiting: nothing deleted yet
+        assert not (home / "lake").exists()
+    finally:
+        holder.terminate()
+        holder.wait(timeout=30)
+    rest = disconnect.communicate(timeout=120)[0]
+    assert disconnect.returncode == 0 and rest.startswith("Token was not there")

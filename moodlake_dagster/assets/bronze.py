@@ -4,7 +4,7 @@ import datetime as dt
 
 import dagster as dg
 
-from moodlake_dagster.assets.common import table_asset
+from moodlake_dagster.assets.common import log_problems, table_asset
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.checks import empty_result, validate
 from moodlake_dagster.demo.landing import ensure_demo_landing
@@ -19,17 +19,7 @@ from moodlake_dagster.resources import LakeResource, MoodlakeConfig
 from moodlake_dagster.settings import Settings
 from moodlake_dagster.tables import CATALOG_TRACKS, LISTENING_EVENTS, SPOTIFY_API_RESPONSES
 
-MAX_LOGGED_PROBLEMS = 25
 KINDS = {"python", "deltalake"}
-
-
-def _log_problems(context: dg.AssetExecutionContext, bad: list[BadRecord], extra: list[str]):
-    for message in [b.message() for b in bad[:MAX_LOGGED_PROBLEMS]] + extra:
-        context.log.warning(message)
-    if len(bad) > MAX_LOGGED_PROBLEMS:
-        context.log.warning(
-            f"... and {len(bad) - MAX_LOGGED_PROBLEMS} more; see the quarantine table"
-        )
 
 
 def _landing(context: dg.AssetExecutionContext, settings: Settings) -> LandingStore:
@@ -96,7 +86,7 @@ def catalog_tracks(
     uri = lake.replace_range(CATALOG_TRACKS, merged.table, start, end, inputs=inputs)
     bad = quarantine_table("catalog_tracks", merged.bad, context.run.run_id, now)
     lake.quarantine("catalog_tracks", bad, start, end)
-    _log_problems(context, merged.bad, merged.problems())
+    log_problems(context, merged.bad, merged.problems())
     df = merged.table.to_pandas()
     names = ", ".join(str(path) for path in settings.catalogs)
     check = (
@@ -146,7 +136,7 @@ def listening_events(
     uri = lake.replace_range(LISTENING_EVENTS, run.table, start, end, inputs=inputs)
     bad = quarantine_table("listening_events", run.bad, context.run.run_id, now)
     lake.quarantine("listening_events", bad, start, end)
-    _log_problems(context, run.bad, run.problems())
+    log_problems(context, run.bad, run.problems())
     df = run.table.to_pandas()
     accounting = run.accounting()
     return dg.MaterializeResult(

@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 
 from moodlake_dagster.checks import nothing_to_check, schema_check_spec, validate
+from moodlake_dagster.ingest.records import BadRecord
 from moodlake_dagster.insights import figure_md, preview
 from moodlake_dagster.ml.metrics import metrics_table
 from moodlake_dagster.ml.output import ModelOutput
@@ -22,6 +23,7 @@ from moodlake_dagster.tables import MODEL_METRICS, Table
 
 ML_KINDS = {"scikitlearn", "deltalake"}
 AUC_CHECK = "auc_bar"
+MAX_LOGGED_PROBLEMS = 25  # bad records named in a run's log; all of them go to quarantine
 
 
 def table_asset(
@@ -123,3 +125,13 @@ def publish_model(
     return dg.MaterializeResult(
         asset_key=table.key, metadata=metadata, check_results=[schema, *checks]
     )
+
+
+def log_problems(context: dg.AssetExecutionContext, bad: list[BadRecord], extra: list[str]):
+    """Each bad record (the first 25) and problem in the run's log; the rest in quarantine."""
+    for message in [b.message() for b in bad[:MAX_LOGGED_PROBLEMS]] + extra:
+        context.log.warning(message)
+    if len(bad) > MAX_LOGGED_PROBLEMS:
+        context.log.warning(
+            f"... and {len(bad) - MAX_LOGGED_PROBLEMS} more; see the quarantine table"
+        )

@@ -13,8 +13,7 @@ import pandas as pd
 import pyarrow as pa
 
 from moodlake_dagster import insights, platform_plots, tables
-from moodlake_dagster.assets.bronze import _log_problems
-from moodlake_dagster.assets.common import publish_table, table_asset
+from moodlake_dagster.assets.common import log_problems, publish_table, table_asset
 from moodlake_dagster.assets.silver import snapshot_predicate
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.checks import nothing_to_check, schema_check_spec, validate
@@ -70,12 +69,22 @@ def bronze_profiles(
         start,
         end,
     )
-    _log_problems(context, batch.bad, batch.problems())
+    log_problems(context, batch.bad, batch.problems())
+    for note in batch.notes():
+        context.log.info(note)
     metadata = {
         **batch.totals(),
         "columns_refused": {f: ", ".join(c) for f, c in batch.refused_columns.items()},
     }
-    result = publish_table(lake, BRONZE_PROFILES, batch.table, (start, end), inputs, None, metadata)
+    result = publish_table(
+        lake,
+        BRONZE_PROFILES,
+        batch.table,
+        (start, end),
+        inputs,
+        platform_plots.profiles_plot,
+        metadata,
+    )
     if not files:
         why = "no profiles file in the landing folder: listeners have no plan or country"
         result = dg.MaterializeResult(
@@ -108,7 +117,7 @@ def silver_profiles(
         start,
         end,
     )
-    _log_problems(context, bad, [])
+    log_problems(context, bad, [])
     metadata = {"records_in": bronze.num_rows, "records_quarantined": len(bad)}
     return publish_table(
         lake, PROFILES, table, (start, end), inputs, platform_plots.profiles_plot, metadata

@@ -86,7 +86,9 @@ def scored_tracks(tracks: pd.DataFrame) -> pd.DataFrame:
     frame["genre"] = frame["genres"].map(_first_genre)
     frame["popularity"] = frame["popularity"].astype("int64")
     if "explicit" not in frame.columns:
-        frame["explicit"] = np.nan  # the boosted trees treat it as missing
+        # Unknown for every track: a constant, never split on (an all-missing column fails the
+        # boosted trees' binning).
+        frame["explicit"] = 0.0
     frame["explicit"] = frame["explicit"].astype("float64")
     frame["artist_group"] = frame["primary_artist"].fillna(frame["track_id"])
     return frame.reset_index(drop=True)

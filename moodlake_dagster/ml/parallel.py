@@ -1,0 +1,51 @@
+"""Per-listener work spread over processes: each listener's model is independent of the
+others', so a thousand of them need not wait for one another on one core.
+
+Results come back in the listeners' order and each fit is seeded, so the tables are the same
+whichever process fitted whom (tests/test_parallel.py). Each worker runs its numeric libraries
+on one thread: two levels of parallelism on two cores only contend.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import pandas as pd
+from joblib import Parallel, delayed
+from threadpoolctl import threadpool_limits
+
+# Below this many listeners, starting worker processes costs more than it saves.
+MIN_LISTENERS = 8
+
+
+def workers() -> int:
+    """Processes to use: MOODLAKE_WORKERS if set, else every core this process may run on."""
+    configured = os.environ.get("MOODLAKE_WORKERS")
+    if configured:
+        return max(1, int(configured))
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+
+
+def _one_thread(work: Callable[[str, pd.DataFrame], Any], user_id: str, frame: pd.DataFrame):
+    with threadpool_limits(limits=1):
+        return work(user_id, frame)
+
+
+def per_listener(
+    work: Callable[[str, pd.DataFrame], Any],
+    groups: Iterable[tuple[Any, pd.DataFrame]],
+    *,
+    n_workers: int | None = None,
+) -> list[Any]:
+    """`[work(str(user_id), frame) for user_id, frame in groups]`, spread over processes.
+
+    `work` must be a module-level function (it is sent to the workers) and should return its
+    failures as values rather than raise them, so one listener's problem is not everyone's."""
+    items = [(str(user_id), frame) for user_id, frame in groups]
+    n = n_workers or workers()
+    if n == 1 or len(items) < MIN_LISTENERS:
+        return [_one_thread(work, user_id, frame) for user_id, frame in items]
+    run = Parallel(n_jobs=n, backend="loky", batch_size="auto")
+    return run(delayed(_one_thread)(work, user_id, frame) for user_id, frame in items)

@@ -1,0 +1,45 @@
+"""Per-listener work over processes: the same results, in the same order, as one process."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+from sklearn.cluster import KMeans
+
+from moodlake_dagster.ml import parallel
+
+
+def _centres(user_id: str, frame: pd.DataFrame) -> tuple[str, list[float], int]:
+    """A seeded fit per listener, as the models do; the process that ran it, to tell apart."""
+    km = KMeans(n_clusters=2, n_init=3, random_state=1).fit(frame[["x", "y"]].to_numpy())
+    return user_id, sorted(km.cluster_centers_[:, 0].round(12).tolist()), os.getpid()
+
+
+def _groups(n: int = 12):
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {
+            "user_id": np.repeat([f"u{i:02d}" for i in range(n)], 60),
+            "x": rng.normal(size=60 * n),
+            "y": rng.normal(size=60 * n),
+        }
+    )
+    return list(frame.groupby("user_id"))
+
+
+def test_processes_give_the_serial_results_in_order():
+    serial = parallel.per_listener(_centres, _groups(), n_workers=1)
+    spread = parallel.per_listener(_centres, _groups(), n_workers=2)
+    assert [r[:2] for r in spread] == [r[:2] for r in serial]
+    assert [r[0] for r in spread] == [f"u{i:02d}" for i in range(12)]
+    assert len({r[2] for r in spread}) >= 2  # really in other processes
+    assert {r[2] for r in serial} == {os.getpid()}
+
+
+def test_a_few_listeners_stay_in_this_process(monkeypatch):
+    monkeypatch.setenv("MOODLAKE_WORKERS", "2")
+    assert parallel.workers() == 2
+    few = parallel.per_listener(_centres, _groups(parallel.MIN_LISTENERS - 1))
+    assert {r[2] for r in few} == {os.getpid()}
