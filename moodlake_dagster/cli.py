@@ -571,6 +571,8 @@ def cmd_sql(args) -> int:
         return 1
     if withheld:
         print(f"moodlake sql: {sql.withheld_note(withheld)}", file=sys.stderr)
+    for line in _tables_gone_back(settings, args.query):
+        print(f"moodlake sql: warning: {line}", file=sys.stderr)
     if args.include_personal:
         print("moodlake sql: personal columns included; logged in audit/events", file=sys.stderr)
     frame = table.to_pandas()
@@ -584,6 +586,17 @@ def cmd_sql(args) -> int:
         if len(frame) > len(shown):
             print(f"… {len(frame) - len(shown)} more rows (--max-rows, or --format csv)")
     return 0
+
+
+def _tables_gone_back(settings: Settings, query: str) -> list[str]:
+    """The tables a query names whose newest commit is missing (versions.py)."""
+    import re
+
+    from moodlake_dagster.tables import TABLES
+    from moodlake_dagster.versions import gone_back, recorded_versions
+
+    named = [t for t in TABLES.values() if re.search(rf"\b{t.name}\b", query, re.I)]
+    return gone_back(settings.lake_root, recorded_versions(settings.dagster_home, named))
 
 
 def cmd_catalog(args) -> int:

@@ -19,6 +19,8 @@ from pathlib import Path
 from deltalake import DeltaTable
 
 INPUTS = "moodlake.inputs"
+# The materialization metadata key holding the Delta version a write left (versions.py).
+WRITTEN_VERSION = "delta_version"
 FORCE_TAG = "moodlake/force"
 # Operations that change what a table holds (compaction, vacuum and properties do not).
 DATA_OPERATIONS = {"WRITE", "DELETE", "MERGE", "UPDATE", "CREATE TABLE", "CREATE OR REPLACE TABLE"}
@@ -68,6 +70,8 @@ NOT_TABLE_CODE = {
     "serve",
     "privacy",
     "privacy_cli.py",
+    "playlist_cli.py",
+    "versions.py",
 }
 
 

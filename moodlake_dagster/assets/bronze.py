@@ -95,7 +95,7 @@ def catalog_tracks(
     files = merged.accounting()
     return dg.MaterializeResult(
         metadata={
-            "table_uri": uri,
+            **lake.written(CATALOG_TRACKS, uri),
             **CATALOG_TRACKS.columns(merged.table.schema),
             "as_of_date": end.isoformat(),
             **merged.totals(),
@@ -141,7 +141,7 @@ def listening_events(
     accounting = run.accounting()
     return dg.MaterializeResult(
         metadata={
-            "table_uri": uri,
+            **lake.written(LISTENING_EVENTS, uri),
             **run.totals(),
             "api_plays_carried_over": carried,
             "file_accounting": accounting,

@@ -72,7 +72,8 @@ def publish_table(
     start, end = days
     uri = lake.replace_range(table, data, start, end, inputs=inputs)
     frame = data.to_pandas()
-    shown = {"table_uri": uri, "rows": len(frame), **table.columns(data.schema), **(metadata or {})}
+    shown = {**lake.written(table, uri), "rows": len(frame), **table.columns(data.schema)}
+    shown |= metadata or {}
     if len(frame):
         shown["preview"] = shown.get("preview") or preview(
             frame.drop(columns=["as_of_date"], errors="ignore")
@@ -110,7 +111,7 @@ def publish_model(
     uri = lake.replace_range(table, out.rows, start, end, inputs=inputs)
     for model, rows in out.metrics.items():
         record_metrics(lake, model, end, rows)
-    metadata = {"table_uri": uri, **table.columns(out.rows.schema), **out.metadata}
+    metadata = {**lake.written(table, uri), **table.columns(out.rows.schema), **out.metadata}
     if out.artifact is not None:
         folder = model_store(moodlake).save(out.store_name, end, out.artifact, card=out.card)
         metadata["model_path"] = str(folder)

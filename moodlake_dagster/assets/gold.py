@@ -163,7 +163,7 @@ def _publish(lake: LakeResource, inputs: GoldInputs, spec: GoldTable) -> dg.Mate
     uri = lake.replace_range(spec.table, table, inputs.start, inputs.end, inputs=inputs.fingerprint)
     df = table.to_pandas()
     metadata = {
-        "table_uri": uri,
+        **lake.written(spec.table, uri),
         "rows": len(df),
         "as_of_date": inputs.end.isoformat(),
         "preview": insights.preview(df),

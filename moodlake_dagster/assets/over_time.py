@@ -39,7 +39,7 @@ def mood_by_day(
     uri = lake.replace_range(MOOD_BY_DAY, table, first, last, inputs=inputs)
     df = table.to_pandas()
     metadata = {
-        "table_uri": uri,
+        **lake.written(MOOD_BY_DAY, uri),
         "rows": len(df),
         "local_days": f"{first} … {last}",
         "listeners": int(df["user_id"].nunique()) if len(df) else 0,

@@ -43,6 +43,23 @@ def snapshot_or_empty(lake: LakeResource, table: Table, as_of: dt.date) -> pd.Da
     return lake.snapshot(table, as_of)
 
 
+def _profiles_batch(context, settings: Settings, end: dt.date, now: dt.datetime):
+    """The operator's profiles files parsed as of `end`; their problems logged."""
+    landing = settings.landing if isinstance(settings.landing, Path) else Path(".")
+    batch = profiles.parse_profiles(
+        profile_files(settings),
+        landing=landing,
+        key=settings.resolved_pseudonym_key(),
+        as_of=end,
+        batch_id=context.run.run_id,
+        ingested_at=now,
+    )
+    log_problems(context, batch.bad, batch.problems())
+    for note in batch.notes():
+        context.log.info(note)
+    return batch
+
+
 @dg.asset(**table_asset(BRONZE_PROFILES, kinds=KINDS, blocking=True))
 def bronze_profiles(
     context: dg.AssetExecutionContext, lake: LakeResource, moodlake: MoodlakeConfig
@@ -54,45 +71,20 @@ def bronze_profiles(
     if skipped := skip_if_unchanged(context, lake, [BRONZE_PROFILES], inputs):
         return skipped
     now = dt.datetime.now(dt.UTC)
-    files = profile_files(settings)
-    batch = profiles.parse_profiles(
-        files,
-        landing=settings.landing if isinstance(settings.landing, Path) else Path("."),
-        key=settings.resolved_pseudonym_key(),
-        as_of=end,
-        batch_id=context.run.run_id,
-        ingested_at=now,
+    batch = _profiles_batch(context, settings, end, now)
+    bad = quarantine_table("bronze_profiles", batch.bad, context.run.run_id, now)
+    lake.quarantine("bronze_profiles", bad, start, end)
+    refused = {f: ", ".join(c) for f, c in batch.refused_columns.items()}
+    metadata = {**batch.totals(), "columns_refused": refused}
+    plot = platform_plots.profiles_plot
+    result = publish_table(lake, BRONZE_PROFILES, batch.table, (start, end), inputs, plot, metadata)
+    if batch.files:
+        return result
+    why = "no profiles file in the landing folder: listeners have no plan or country"
+    check = nothing_to_check(why, asset=BRONZE_PROFILES.key)
+    return dg.MaterializeResult(
+        asset_key=BRONZE_PROFILES.key, metadata=result.metadata, check_results=[check]
     )
-    lake.quarantine(
-        "bronze_profiles",
-        quarantine_table("bronze_profiles", batch.bad, context.run.run_id, now),
-        start,
-        end,
-    )
-    log_problems(context, batch.bad, batch.problems())
-    for note in batch.notes():
-        context.log.info(note)
-    metadata = {
-        **batch.totals(),
-        "columns_refused": {f: ", ".join(c) for f, c in batch.refused_columns.items()},
-    }
-    result = publish_table(
-        lake,
-        BRONZE_PROFILES,
-        batch.table,
-        (start, end),
-        inputs,
-        platform_plots.profiles_plot,
-        metadata,
-    )
-    if not files:
-        why = "no profiles file in the landing folder: listeners have no plan or country"
-        result = dg.MaterializeResult(
-            asset_key=BRONZE_PROFILES.key,
-            metadata=result.metadata,
-            check_results=[nothing_to_check(why, asset=BRONZE_PROFILES.key)],
-        )
-    return result
 
 
 @dg.asset(**table_asset(PROFILES, kinds=KINDS, deps=[BRONZE_PROFILES], blocking=True))
@@ -201,7 +193,7 @@ def _publish(lake: LakeResource, i: PlatformInputs, spec: PlatformTable, inputs:
     uri = lake.replace_range(spec.table, data, i.start, i.end, inputs=inputs)
     df = data.to_pandas()
     metadata = {
-        "table_uri": uri,
+        **lake.written(spec.table, uri),
         "rows": len(df),
         "as_of_date": i.end.isoformat(),
         **spec.table.columns(data.schema),

@@ -67,7 +67,7 @@ def tracks(
     multi_genre = int((df["genres"].map(len) > 1).sum())
     return dg.MaterializeResult(
         metadata={
-            "table_uri": uri,
+            **lake.written(TRACKS, uri),
             **TRACKS.columns(table.schema),
             "rows": len(df),
             "tracks_in_several_genres": multi_genre,
@@ -138,7 +138,7 @@ def plays(
     df = table.to_pandas()
     return dg.MaterializeResult(
         metadata={
-            "table_uri": uri,
+            **lake.written(PLAYS, uri),
             **PLAYS.columns(table.schema),
             **plays_summary(df, lake.count_rows(LISTENING_EVENTS, start, end), kept_out),
             "preview": preview(df[PLAYS_PREVIEW]),
@@ -162,7 +162,7 @@ def users(
     df = table.to_pandas()
     return dg.MaterializeResult(
         metadata={
-            "table_uri": uri,
+            **lake.written(USERS, uri),
             **USERS.columns(table.schema),
             "rows": len(df),
             "preview": preview(df),

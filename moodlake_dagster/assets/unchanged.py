@@ -74,6 +74,8 @@ def skip_if_unchanged(
             "unchanged": True,
             "inputs_fingerprint": inputs,
             "table_versions": dg.MetadataValue.json(versions),
+            # The version it stands at, as a write records it: readers compare (versions.py).
+            fingerprints.WRITTEN_VERSION: versions[(asset or tables[0]).path],
         },
         check_results=checks,
     )

@@ -81,6 +81,11 @@ class LakeResource(dg.ConfigurableResource):
     def data_version(self, table: Table) -> int | None:
         return fingerprints.data_version(self.uri(table), self.storage_options)
 
+    def written(self, table: Table, uri: str) -> dict:
+        """What a write tells Dagster about the table: where it is, and the Delta version it
+        left, which readers compare with the table's own to notice a version gone (`versions`)."""
+        return {"table_uri": uri, fingerprints.WRITTEN_VERSION: self.data_version(table)}
+
     def snapshot(self, table: Table, as_of: dt.date):
         """The snapshot a reader as of `as_of` uses, as pandas (small tables, no Spark)."""
         day = self.snapshot_day(table, as_of)
