@@ -31,7 +31,9 @@ def add_parser(sub) -> None:
     erase.add_argument("--user", required=True, help="account name or pseudonym")
     erase.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     erase.add_argument(
-        "--landing", action="store_true", help="delete their landing files too (else listed)"
+        "--landing",
+        action="store_true",
+        help="delete their landing files and their profiles-file rows too (else listed)",
     )
     erase.add_argument(
         "--no-rebuild", action="store_true", help="leave the Gold and model snapshots as cut"
@@ -58,18 +60,34 @@ def _export(settings: Settings, listener: Listener, out: Path) -> int:
     from moodlake_dagster import audit
     from moodlake_dagster.privacy import rights
 
-    done = rights.export(settings.lake_root, settings.home / "models", listener, out)
+    landing = settings.landing if settings.landing.is_dir() else None
+    done = rights.export(
+        settings.lake_root,
+        settings.home / "models",
+        listener,
+        out,
+        landing=landing,
+        key=settings.resolved_pseudonym_key(),
+    )
     total = sum(done.rows.values())
+    raw = "no landing folder" if done.landing_rows is None else f"{done.landing_rows} raw"
     audit.record_event(
         settings.lake_root,
         "export",
         user_id=listener.user_id,
         rows=total,
-        detail=f"{len(done.rows)} tables, {len(done.models)} model cards",
+        detail=f"{len(done.rows)} tables, {len(done.models)} model cards, profile rows: {raw}",
     )
     print(f"Exported {total} row(s) of {listener.user_id} from {len(done.rows)} tables to {out}")
     for table, rows in sorted(done.rows.items()):
         print(f"  {table}: {rows}")
+    if done.landing_rows is None:
+        print("  (no landing folder here: their raw profile rows are not in the zip)")
+    elif done.landing_rows:
+        print(
+            f"  {rights.LANDING_PROFILES}: {done.landing_rows} (their row as the operator's "
+            "profiles file holds it, clear email included: their own data)"
+        )
     return 0
 
 
@@ -124,14 +142,7 @@ def _erase(settings: Settings, listener: Listener, args) -> int:
         print(f"  {table}: {rows} row(s) deleted, history cut")
     for folder in done.models:
         print(f"  models/{folder}: their entries removed")
-    left = rights.landing_files(settings.landing, listener, settings.resolved_pseudonym_key())
-    if left and args.landing:
-        for path in left:
-            path.unlink()
-        print(f"  landing: {len(left)} file(s) deleted")
-    elif left:
-        print(f"  landing: {len(left)} file(s) still hold them; the next build brings them back:")
-        print("\n".join(f"    {path}" for path in left) + "\n  (--landing deletes them)")
+    _landing(settings, listener, args.landing)
     ok = True
     if not args.no_rebuild and done.rows:
         ok = _rebuild(settings)
@@ -149,6 +160,37 @@ def _erase(settings: Settings, listener: Listener, args) -> int:
         f"{len(holders)} files still holding them",
     )
     return 0 if ok and not holders else 1
+
+
+def _rows(n: int) -> str:
+    return "1 row" if n == 1 else f"{n} rows"
+
+
+def _landing(settings: Settings, listener: Listener, delete: bool) -> None:
+    """Their history files and profiles-file rows: removed (--landing), else listed, since the
+    next build would bring them back."""
+    from moodlake_dagster.privacy import rights
+
+    key = settings.resolved_pseudonym_key()
+    files = rights.landing_files(settings.landing, listener, key)
+    profiles = rights.landing_profiles(settings.landing, listener, key)
+    if delete and (files or profiles):
+        done = rights.erase_landing(settings.landing, listener, key)
+        if done.files:
+            print(f"  landing: {len(done.files)} file(s) deleted")
+        for path, n in sorted(done.rows.items()):
+            print(f"  landing: {path.name}: {_rows(n)} removed, the other rows kept")
+    elif files or profiles:
+        print(
+            f"  landing: {len(files) + len(profiles)} file(s) still hold them; "
+            "the next build brings them back:"
+        )
+        for path in files:
+            print(f"    {path}")
+        for path, n in sorted(profiles.items()):
+            verb = "holds" if n == 1 else "hold"
+            print(f"    {path.name}: {_rows(n)} still {verb} them ({path})")
+        print("  (--landing deletes their files and removes their profile rows)")
 
 
 def _rebuild(settings: Settings) -> bool:

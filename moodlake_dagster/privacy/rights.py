@@ -1,10 +1,12 @@
 """A listener's rights over their data: a copy of all of it, and its erasure.
 
 `export` gathers every row about the listener from every table, their per-listener model cards
-and a manifest (tables, row counts, each column's classification) into one zip of JSON Lines.
+and a manifest (tables, row counts, each column's classification) into one zip of JSON Lines,
+plus their raw row of the operator's profiles files when the landing folder is at hand.
 `erase` removes the listener from every table (with its history), the model store and
-Dagster's records; the CLI (`moodlake privacy`) adds the confirmation, the rebuild and the
-proof scan around it.
+Dagster's records; `erase_landing` deletes their history files and cuts their row out of the
+profiles files. The CLI (`moodlake privacy`) adds the confirmation, the rebuild and the proof
+scan around it.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ import pyarrow as pa
 from moodlake_dagster import storage
 from moodlake_dagster.checks.classification import classify
 from moodlake_dagster.ingest.privacy import pseudonymize
-from moodlake_dagster.privacy import lake_rows, records
-from moodlake_dagster.tables import PLAYS, USERS
+from moodlake_dagster.privacy import lake_rows, profiles_file, records
+from moodlake_dagster.tables import BRONZE_PROFILES, PLAYS, PROFILES, USERS
 
 
 class RightsError(LookupError):
@@ -41,7 +43,7 @@ class Listener:
 
 def known_listeners(lake_root: str, storage_options=None) -> list[str]:
     known: set[str] = set()
-    for table in (PLAYS, USERS):
+    for table in (PLAYS, USERS, PROFILES, BRONZE_PROFILES):
         uri = storage.table_uri(lake_root, table.layer, table.name)
         if storage.table_exists(uri, storage_options):
             frame = storage.read_frame(uri, columns=["user_id"], storage_options=storage_options)
@@ -51,10 +53,12 @@ def known_listeners(lake_root: str, storage_options=None) -> list[str]:
 
 def find_listener(user: str, lake_root: str, key: bytes, landing: Path | None) -> Listener:
     """The listener named by an account name or a pseudonym — in the lake, or only in a landing
-    folder still — with their account name where a landing folder is theirs."""
+    folder still (a history folder or a profiles file row) — with their account name where the
+    landing folder knows it."""
     folders = {}
     if landing is not None and landing.is_dir():
-        folders = {pseudonymize(p.name, key): p.name for p in landing.iterdir() if p.is_dir()}
+        folders = profiles_file.accounts(landing, key)
+        folders |= {pseudonymize(p.name, key): p.name for p in landing.iterdir() if p.is_dir()}
     known = set(known_listeners(lake_root)) | set(folders)
     if user in known:
         user_id, account = user, None
@@ -69,13 +73,38 @@ def find_listener(user: str, lake_root: str, key: bytes, landing: Path | None) -
 
 
 def landing_files(landing: Path | None, listener: Listener, key: bytes) -> list[Path]:
-    """Landing files that still hold the listener (their account folder): the next build
-    would bring them back."""
+    """History files that still hold the listener (their account folder): the next build
+    would bring them back. Their profile rows: `landing_profiles`."""
     if landing is None or not landing.is_dir():
         return []
     folders = [p for p in landing.iterdir() if p.is_dir()]
     theirs = [p for p in folders if pseudonymize(p.name, key) == listener.user_id]
     return sorted(f for folder in theirs for f in folder.rglob("*") if f.is_file())
+
+
+def landing_profiles(landing: Path | None, listener: Listener, key: bytes) -> dict[Path, int]:
+    """Profiles files that still hold a row of the listener → their rows there: the next build
+    would bring their profile back. Only the rows go; the file holds other listeners."""
+    if landing is None or not landing.is_dir():
+        return {}
+    return profiles_file.holding_files(landing, listener.user_id, key)
+
+
+@dataclass
+class LandingErasure:
+    files: list[Path] = field(default_factory=list)  # history files deleted
+    rows: dict[Path, int] = field(default_factory=dict)  # profiles file → rows removed
+
+
+def erase_landing(landing: Path | None, listener: Listener, key: bytes) -> LandingErasure:
+    """Delete the listener's history files and rewrite each profiles file without their rows
+    (atomically: a temp file beside it, then os.replace)."""
+    done = LandingErasure(landing_files(landing, listener, key))
+    for path in done.files:
+        path.unlink()
+    for path in landing_profiles(landing, listener, key):
+        done.rows[path] = profiles_file.remove_listener(path, listener.user_id, key)
+    return done
 
 
 # ---- Export ------------------------------------------------------------------------------------
@@ -91,17 +120,52 @@ def _jsonl(rows: pa.Table) -> str:
     )
 
 
+LANDING_PROFILES = "landing/profiles.jsonl"
+
+
 @dataclass
 class Export:
     path: Path
     rows: dict[str, int] = field(default_factory=dict)
     models: list[str] = field(default_factory=list)
+    landing_rows: int | None = None  # their profiles-file rows; None: no landing folder read
 
 
-def export(lake_root: str, models_root: Path, listener: Listener, out: Path) -> Export:
+def _landing_entry(landing: Path | None, rows: list[dict]) -> dict:
+    """The manifest's word on the raw profile rows: what they are, or why they are absent."""
+    if landing is None:
+        return {
+            "file": None,
+            "rows": None,
+            "note": "The landing folder was not available to this export, so the operator's "
+            "profiles files were not read; the lake's profile tables above hold your "
+            "pseudonym, a masked email and a keyed token only.",
+        }
+    return {
+        "file": LANDING_PROFILES,
+        "rows": len(rows),
+        "sources": sorted({r["_source_file"] for r in rows}),
+        "note": "Your row(s) in the operator's profiles files, as written there: your account "
+        "name and your email in clear. This is your own data, given to you; the lake itself "
+        "keeps only your pseudonym, a masked email and a keyed token.",
+    }
+
+
+def export(
+    lake_root: str,
+    models_root: Path,
+    listener: Listener,
+    out: Path,
+    landing: Path | None = None,
+    key: bytes | None = None,
+) -> Export:
     """Write the listener's zip: tables/<layer>/<name>.jsonl, models/<model>/<day>/card.json,
-    manifest.json."""
+    landing/profiles.jsonl (only with a landing folder and the key) and manifest.json."""
     done = Export(out)
+    if landing is not None and not landing.is_dir():
+        landing = None
+    if landing is not None and key is None:
+        raise ValueError("reading the landing profiles needs the pseudonym key")
     manifest = {
         "user_id": listener.user_id,
         "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -129,6 +193,11 @@ def export(lake_root: str, models_root: Path, listener: Listener, out: Path) -> 
             archive.writestr(f"models/{name}/card.json", json.dumps(card, indent=2))
             done.models.append(name)
             manifest["models"].append(name)
+        raw = profiles_file.listener_rows(landing, listener.user_id, key) if landing else []
+        if landing is not None:
+            done.landing_rows = len(raw)
+            archive.writestr(LANDING_PROFILES, "".join(json.dumps(r) + "\n" for r in raw))
+        manifest["landing"] = _landing_entry(landing, raw)
         archive.writestr("manifest.json", json.dumps(manifest, indent=2))
     return done
 
