@@ -53,7 +53,12 @@ def cmd_privacy(args: argparse.Namespace) -> int:
         return 1
     if args.action == "export":
         return _export(settings, listener, args.out)
-    return _erase(settings, listener, args)
+    from moodlake_dagster.cli import home_locked
+
+    # No build may write them back between the delete and the rebuild: the erase holds the
+    # home's build lock throughout (a running build is waited for, and named).
+    with home_locked(settings):
+        return _erase(settings, listener, args)
 
 
 def _export(settings: Settings, listener: Listener, out: Path) -> int:
