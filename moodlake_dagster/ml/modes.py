@@ -3,6 +3,17 @@
 A mode is a kind of listening the person keeps coming back to ("calm acoustic evenings").
 Silhouette is an internal measure of how well the modes separate — a diagnostic, not a
 prediction score, so it is reported as such.
+
+Scale (issue 11): the model is unchanged (k 2-6, K-Means n_init=10, seed 11, silhouette on at
+most SILHOUETTE_SAMPLE plays), only scheduled differently, so no metric moves. Listeners are
+fitted in worker processes with one numeric thread each (`parallel.per_listener`): each KMeans
+fit otherwise starts OpenMP threads on every core, which on a busy 2-core machine mostly wait
+for one another (200 crowd listeners: over 600 s before, 34-56 s after). The silhouette sample
+and its distance matrix are drawn once per listener, not once per k (`_silhouette`: the value of
+`sklearn.metrics.silhouette_score(sample_size=SILHOUETTE_SAMPLE, random_state=SEED)` to 1e-15,
+without its per-row Python loop; 43 s -> 34 s serial). Silhouette stays
+O(min(plays, SILHOUETTE_SAMPLE)²) per listener. The tables, curves, k and silhouettes are the
+same as the serial sklearn path's (tests/test_modes_scale.py).
 """
 
 from __future__ import annotations
@@ -16,11 +27,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 from sklearn.cluster import KMeans
-from sklearn.metrics import silhouette_score
+from sklearn.metrics import pairwise_distances
 from sklearn.preprocessing import StandardScaler
 
 from moodlake_dagster.ml.metrics import metric
 from moodlake_dagster.ml.output import ModelOutput
+from moodlake_dagster.ml.parallel import per_listener
 from moodlake_dagster.tables import LISTENING_MODES
 from moodlake_dagster.vocabulary import MODE_FEATURES
 
@@ -73,12 +85,15 @@ def fit_user(user_id: str, plays: pd.DataFrame) -> UserModes:
     scaler = StandardScaler().fit(X)
     Z = scaler.transform(X)
     curve, fits = {}, {}
-    sample = min(SILHOUETTE_SAMPLE, len(Z))
+    # The sample silhouette_score(sample_size, random_state=SEED) draws: the same for every k.
+    picked = np.random.RandomState(SEED).permutation(len(Z))[:SILHOUETTE_SAMPLE]
+    distances = pairwise_distances(Z[picked])
+    distinct = len(np.unique(Z, axis=0))
     for k in K_RANGE:
-        if k >= len(np.unique(Z, axis=0)):
+        if k >= distinct:
             break
         km = KMeans(n_clusters=k, n_init=10, random_state=SEED).fit(Z)
-        curve[k] = float(silhouette_score(Z, km.labels_, sample_size=sample, random_state=SEED))
+        curve[k] = _silhouette(distances, km.labels_[picked])
         fits[k] = km
     if not curve:
         raise ValueError("all plays sit on one point in mood space: no modes to find")
@@ -107,6 +122,35 @@ def fit_user(user_id: str, plays: pd.DataFrame) -> UserModes:
     return UserModes(user_id, k, curve[k], curve, pd.DataFrame(rows), scaler, km)
 
 
+def _silhouette(distances: np.ndarray, labels: np.ndarray) -> float:
+    """Mean silhouette from the sample's distance matrix, as sklearn computes it (a cluster of
+    one scores 0), so one matrix serves every k."""
+    classes, codes = np.unique(labels, return_inverse=True)
+    n = len(codes)
+    if not 1 < len(classes) < n:
+        raise ValueError(
+            f"Number of labels is {len(classes)}. Valid values are 2 to n_samples - 1 (inclusive)"
+        )
+    sizes = np.bincount(codes)
+    totals = distances @ np.eye(len(classes))[codes]  # summed distance to each cluster
+    rows = np.arange(n)
+    intra = totals[rows, codes]
+    totals[rows, codes] = np.inf
+    inter = (totals / sizes).min(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        intra = intra / (sizes - 1)[codes]
+        scores = (inter - intra) / np.maximum(intra, inter)
+    return float(np.mean(np.nan_to_num(scores)))
+
+
+def _fit_or_reason(user_id: str, plays: pd.DataFrame) -> UserModes | str:
+    """`fit_user` for a worker process: a listener's failure comes back as its reason."""
+    try:
+        return fit_user(user_id, plays)
+    except ValueError as err:
+        return str(err)
+
+
 def assign(user: UserModes, plays: pd.DataFrame) -> np.ndarray:
     """Which of the person's modes new plays fall into."""
     return user.kmeans.predict(user.scaler.transform(plays[list(MODE_FEATURES)].to_numpy(float)))
@@ -123,17 +167,22 @@ class ModesRun:
     log: list[tuple[int, str]]
 
 
-def fit_listeners(plays: pd.DataFrame, tracks: pd.DataFrame, as_of: dt.date) -> ModesRun:
+def fit_listeners(
+    plays: pd.DataFrame, tracks: pd.DataFrame, as_of: dt.date, *, n_workers: int | None = None
+) -> ModesRun:
     """Modes for every listener in `plays` (training plays with audio features) from the
     features in `tracks` (Silver as of `as_of`); a listener who cannot have any is named with
-    the reason."""
+    the reason. `n_workers` processes (default: `parallel.workers()`); 1 fits in this one."""
     joined = plays.merge(tracks[["track_id", *MODE_FEATURES]], on="track_id")
     fitted, skipped = [], {}
-    for user_id, group in joined.groupby("user_id"):
-        try:
-            fitted.append(fit_user(str(user_id), group))
-        except ValueError as err:
-            skipped[str(user_id)] = str(err)
+    columns = ["user_id", *MODE_FEATURES, "day_part", "local_hour"]
+    groups = list(joined[columns].groupby("user_id"))
+    results = per_listener(_fit_or_reason, groups, n_workers=n_workers)
+    for (user_id, _), result in zip(groups, results, strict=True):
+        if isinstance(result, UserModes):
+            fitted.append(result)
+        else:
+            skipped[str(user_id)] = result
     for user_id in set(plays["user_id"]) - set(joined["user_id"]):
         skipped[str(user_id)] = "no play with audio features"
     fitted.sort(key=lambda u: -u.modes["plays"].sum())
