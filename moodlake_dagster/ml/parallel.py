@@ -12,7 +12,6 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import pandas as pd
 from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
@@ -28,18 +27,19 @@ def workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 
 
-def _one_thread(work: Callable[[str, pd.DataFrame], Any], user_id: str, frame: pd.DataFrame):
+def _one_thread(work: Callable[[str, Any], Any], user_id: str, frame: Any):
     with threadpool_limits(limits=1):
         return work(user_id, frame)
 
 
 def per_listener(
-    work: Callable[[str, pd.DataFrame], Any],
-    groups: Iterable[tuple[Any, pd.DataFrame]],
+    work: Callable[[str, Any], Any],
+    groups: Iterable[tuple[Any, Any]],
     *,
     n_workers: int | None = None,
 ) -> list[Any]:
-    """`[work(str(user_id), frame) for user_id, frame in groups]`, spread over processes.
+    """`[work(str(user_id), frame) for user_id, frame in groups]`, spread over processes; a
+    listener's part is usually their plays, or a small bundle of their inputs.
 
     `work` must be a module-level function (it is sent to the workers) and should return its
     failures as values rather than raise them, so one listener's problem is not everyone's."""
