@@ -11,6 +11,7 @@ import pandas as pd
 from moodlake_dagster.assets.common import ML_KINDS, publish_model, table_asset
 from moodlake_dagster.assets.platform import snapshot_or_empty
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
+from moodlake_dagster.demo.crowd import PLAYS_COLUMNS
 from moodlake_dagster.ingest.privacy import pseudonymize
 from moodlake_dagster.inputs import fingerprint
 from moodlake_dagster.ml import churn, farming, playlists, popularity, segments
@@ -32,22 +33,8 @@ from moodlake_dagster.tables import (
 )
 from moodlake_dagster.transform.policy import training_plays
 
-PLAY_COLUMNS = [
-    "user_id",
-    "track_id",
-    "played_at_utc",
-    "play_date",
-    "local_date",
-    "local_hour",
-    "weekday",
-    "day_part",
-    "ms_played",
-    "skipped",
-    "completion",
-    "artist_name",
-    "track_name",
-    "source_format",
-]
+# The plays frame the crowd models take (demo/crowd.py makes the same), and the source policy's.
+PLAY_COLUMNS = [*PLAYS_COLUMNS, "source_format"]
 
 
 def crowd_plays(lake: LakeResource, settings: Settings, end: dt.date) -> pd.DataFrame:

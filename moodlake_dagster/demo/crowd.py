@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from moodlake_dagster.demo.generator import DAY_PART_MOODS, GENERATOR_PLATFORM, _load_catalog
+from moodlake_dagster.vocabulary import AUDIO_FEATURES
 
 # Fixed UTC offsets in hours (standard time, no DST) and how often each country occurs.
 COUNTRY_OFFSETS = {
@@ -69,17 +70,6 @@ PLAYS_COLUMNS = [
     "completion",
     "artist_name",
     "track_name",
-]
-AUDIO_FEATURES = [
-    "danceability",
-    "energy",
-    "loudness",
-    "speechiness",
-    "acousticness",
-    "instrumentalness",
-    "liveness",
-    "valence",
-    "tempo",
 ]
 TRACKS_COLUMNS = [
     "track_id",

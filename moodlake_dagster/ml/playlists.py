@@ -43,6 +43,7 @@ from matplotlib.figure import Figure
 
 from moodlake_dagster.ml.metrics import metric
 from moodlake_dagster.ml.output import ModelOutput
+from moodlake_dagster.ml.recommend import AUDIO
 from moodlake_dagster.tables import MOOD_PLAYLISTS
 from moodlake_dagster.vocabulary import DAY_PARTS, ESTIMATE, ESTIMATE_PREFIX, MOODS
 
@@ -59,16 +60,7 @@ HOLDOUT_DAYS = 14
 GENRE_WEIGHT = 0.8
 NEAREST = 3  # new candidates kept per playlist, as a multiple of its length
 BLOCK = 1024  # playlists per distance block
-FEATURES = (
-    "valence",
-    "energy",
-    "danceability",
-    "acousticness",
-    "instrumentalness",
-    "speechiness",
-    "tempo",
-    "loudness",
-)
+FEATURES = AUDIO  # the match model's audio features: what "nearest" means here too
 KEYS = ["user_id", "mood", "day_part"]
 SCHEMA = MOOD_PLAYLISTS.schema
 
