@@ -17,7 +17,7 @@ from helpers import BASIC, DAILY, EXTENDED, LAYERS, link_landing, make_settings
 from moodlake_dagster.definitions import ASSETS, build_job, make_definitions
 from moodlake_dagster.partitions import daily_partitions
 from moodlake_dagster.resources import build_resources
-from moodlake_dagster.tables import MODELS
+from moodlake_dagster.tables import MODELS, PLATFORM
 
 # Every asset materialized in-process: Spark throughout.
 pytestmark = pytest.mark.spark
@@ -58,11 +58,18 @@ def table(lake, layer, name):
 
 
 def materializations(result):
+    """Materializations by table name; `bronze/profiles` and `silver/profiles` (one name in two
+    layers) by their paths."""
     found = {}
     for event in result.get_asset_materialization_events():
-        mat = event.materialization
-        found.setdefault(mat.asset_key.path[-1], []).append(mat)
+        key = event.materialization.asset_key
+        name = key.to_user_string() if key.path[-1] == "profiles" else key.path[-1]
+        found.setdefault(name, []).append(event.materialization)
     return found
+
+
+def platform_names() -> list[str]:
+    return [t.path if t.name == "profiles" else t.name for t in PLATFORM]
 
 
 def test_every_asset_materializes_and_every_check_passes(lake):
@@ -70,12 +77,12 @@ def test_every_asset_materializes_and_every_check_passes(lake):
         assert result.success
         mats = materializations(result)
         assert sorted(mats) == sorted(
-            ["spotify_tracks", *(table.name for table in MODELS)]
+            ["spotify_tracks", *(table.name for table in MODELS), *platform_names()]
             + [a for layer in TABLES.values() for a in layer if a != "quarantine"]
         )
         assert all(len(m) == partitions for m in mats.values())
         checks = result.get_asset_check_evaluations()
-        assert len(checks) == 35  # one per table, and the models' bars
+        assert len(checks) == 35 + len(PLATFORM)  # one per table, and the models' bars
         failed = {(c.asset_key.path[-1], c.check_name) for c in checks if not c.passed}
         # Days of history are too few for a preference model: its bar cannot be judged.
         assert failed == {("preference_model", "auc_bar")}
@@ -403,6 +410,7 @@ def test_trino_registers_every_table_sql_sees(lake):
         *TABLES["silver"],
         *TABLES["gold"],
         *(table.name for table in MODELS),
+        *(table.name for table in PLATFORM if table.layer != "bronze"),
         "model_metrics",
     }
     assert set(lake_tables(lake["root"])) <= names
