@@ -62,7 +62,7 @@ def playlist_rows(
     """(listener, snapshot day, the playlist's rows in order); ReportError says what exists
     when the asked-for one does not."""
     from moodlake_dagster import storage
-    from moodlake_dagster.reports import ReportError, resolve_user
+    from moodlake_dagster.reports import ReportError, listener_rows
 
     uri = storage.table_uri(lake_root, *TABLE)
     if not storage.table_exists(uri, storage_options):
@@ -72,19 +72,15 @@ def playlist_rows(
     day = storage.snapshot_day(uri, as_of or dt.date.max, storage_options)
     if day is None:
         raise ReportError("no mood playlists yet: the table is empty")
-    rows = storage.read_frame(uri, [("as_of_date", "=", day)], None, storage_options)
-    known = sorted(rows["user_id"].unique())
-    if not known:
-        raise ReportError(f"no listener has a mood playlist as of {day}")
-    try:
-        user_id = resolve_user(user, known, key)
-    except ReportError:
-        if user is None:
-            raise
-        raise ReportError(
-            f"no mood playlist for {user!r} as of {day}; listeners with one: {', '.join(known)}"
-        ) from None
-    own = rows[rows["user_id"] == user_id]
+    user_id, own = listener_rows(
+        uri,
+        day,
+        user,
+        key,
+        storage_options,
+        nobody=f"no listener has a mood playlist as of {day}",
+        unknown=f"no mood playlist for {user!r} as of {day}; listeners with one",
+    )
     chosen = own[(own["mood"] == mood) & (own["day_part"] == day_part)]
     if chosen.empty:
         have = own.groupby("mood")["day_part"].agg(

@@ -163,6 +163,24 @@ def recommendation_report(
     return Report(user_id, day, mode, day_part, picks.reset_index(drop=True), basis)
 
 
+def listener_rows(
+    uri: str, day: dt.date, user: str | None, key: bytes, storage_options, *, nobody, unknown
+) -> tuple[str, pd.DataFrame]:
+    """One listener's rows of a snapshot: (pseudonym, rows). `nobody` says the snapshot holds
+    no listener; `unknown`, followed by the listeners it holds, that `user` is not one."""
+    rows = storage.read_frame(uri, [("as_of_date", "=", day)], None, storage_options)
+    known = sorted(rows["user_id"].unique())
+    if not known:
+        raise ReportError(nobody)
+    try:
+        user_id = resolve_user(user, known, key)
+    except ReportError:
+        if user is None:
+            raise
+        raise ReportError(f"{unknown}: {', '.join(known)}") from None
+    return user_id, rows[rows["user_id"] == user_id]
+
+
 def insights_report(
     lake_root: str,
     *,
@@ -178,20 +196,16 @@ def insights_report(
     day = storage.snapshot_day(uri, as_of or dt.date.max, storage_options)
     if day is None:
         raise ReportError(f"no insights as of {as_of}: the first build is later")
-    rows = storage.read_frame(uri, [("as_of_date", "=", day)], None, storage_options)
-    known = sorted(rows["user_id"].unique())
-    if not known:
-        raise ReportError(f"the data as of {day} supports no insight about anyone yet")
-    try:
-        user_id = resolve_user(user, known, key)
-    except ReportError:
-        if user is None:
-            raise
-        raise ReportError(
-            f"nothing the data supports about {user!r} as of {day}; listeners with insights: "
-            + ", ".join(known)
-        ) from None
-    return user_id, day, rows[rows["user_id"] == user_id].sort_values("rank")
+    user_id, rows = listener_rows(
+        uri,
+        day,
+        user,
+        key,
+        storage_options,
+        nobody=f"the data as of {day} supports no insight about anyone yet",
+        unknown=f"nothing the data supports about {user!r} as of {day}; listeners with insights",
+    )
+    return user_id, day, rows.sort_values("rank")
 
 
 def not_recommended(

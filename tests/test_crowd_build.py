@@ -36,7 +36,6 @@ def crowd(spark_url, tmp_path_factory):
         answers = json.loads((root / "home" / "demo" / "crowd_answers_GENERATED.json").read_text())
         code, out = run_cli("build")
         assert code == 0, out
-        print(out)
         yield {"root": root, "lake": root / "home" / "lake", "answers": answers, "out": out}
 
 
