@@ -26,7 +26,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from moodlake_dagster.demo.generator import DAY_PART_MOODS, GENERATOR_PLATFORM, _load_catalog
+from moodlake_dagster.demo.generator import (
+    DAY_PART_MOODS,
+    GENERATOR_PLATFORM,
+    NOT_AN_EPISODE,
+    _load_catalog,
+)
 from moodlake_dagster.vocabulary import AUDIO_FEATURES
 
 # Fixed UTC offsets in hours (standard time, no DST) and how often each country occurs.
@@ -485,13 +490,7 @@ def _records(plays: pd.DataFrame, extra: pd.DataFrame, rng: np.random.Generator)
             "master_metadata_album_artist_name": plays["artist_name"],
             "master_metadata_album_album_name": extra["album_name"],
             "spotify_track_uri": "spotify:track:" + plays["track_id"],
-            "episode_name": None,
-            "episode_show_name": None,
-            "spotify_episode_uri": None,
-            "audiobook_title": None,
-            "audiobook_uri": None,
-            "audiobook_chapter_uri": None,
-            "audiobook_chapter_title": None,
+            **NOT_AN_EPISODE,
             "reason_start": extra["reason_start"],
             "reason_end": extra["reason_end"],
             "shuffle": extra["shuffle"],

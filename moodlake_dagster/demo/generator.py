@@ -18,6 +18,18 @@ import numpy as np
 import pandas as pd
 
 GENERATOR_PLATFORM = "moodlake-generator"
+# A music play's empty podcast and audiobook fields, as Spotify writes them.
+NOT_AN_EPISODE = dict.fromkeys(
+    (
+        "episode_name",
+        "episode_show_name",
+        "spotify_episode_uri",
+        "audiobook_title",
+        "audiobook_uri",
+        "audiobook_chapter_uri",
+        "audiobook_chapter_title",
+    )
+)
 # (name, first hour, last hour, valence target, energy target)
 DAY_PART_MOODS = (
     ("night", 0, 5, 0.30, 0.30),
@@ -77,13 +89,7 @@ def _user_plays(
                         "master_metadata_album_artist_name": artists[index],
                         "master_metadata_album_album_name": albums[index],
                         "spotify_track_uri": f"spotify:track:{ids[index]}",
-                        "episode_name": None,
-                        "episode_show_name": None,
-                        "spotify_episode_uri": None,
-                        "audiobook_title": None,
-                        "audiobook_uri": None,
-                        "audiobook_chapter_uri": None,
-                        "audiobook_chapter_title": None,
+                        **NOT_AN_EPISODE,
                         "reason_start": reason_start,
                         "reason_end": "fwdbtn" if skipped else "trackdone",
                         "shuffle": shuffle,
