@@ -34,7 +34,16 @@ from moodlake_dagster.settings import Settings, load_settings
 # Same as the repository's dagster.yaml (a test keeps them equal).
 DAGSTER_YAML = """\
 # Dagster instance settings for a local MOODLAKE_HOME (copied to $DAGSTER_HOME by `moodlake`).
-# Storage is SQLite under DAGSTER_HOME; the Docker deployment swaps in PostgreSQL.
+# Storage is Dagster's SQLite files under DAGSTER_HOME, written in batches (event_log.py: a
+# ranged run over years of days writes its per-day events in one transaction, not thousands).
+# The Docker deployment swaps in PostgreSQL.
+storage:
+  custom:
+    module: moodlake_dagster.event_log
+    class: MoodlakeSqliteStorage
+    config:
+      base_dir:
+        env: DAGSTER_HOME
 telemetry:
   enabled: false
 
@@ -47,12 +56,20 @@ concurrency:
 """
 
 
+# The default before batched event writes: a home still holding it is moved to the new one
+# (same SQLite files; only how events are written changes).
+_UNBATCHED_DAGSTER_YAML = DAGSTER_YAML.replace(
+    DAGSTER_YAML[DAGSTER_YAML.index("# Storage is") : DAGSTER_YAML.index("telemetry:")],
+    "# Storage is SQLite under DAGSTER_HOME; the Docker deployment swaps in PostgreSQL.\n",
+)
+
+
 def prepare_dagster_home(settings: Settings) -> Path:
     """Use DAGSTER_HOME if set, else MOODLAKE_HOME/dagster with telemetry off."""
     home = Path(os.environ.get("DAGSTER_HOME") or settings.dagster_home)
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
+    if not config.exists() or config.read_text() == _UNBATCHED_DAGSTER_YAML:
         config.write_text(DAGSTER_YAML)
     os.environ["DAGSTER_HOME"] = str(home)
     return home

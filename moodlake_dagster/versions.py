@@ -18,11 +18,10 @@ def recorded_versions(dagster_home: Path, tables: Iterable[Table]) -> dict[str, 
     no instance there yet: none."""
     if not (dagster_home / "dagster.yaml").exists() and not (dagster_home / "storage").exists():
         return {}
-    from dagster import DagsterInstance
-    from dagster._core.instance.ref import InstanceRef
+    from moodlake_dagster.event_log import instance_at
 
     found = {}
-    with DagsterInstance.from_ref(InstanceRef.from_dir(str(dagster_home))) as instance:
+    with instance_at(dagster_home) as instance:
         for table in tables:
             event = instance.get_latest_materialization_event(table.key)
             materialization = event.asset_materialization if event else None

@@ -22,7 +22,7 @@ import pytest
 from deltalake import DeltaTable
 from helpers import CATALOG_SAMPLE, EXTENDED, link_landing
 
-from moodlake_dagster import cli, maintenance
+from moodlake_dagster import cli, event_log, maintenance
 from moodlake_dagster.build_lock import exclusive
 
 # Every build runs the Spark assets (on the session's shared server).
@@ -122,7 +122,7 @@ def test_killed_builds_do_not_block_the_next(shared_data, spark_url, tmp_path):
     dagster_home.mkdir(parents=True)
     (dagster_home / "dagster.yaml").write_text(cli.DAGSTER_YAML)
     with exclusive(dagster_home / "storage.lock"):
-        instance = dg.DagsterInstance.from_config(str(dagster_home))
+        instance = event_log.instance_at(dagster_home)
     with instance:
         plays_run, plays_pid, plays_s = kill_at(instance, env, KILL_POINTS["silver-plays"])
         model_run, model_pid, model_s = kill_at(instance, env, KILL_POINTS["model-stage"])
@@ -178,7 +178,7 @@ def test_two_builds_at_once_on_a_fresh_home_take_turns(shared_data, spark_url, t
         f"another build is running on this home: pid {other} since "
     ) and out.splitlines()[0].endswith("; waiting for it (Ctrl-C to stop)")
     # Serialised: every run of the one that waited began after the other's runs had ended.
-    with dg.DagsterInstance.from_config(str(tmp_path / "home" / "dagster")) as instance:
+    with event_log.instance_at(tmp_path / "home" / "dagster") as instance:
         records = instance.get_run_records()
     by_pid = {
         pid: [r for r in records if r.dagster_run.tags["moodlake/pid"] == str(pid)]

@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 from helpers import CATALOG_SAMPLE, EXTENDED, REPO, link_landing
 
-from moodlake_dagster import cli
+from moodlake_dagster import cli, event_log
 from moodlake_dagster.settings import SettingsError, load_settings
 
 
@@ -35,7 +35,7 @@ def test_build_a_date_range_from_the_command_line(
     assert "[3 partition(s)]" in out and "Done in" in out
     home = tmp_path / "home" / "dagster"
     assert (home / "dagster.yaml").read_text() == (REPO / "dagster.yaml").read_text()
-    with dg.DagsterInstance.from_config(str(home)) as instance:
+    with event_log.instance_at(home) as instance:
         plays = instance.get_materialized_partitions(dg.AssetKey(["silver", "plays"]))
         genre = instance.get_materialized_partitions(dg.AssetKey(["gold", "genre_mix"]))
     assert plays == {"2024-07-21", "2024-07-22", "2024-07-23"}

@@ -17,7 +17,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 from helpers import EXTENDED, cli_env, run_cli
 
-from moodlake_dagster import audit
+from moodlake_dagster import audit, event_log
 from moodlake_dagster.ingest.privacy import pseudonymize
 from moodlake_dagster.privacy import records, scan
 from moodlake_dagster.tables import TABLES
@@ -108,7 +108,7 @@ def test_erase_waits_for_a_yes_and_for_runs_in_progress(lake):
         code, printed = run_cli("privacy", "erase", "--user", ALICE_NAME)
     assert code == 1 and "not confirmed" in printed
     assert DeltaTable(str(lake["lake"] / "silver/plays")).to_pandas()["user_id"].eq(ALICE).any()
-    with dg.DagsterInstance.from_config(str(lake["home"] / "dagster")) as instance:
+    with event_log.instance_at(lake["home"] / "dagster") as instance:
         from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
 
         run = DagsterRun(
@@ -160,7 +160,7 @@ def test_after_an_erase_no_file_holds_them_and_bob_is_untouched(lake):
     token = audit.erasure_token(ALICE, KEY.encode())
     assert erased["subject"].tolist() == [token] and erased["rows"].iloc[0] > 0
     # Dagster's records still read: the runs and their materializations are there.
-    with dg.DagsterInstance.from_config(str(lake["home"] / "dagster")) as instance:
+    with event_log.instance_at(lake["home"] / "dagster") as instance:
         assert instance.get_runs()
         records = instance.fetch_materializations(dg.AssetKey(["silver", "plays"]), limit=5)
         assert records.records

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from moodlake_dagster import model_plots
-from moodlake_dagster.assets.common import publish_model, table_asset
+from moodlake_dagster.assets.common import metadata_on_last_day, publish_model, table_asset
 from moodlake_dagster.assets.platform import platform_farms
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.inputs import fingerprint
@@ -48,6 +48,7 @@ def baseline_check(evaluation: als.Evaluation | None, why: str) -> dg.AssetCheck
         spark=True,
     )
 )
+@metadata_on_last_day
 def als_recommendations(
     context: dg.AssetExecutionContext,
     lake: LakeResource,

@@ -4,7 +4,7 @@ import datetime as dt
 
 import dagster as dg
 
-from moodlake_dagster.assets.common import log_problems, table_asset
+from moodlake_dagster.assets.common import log_problems, metadata_on_last_day, table_asset
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.checks import empty_result, validate
 from moodlake_dagster.demo.landing import ensure_demo_landing
@@ -67,6 +67,7 @@ def _api_plays(
 
 
 @dg.asset(**table_asset(CATALOG_TRACKS, kinds=KINDS, blocking=True))
+@metadata_on_last_day
 def catalog_tracks(
     context: dg.AssetExecutionContext, lake: LakeResource, moodlake: MoodlakeConfig
 ) -> dg.MaterializeResult:
@@ -111,6 +112,7 @@ def catalog_tracks(
 
 
 @dg.asset(**table_asset(LISTENING_EVENTS, kinds=KINDS, deps=[SPOTIFY_API_RESPONSES], blocking=True))
+@metadata_on_last_day
 def listening_events(
     context: dg.AssetExecutionContext, lake: LakeResource, moodlake: MoodlakeConfig
 ) -> dg.MaterializeResult:

@@ -8,7 +8,12 @@ import json
 import dagster as dg
 import pandas as pd
 
-from moodlake_dagster.assets.common import ML_KINDS, publish_model, table_asset
+from moodlake_dagster.assets.common import (
+    ML_KINDS,
+    metadata_on_last_day,
+    publish_model,
+    table_asset,
+)
 from moodlake_dagster.assets.platform import snapshot_or_empty
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.demo.crowd import PLAYS_COLUMNS
@@ -64,6 +69,7 @@ def _unchanged(context, lake, table, settings, start, end):
 
 
 @dg.asset(**_model_asset(FARM_FLAGS, [PLAYS]))
+@metadata_on_last_day
 def farm_flags(
     context: dg.AssetExecutionContext, lake: LakeResource, moodlake: MoodlakeConfig
 ) -> dg.MaterializeResult:
@@ -80,6 +86,7 @@ def farm_flags(
 
 
 @dg.asset(**_model_asset(LISTENER_SEGMENTS, [PLAYS, TRACKS]))
+@metadata_on_last_day
 def listener_segments(
     context: dg.AssetExecutionContext, lake: LakeResource, moodlake: MoodlakeConfig
 ) -> dg.MaterializeResult:
@@ -93,6 +100,7 @@ def listener_segments(
 
 
 @dg.asset(**_model_asset(CHURN_RISK, [PLAYS, PROFILES]))
+@metadata_on_last_day
 def churn_risk(
     context: dg.AssetExecutionContext, lake: LakeResource, moodlake: MoodlakeConfig
 ) -> dg.MaterializeResult:
@@ -107,6 +115,7 @@ def churn_risk(
 
 
 @dg.asset(**_model_asset(POPULARITY_PREDICTIONS, [TRACKS]))
+@metadata_on_last_day
 def popularity_predictions(
     context: dg.AssetExecutionContext, lake: LakeResource, moodlake: MoodlakeConfig
 ) -> dg.MaterializeResult:
@@ -127,6 +136,7 @@ def popularity_predictions(
 
 
 @dg.asset(**_model_asset(MOOD_PLAYLISTS, [PLAYS, TRACKS, TRACK_MOODS]))
+@metadata_on_last_day
 def mood_playlists(
     context: dg.AssetExecutionContext, lake: LakeResource, moodlake: MoodlakeConfig
 ) -> dg.MaterializeResult:

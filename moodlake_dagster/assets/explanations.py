@@ -4,7 +4,12 @@ sentences a person reads ("recommended because its energy (0.72) …")."""
 import dagster as dg
 
 from moodlake_dagster import model_plots
-from moodlake_dagster.assets.common import ML_KINDS, model_store, publish_model
+from moodlake_dagster.assets.common import (
+    ML_KINDS,
+    metadata_on_last_day,
+    model_store,
+    publish_model,
+)
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.checks import schema_check_spec
 from moodlake_dagster.inputs import fingerprint
@@ -91,6 +96,7 @@ def show(run: explain.Explained) -> None:
     partitions_def=daily_partitions,
     backfill_policy=single_run,
 )
+@metadata_on_last_day
 def explanation_tables(
     context: dg.AssetExecutionContext, lake: LakeResource, moodlake: MoodlakeConfig
 ):

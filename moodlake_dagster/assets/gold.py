@@ -15,6 +15,7 @@ import pyarrow as pa
 from pyspark.sql import functions as F
 
 from moodlake_dagster import insights, tables, trend_plots
+from moodlake_dagster.assets.common import metadata_on_last_day
 from moodlake_dagster.assets.silver import snapshot_predicate
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.checks import schema_check_spec, validate
@@ -202,6 +203,7 @@ def _publish(lake: LakeResource, inputs: GoldInputs, spec: GoldTable) -> dg.Mate
     can_subset=True,
     pool="spark",
 )
+@metadata_on_last_day
 def gold_tables(context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkConnectResource):
     """The Gold tables selected for this run, as of the run's last day."""
     start, end = day_range(context)

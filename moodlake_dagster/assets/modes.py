@@ -3,7 +3,12 @@
 import dagster as dg
 
 from moodlake_dagster import model_plots
-from moodlake_dagster.assets.common import ML_KINDS, publish_model, table_asset
+from moodlake_dagster.assets.common import (
+    ML_KINDS,
+    metadata_on_last_day,
+    publish_model,
+    table_asset,
+)
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.inputs import fingerprint
 from moodlake_dagster.ml import modes
@@ -21,6 +26,7 @@ from moodlake_dagster.transform.policy import training_plays
         blocking=False,
     )
 )
+@metadata_on_last_day
 def listening_modes(
     context: dg.AssetExecutionContext, lake: LakeResource, moodlake: MoodlakeConfig
 ) -> dg.MaterializeResult:

@@ -3,7 +3,13 @@
 import dagster as dg
 
 from moodlake_dagster import model_plots
-from moodlake_dagster.assets.common import AUC_CHECK, ML_KINDS, publish_model, table_asset
+from moodlake_dagster.assets.common import (
+    AUC_CHECK,
+    ML_KINDS,
+    metadata_on_last_day,
+    publish_model,
+    table_asset,
+)
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.checks import nothing_to_check
 from moodlake_dagster.inputs import fingerprint
@@ -47,6 +53,7 @@ def auc_check(evaluation: mood.MoodEvaluation) -> dg.AssetCheckResult:
         },
     )
 )
+@metadata_on_last_day
 def track_moods(
     context: dg.AssetExecutionContext, lake: LakeResource, moodlake: MoodlakeConfig
 ) -> dg.MaterializeResult:

@@ -5,7 +5,7 @@ import dagster as dg
 import pyarrow as pa
 
 from moodlake_dagster import insights, trend_plots
-from moodlake_dagster.assets.common import publish_table, table_asset
+from moodlake_dagster.assets.common import metadata_on_last_day, publish_table, table_asset
 from moodlake_dagster.assets.silver import snapshot_predicate
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.checks import validate
@@ -22,6 +22,7 @@ from moodlake_dagster.transform import over_time, trends
         MOOD_BY_DAY, kinds={"spark", "deltalake"}, deps=[PLAYS, TRACKS], blocking=False, spark=True
     )
 )
+@metadata_on_last_day
 def mood_by_day(
     context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkConnectResource
 ) -> dg.MaterializeResult:
@@ -58,6 +59,7 @@ def mood_by_day(
         MOOD_TRENDS, kinds={"spark", "deltalake"}, deps=[MOOD_BY_DAY], blocking=False, spark=True
     )
 )
+@metadata_on_last_day
 def mood_trends(
     context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkConnectResource
 ) -> dg.MaterializeResult:
@@ -81,6 +83,7 @@ def mood_trends(
         MOOD_TREND_TESTS, kinds={"scipy", "deltalake"}, deps=[MOOD_TRENDS], blocking=False
     )
 )
+@metadata_on_last_day
 def mood_trend_tests(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     """A few monthly rows per listener: SciPy on delta-rs, no Spark."""
     start, end = day_range(context)

@@ -13,7 +13,12 @@ import pandas as pd
 import pyarrow as pa
 
 from moodlake_dagster import insights, platform_plots, tables
-from moodlake_dagster.assets.common import log_problems, publish_table, table_asset
+from moodlake_dagster.assets.common import (
+    log_problems,
+    metadata_on_last_day,
+    publish_table,
+    table_asset,
+)
 from moodlake_dagster.assets.silver import snapshot_predicate
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.checks import nothing_to_check, schema_check_spec, validate
@@ -61,6 +66,7 @@ def _profiles_batch(context, settings: Settings, end: dt.date, now: dt.datetime)
 
 
 @dg.asset(**table_asset(BRONZE_PROFILES, kinds=KINDS, blocking=True))
+@metadata_on_last_day
 def bronze_profiles(
     context: dg.AssetExecutionContext, lake: LakeResource, moodlake: MoodlakeConfig
 ) -> dg.MaterializeResult:
@@ -88,6 +94,7 @@ def bronze_profiles(
 
 
 @dg.asset(**table_asset(PROFILES, kinds=KINDS, deps=[BRONZE_PROFILES], blocking=True))
+@metadata_on_last_day
 def silver_profiles(
     context: dg.AssetExecutionContext, lake: LakeResource, moodlake: MoodlakeConfig
 ) -> dg.MaterializeResult:
@@ -232,6 +239,7 @@ def _publish(lake: LakeResource, i: PlatformInputs, spec: PlatformTable, inputs:
     can_subset=True,
     pool="spark",
 )
+@metadata_on_last_day
 def platform_tables(
     context: dg.AssetExecutionContext,
     lake: LakeResource,

@@ -3,7 +3,13 @@
 import dagster as dg
 
 from moodlake_dagster import model_plots
-from moodlake_dagster.assets.common import AUC_CHECK, ML_KINDS, publish_model, table_asset
+from moodlake_dagster.assets.common import (
+    AUC_CHECK,
+    ML_KINDS,
+    metadata_on_last_day,
+    publish_model,
+    table_asset,
+)
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.inputs import fingerprint
 from moodlake_dagster.ml import preference
@@ -51,6 +57,7 @@ def preference_check(results: list[preference.PreferenceResult]) -> dg.AssetChec
         },
     )
 )
+@metadata_on_last_day
 def preference_model(
     context: dg.AssetExecutionContext, lake: LakeResource, moodlake: MoodlakeConfig
 ) -> dg.MaterializeResult:

@@ -4,7 +4,13 @@ import dagster as dg
 import pandas as pd
 
 from moodlake_dagster import model_plots
-from moodlake_dagster.assets.common import ML_KINDS, model_store, publish_model, table_asset
+from moodlake_dagster.assets.common import (
+    ML_KINDS,
+    metadata_on_last_day,
+    model_store,
+    publish_model,
+    table_asset,
+)
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.inputs import fingerprint
 from moodlake_dagster.insights import preview
@@ -96,6 +102,7 @@ def show(run: recommend.Recommendations) -> None:
         },
     )
 )
+@metadata_on_last_day
 def recommendations(
     context: dg.AssetExecutionContext, lake: LakeResource, moodlake: MoodlakeConfig
 ) -> dg.MaterializeResult:

@@ -4,7 +4,7 @@ import dagster as dg
 import pyarrow as pa
 
 from moodlake_dagster import trend_plots
-from moodlake_dagster.assets.common import publish_table, table_asset
+from moodlake_dagster.assets.common import metadata_on_last_day, publish_table, table_asset
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.inputs import fingerprint
 from moodlake_dagster.partitions import day_range
@@ -17,6 +17,7 @@ from moodlake_dagster.transform import sentences
 @dg.asset(
     **table_asset(INSIGHTS, kinds={"scipy", "deltalake"}, deps=INSIGHTS.reads, blocking=False)
 )
+@metadata_on_last_day
 def insights(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     """Small Gold snapshots in, a few sentences out: delta-rs and pandas, no Spark."""
     start, end = day_range(context)

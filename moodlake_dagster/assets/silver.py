@@ -3,7 +3,7 @@
 import dagster as dg
 import pyarrow as pa
 
-from moodlake_dagster.assets.common import table_asset
+from moodlake_dagster.assets.common import metadata_on_last_day, table_asset
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.checks import validate
 from moodlake_dagster.ingest.privacy import pseudonymize
@@ -46,6 +46,7 @@ def snapshot_predicate(lake: LakeResource, table: Table, as_of) -> str:
 
 
 @dg.asset(**table_asset(TRACKS, deps=[CATALOG_TRACKS, SPOTIFY_TRACKS], **SPARK))
+@metadata_on_last_day
 def tracks(
     context: dg.AssetExecutionContext,
     lake: LakeResource,
@@ -103,6 +104,7 @@ def country_timezones(session):
 
 
 @dg.asset(**table_asset(PLAYS, deps=[LISTENING_EVENTS, TRACKS], **SPARK))
+@metadata_on_last_day
 def plays(
     context: dg.AssetExecutionContext,
     lake: LakeResource,
@@ -148,6 +150,7 @@ def plays(
 
 
 @dg.asset(**table_asset(USERS, deps=[PLAYS], **SPARK))
+@metadata_on_last_day
 def users(
     context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkConnectResource
 ) -> dg.MaterializeResult:

@@ -4,7 +4,7 @@ import datetime as dt
 
 import dagster as dg
 
-from moodlake_dagster.assets.common import table_asset
+from moodlake_dagster.assets.common import metadata_on_last_day, table_asset
 from moodlake_dagster.checks import nothing_to_check, validate
 from moodlake_dagster.ingest.enrichment import (
     enrich_tracks,
@@ -64,6 +64,7 @@ def _skipped(base: dict, why: str) -> dg.MaterializeResult:
         blocking=True,
     )
 )
+@metadata_on_last_day
 def spotify_tracks(
     context: dg.AssetExecutionContext,
     lake: LakeResource,

@@ -1,0 +1,195 @@
+"""The batched SQLite storage records exactly what Dagster's own does, in far fewer transactions."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import dagster as dg
+import pytest
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from helpers import REPO
+
+from moodlake_dagster import event_log
+from moodlake_dagster.assets.common import metadata_on_last_day
+
+DAYS = dg.DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-03-01")
+RANGE = {
+    "dagster/asset_partition_range_start": "2024-01-01",
+    "dagster/asset_partition_range_end": "2024-02-29",
+}
+
+
+@dg.asset(partitions_def=DAYS, backfill_policy=dg.BackfillPolicy.single_run())
+def days_read(context) -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata={"days": len(context.partition_keys)})
+
+
+@dg.asset(partitions_def=DAYS, backfill_policy=dg.BackfillPolicy.single_run(), deps=[days_read])
+def days_failed(context) -> None:
+    raise RuntimeError("a step that fails: its planned days must show as failed")
+
+
+@dg.asset_check(asset=days_read)
+def days_read_check() -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=True)
+
+
+def instance_at(path, batched: bool) -> dg.DagsterInstance:
+    path.mkdir()
+    if batched:
+        shutil.copy(REPO / "dagster.yaml", path / "dagster.yaml")
+        return event_log.instance_at(path)
+    return dg.DagsterInstance.from_config(str(path))
+
+
+def what_is_recorded(instance: dg.DagsterInstance, run_id: str) -> dict:
+    """Everything a reader of the instance sees of a ranged run, without ids and times."""
+    kinds = dg.DagsterEventType
+    storage = instance.event_log_storage
+    records = instance.get_records_for_run(run_id).records
+    return {
+        "events": sorted(
+            (r.event_log_entry.dagster_event_type.value, r.event_log_entry.step_key or "")
+            for r in records
+            if r.event_log_entry.is_dagster_event
+        ),
+        "materialized": {
+            key: instance.get_materialized_partitions(dg.AssetKey(key))
+            for key in ("days_read", "days_failed")
+        },
+        "failed": {
+            key: sorted(
+                storage.get_latest_asset_partition_materialization_attempts_without_materializations(
+                    dg.AssetKey(key)
+                )
+            )
+            for key in ("days_read", "days_failed")
+        },
+        "planned": len(
+            instance.fetch_planned_materializations(dg.AssetKey("days_read"), limit=1000).records
+        ),
+        "latest": instance.get_latest_materialization_event(
+            dg.AssetKey("days_read")
+        ).dagster_event.partition,
+        "check": instance.event_log_storage.get_asset_check_execution_history(
+            dg.AssetCheckKey(dg.AssetKey("days_read"), "days_read_check"), limit=5
+        )[0].status.value,
+        "of_type": len(
+            instance.get_records_for_run(run_id, of_type=kinds.ASSET_MATERIALIZATION).records
+        ),
+    }
+
+
+def test_a_ranged_run_is_recorded_the_same_and_in_batches(tmp_path, monkeypatch):
+    monkeypatch.delenv(event_log.BATCH_SIZE_ENV, raising=False)
+    seen, transactions = {}, {}
+    opened = []
+    real_connect = SqliteEventLogStorage._connect
+
+    def counting_connect(self, shard):
+        opened.append(shard)
+        return real_connect(self, shard)
+
+    monkeypatch.setattr(SqliteEventLogStorage, "_connect", counting_connect)
+    for batched in (False, True):
+        opened.clear()
+        with instance_at(tmp_path / f"batched={batched}", batched) as instance:
+            assert (
+                isinstance(instance.event_log_storage, event_log.BatchedSqliteEventLogStorage)
+                is batched
+            )
+            result = dg.materialize(
+                [days_read, days_failed, days_read_check],
+                instance=instance,
+                tags=RANGE,
+                raise_on_error=False,
+            )
+            assert not result.success
+            seen[batched] = what_is_recorded(instance, result.run_id)
+            transactions[batched] = len(opened)
+    assert seen[True] == seen[False]
+    assert seen[True]["materialized"]["days_read"] == set(DAYS.get_partition_keys()[:60])
+    assert len(seen[True]["failed"]["days_failed"]) == 60  # planned, never materialized
+    assert seen[True]["of_type"] == 60 and seen[True]["check"] == "SUCCEEDED"
+    # 240 per-day events (planned and materialized): a transaction or two each, or a few a batch.
+    assert transactions[False] > 240 and transactions[True] * 4 < transactions[False], transactions
+
+
+def test_the_instance_config_selects_the_batched_storage_under_dagster_home(tmp_path, monkeypatch):
+    with instance_at(tmp_path / "home", batched=True) as instance:
+        storage = instance.event_log_storage
+        assert isinstance(storage, event_log.BatchedSqliteEventLogStorage)
+        # Dagster's own file layout, so a home made before keeps its runs and history.
+        assert (tmp_path / "home" / "history" / "runs" / "index.db").exists()
+        assert int(os.environ[event_log.BATCH_SIZE_ENV]) > 0
+    # Opened from its folder while DAGSTER_HOME names another: refused, with what to set.
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "elsewhere"))
+    with pytest.raises(ValueError, match=f"set DAGSTER_HOME={tmp_path / 'home'}"):
+        dg.DagsterInstance.from_config(str(tmp_path / "home"))
+
+
+def test_a_batch_of_two_runs_is_stored_event_by_event(tmp_path):
+    with instance_at(tmp_path / "home", batched=True) as instance:
+        first = dg.materialize([days_read], instance=instance, partition_key="2024-01-01")
+        second = dg.materialize([days_read], instance=instance, partition_key="2024-01-02")
+        entries = [
+            record.event_log_entry
+            for run in (first, second)
+            for record in instance.get_records_for_run(
+                run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+            ).records
+        ]
+        instance.event_log_storage.store_event_batch(entries)
+        for run in (first, second):
+            stored = instance.get_records_for_run(
+                run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+            ).records
+            assert len(stored) == 2  # the original and its copy, each in its own run's file
+
+
+BIG = {"preview": dg.MetadataValue.md("| a |\n|---|\n" + "| 1 |\n" * 500), "rows": 500}
+
+
+@dg.asset(partitions_def=DAYS, backfill_policy=dg.BackfillPolicy.single_run())
+@metadata_on_last_day
+def days_with_preview(context) -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata=BIG)
+
+
+@dg.multi_asset(
+    specs=[dg.AssetSpec("left"), dg.AssetSpec("right")],
+    partitions_def=DAYS,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+)
+@metadata_on_last_day
+def two_with_preview(context):
+    for key in ("left", "right"):
+        yield dg.MaterializeResult(asset_key=key, metadata=BIG)
+
+
+def metadata_by_day(instance, key: str) -> dict[str, dict]:
+    """Each day's latest materialization metadata."""
+    records = instance.fetch_materializations(dg.AssetKey(key), limit=1000).records  # newest first
+    days = {}
+    for record in records:
+        days.setdefault(record.partition_key, dict(record.asset_materialization.metadata))
+    return days
+
+
+def test_a_ranged_runs_metadata_is_recorded_once_on_its_last_day(tmp_path):
+    with instance_at(tmp_path / "home", batched=True) as instance:
+        dg.materialize([days_with_preview, two_with_preview], instance=instance, tags=RANGE)
+        for key in ("days_with_preview", "left", "right"):
+            days = metadata_by_day(instance, key)
+            assert len(days) == 60  # every day of the range materialized
+            assert days["2024-02-29"]["rows"].value == 500 and "preview" in days["2024-02-29"]
+            assert days["2024-01-15"] == {
+                "days": dg.MetadataValue.text("2024-01-01 … 2024-02-29"),
+                "metadata_on": dg.MetadataValue.text("2024-02-29"),
+            }
+            latest = instance.get_latest_materialization_event(dg.AssetKey(key))
+            assert latest.dagster_event.partition == "2024-02-29"
+        # One day: its metadata as returned.
+        dg.materialize([days_with_preview], instance=instance, partition_key="2024-02-10")
+        assert metadata_by_day(instance, "days_with_preview")["2024-02-10"]["rows"].value == 500
