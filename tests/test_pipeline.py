@@ -88,7 +88,7 @@ def test_every_asset_materializes_and_every_check_passes(lake):
         assert failed == {("preference_model", "auc_bar")}
         # Without a Spotify login the enrichment writes nothing and says why (the basic
         # export of the single day has no track ids to look up).
-        enrichment = mats["spotify_tracks"][0].metadata
+        enrichment = mats["spotify_tracks"][-1].metadata
         expected = "nothing to look up" if partitions == 1 else "Spotify is not connected"
         assert enrichment["skipped"].value == expected
 
@@ -250,7 +250,7 @@ def test_build_job_runs_a_range_as_one_run(lake):
 def test_the_mood_classifier_labels_every_track_and_records_its_metrics(lake):
     from moodlake_dagster.ml.store import ModelStore
 
-    meta = materializations(lake["ranged"])["track_moods"][0].metadata
+    meta = materializations(lake["ranged"])["track_moods"][-1].metadata
     assert meta["macro_auc"].value >= 0.90
     assert meta["macro_auc"].value >= meta["baseline_macro_auc"].value
     moods = table(lake, "gold", "track_moods")
@@ -273,7 +273,7 @@ def test_listening_modes_say_why_a_listener_has_none(lake):
     """One day of a basic export is too few plays for modes: skipped with the reason, no
     crash. (The extended listener's three days reach 30 plays with features only through
     artist estimates.)"""
-    meta = materializations(lake["ranged"])["listening_modes"][0].metadata
+    meta = materializations(lake["ranged"])["listening_modes"][-1].metadata
     assert meta["users_with_modes"].value == 1
     reasons = meta["users_skipped"].value
     assert reasons and all("at least 30 needed" in r for r in reasons.values())
@@ -288,7 +288,7 @@ def test_the_preference_model_says_why_it_cannot_judge(lake):
     ]
     assert check.severity == dg.AssetCheckSeverity.WARN
     assert check.description.startswith("cannot judge")
-    meta = materializations(result)["preference_model"][0].metadata
+    meta = materializations(result)["preference_model"][-1].metadata
     assert meta["users_trained"].value == 0
     assert all("at least 200 needed" in r for r in meta["users_skipped"].value.values())
     rows = table(lake, "gold", "preference_model")
@@ -297,11 +297,11 @@ def test_the_preference_model_says_why_it_cannot_judge(lake):
 
 def test_recommendations_and_als_say_why_three_days_are_not_enough(lake):
     mats = materializations(lake["ranged"])
-    als_meta = mats["als_recommendations"][0].metadata
+    als_meta = mats["als_recommendations"][-1].metadata
     assert als_meta["unit"].value == "session"  # two listeners: sessions stand in
     assert "need at least 5" in als_meta["not_evaluated"].value
     assert als_meta["plays_used"].value > 0
-    recs = mats["recommendations"][0].metadata
+    recs = mats["recommendations"][-1].metadata
     assert recs["listeners"].value == 1  # the extended listener, through artist estimates
     assert all("at least 50 needed" in r for r in recs["listeners_skipped"].value.values())
 
@@ -318,10 +318,10 @@ def test_every_track_mood_is_explained_and_adds_up(lake):
     sentences = latest.groupby("subject")["sentence"]
     assert sentences.get_group("mood").str.startswith("Labelled ").all()
     assert sentences.get_group("recommendation").str.startswith("Recommended because").all()
-    meta = materializations(result)["shap_values"][0].metadata
+    meta = materializations(result)["shap_values"][-1].metadata
     assert meta["plot"].value.startswith("![")
     assert re.search(r"\|\s*shap_value\s*\|", meta["preview"].value)
-    assert materializations(result)["explanations"][0].metadata["plot"].value.startswith("![")
+    assert materializations(result)["explanations"][-1].metadata["plot"].value.startswith("![")
 
 
 def test_the_explanation_plot_draws_one_subjects_contributions(lake):
