@@ -48,6 +48,17 @@ def _kind(event: EventLogEntry) -> str:
     return "log"
 
 
+def _last_of_each_kind(assets: list[tuple[EventLogEntry, int]]) -> list[tuple[EventLogEntry, int]]:
+    """The events whose update of an asset's row survives: the asset table keeps, per asset, the
+    latest materialization, planned run and timestamp, each set by the latest event of a kind,
+    so the last event of each kind per asset, applied in order, leaves the row as all would."""
+    last = {
+        (event.get_dagster_event().asset_key, event.dagster_event_type): i
+        for i, (event, _) in enumerate(assets)
+    }
+    return [assets[i] for i in sorted(last.values())]
+
+
 class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
     """SQLite event log storage whose batches are one transaction per database."""
 
@@ -60,18 +71,20 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
             for statement in statements:
                 conn.execute(statement)
         # The cross-run index mirrors asset, check and run-status events, as store_event does.
-        checks = []
+        assets, checks = [], []
         with self.index_transaction() as conn:
             for event, statement, kind in zip(events, statements, kinds, strict=True):
                 if kind == "log":
                     continue
-                result = conn.execute(statement)
-                event_id = result.inserted_primary_key[0]
+                event_id = conn.execute(statement).inserted_primary_key[0]
                 if kind == "asset":
-                    self._store_asset_event_tags(conn, [event], [event_id])
-                    self._store_asset_event(conn, event, event_id)
+                    assets.append((event, event_id))
                 elif kind == "check":
                     checks.append((event, event_id))
+            if assets:
+                self._store_asset_event_tags(conn, *zip(*assets, strict=True))
+            for event, event_id in _last_of_each_kind(assets):
+                self._store_asset_event(conn, event, event_id)
         for event, event_id in checks:  # their tables are written through their own connections
             self.store_asset_check_event(event, event_id)
 

@@ -75,6 +75,16 @@ def what_is_recorded(instance: dg.DagsterInstance, run_id: str) -> dict:
         "check": instance.event_log_storage.get_asset_check_execution_history(
             dg.AssetCheckKey(dg.AssetKey("days_read"), "days_read_check"), limit=5
         )[0].status.value,
+        # The asset table's row per asset: its latest materialization and run.
+        "asset_rows": {
+            record.asset_entry.asset_key.to_user_string(): (
+                record.asset_entry.last_materialization_record.partition_key
+                if record.asset_entry.last_materialization_record
+                else None,
+                record.asset_entry.last_run_id == run_id,
+            )
+            for record in instance.get_asset_records()
+        },
         "of_type": len(
             instance.get_records_for_run(run_id, of_type=kinds.ASSET_MATERIALIZATION).records
         ),
@@ -112,6 +122,10 @@ def test_a_ranged_run_is_recorded_the_same_and_in_batches(tmp_path, monkeypatch)
     assert seen[True]["materialized"]["days_read"] == set(DAYS.get_partition_keys()[:60])
     assert len(seen[True]["failed"]["days_failed"]) == 60  # planned, never materialized
     assert seen[True]["of_type"] == 60 and seen[True]["check"] == "SUCCEEDED"
+    assert seen[True]["asset_rows"] == {
+        "days_read": ("2024-02-29", True),
+        "days_failed": (None, True),  # planned by the run, never materialized
+    }
     # 240 per-day events (planned and materialized): a transaction or two each, or a few a batch.
     assert transactions[False] > 240 and transactions[True] * 4 < transactions[False], transactions
 
