@@ -26,6 +26,7 @@ from dagster._core.events import (
     EVENT_TYPE_TO_PIPELINE_RUN_STATUS,
 )
 from dagster._core.events.log import EventLogEntry
+from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage, _event_logs_directory
 from dagster._utils import mkdir_p
@@ -65,28 +66,28 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         if len({event.run_id for event in events}) != 1:
             return super().store_event_batch(events)  # one run shard per batch, or the slow way
-        statements = [self.prepare_insert_event(event) for event in events]
+        rows = [self._event_to_row(event) for event in events]  # the rows store_event writes
         kinds = [_kind(event) for event in events]
         with self.run_connection(events[0].run_id) as conn:
-            for statement in statements:
-                conn.execute(statement)
+            conn.execute(SqlEventLogStorageTable.insert(), rows)
         # The cross-run index mirrors asset, check and run-status events, as store_event does.
-        assets, checks = [], []
+        mirrored = [i for i, kind in enumerate(kinds) if kind != "log"]
+        if not mirrored:
+            return
+        insert = SqlEventLogStorageTable.insert().returning(
+            SqlEventLogStorageTable.c.id, sort_by_parameter_order=True
+        )
         with self.index_transaction() as conn:
-            for event, statement, kind in zip(events, statements, kinds, strict=True):
-                if kind == "log":
-                    continue
-                event_id = conn.execute(statement).inserted_primary_key[0]
-                if kind == "asset":
-                    assets.append((event, event_id))
-                elif kind == "check":
-                    checks.append((event, event_id))
+            ids = [row[0] for row in conn.execute(insert, [rows[i] for i in mirrored])]
+            stored = [(events[i], ids[n], kinds[i]) for n, i in enumerate(mirrored)]
+            assets = [(event, event_id) for event, event_id, kind in stored if kind == "asset"]
             if assets:
                 self._store_asset_event_tags(conn, *zip(*assets, strict=True))
             for event, event_id in _last_of_each_kind(assets):
                 self._store_asset_event(conn, event, event_id)
-        for event, event_id in checks:  # their tables are written through their own connections
-            self.store_asset_check_event(event, event_id)
+        for event, event_id, kind in stored:  # their tables are written on their own connections
+            if kind == "check":
+                self.store_asset_check_event(event, event_id)
 
     def register_instance(self, instance) -> None:
         # dagster.yaml names this folder by $DAGSTER_HOME: an instance opened from another
