@@ -59,6 +59,7 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/build_benchmark.py
+	$(BIN)/python benchmarks/long_span_benchmark.py
 	$(BIN)/python benchmarks/sensor_benchmark.py
 	$(BIN)/python benchmarks/models_benchmark.py
 
