@@ -16,7 +16,7 @@ from pathlib import Path
 from moodlake_dagster import fingerprints, tables
 from moodlake_dagster.ingest.landing_store import LandingStore
 from moodlake_dagster.settings import Settings
-from moodlake_dagster.tables import Table
+from moodlake_dagster.tables import AS_OF, Table
 
 
 def catalog_files(settings: Settings) -> str:
@@ -50,14 +50,23 @@ SOURCES: dict[str, Callable[[Settings], str]] = {
 
 
 def fingerprint(table: Table, lake, settings: Settings | None, start: dt.date, end: dt.date):
-    """The fingerprint a write of `table` over [start, end] would record now."""
+    """The fingerprint a write of `table` over [start, end] would record now.
+
+    A table the same every day is fingerprinted by the snapshots its day would read instead of
+    by its days: a later day reading the same ones finds its inputs unchanged."""
     sources = SOURCES.get(table.path)
+    days = (
+        {read.path: lake.snapshot_day(read, end) for read in table.reads if read.partition == AS_OF}
+        if table.same_every_day
+        else None
+    )
     return lake.inputs(
         start,
         end,
         reads=table.reads,
         sources=sources(settings) if sources else None,
         settings=fingerprints.settings_fingerprint(settings) if table.shaped_by_settings else None,
+        days=days,
     )
 
 

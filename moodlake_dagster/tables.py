@@ -35,6 +35,10 @@ class Table:
     schema: pa.Schema | None = None  # fixed where Python builds the rows; Spark's otherwise
     reads: tuple[Table, ...] = ()  # the tables it is computed from (its fingerprint's inputs)
     shaped_by_settings: bool = True  # whether MOODLAKE_* settings change its rows
+    # A snapshot whose rows (but for as_of_date) follow only from what it reads — the latest
+    # snapshot of each snapshot it reads, the whole of any other — never from its day: a new day
+    # with the same inputs writes nothing, and readers of that day take the snapshot before it.
+    same_every_day: bool = False
 
     @property
     def path(self) -> str:
@@ -119,6 +123,7 @@ CATALOG_TRACKS = Table(
             ("_batch_id", pa.string()),
         ]
     ),
+    same_every_day=True,
 )
 SPOTIFY_API_RESPONSES = Table(
     "bronze",
@@ -244,7 +249,8 @@ TRACKS = Table(
     "per catalog artist (their songs' mean features) for plays of songs the catalog lacks.",
     AS_OF,
     models.Tracks,
-    reads=(CATALOG_TRACKS, SPOTIFY_TRACKS),
+    reads=(CATALOG_TRACKS, SPOTIFY_TRACKS),  # every Spotify lookup so far, whatever its day
+    same_every_day=True,
 )
 PLAYS = Table(
     "silver",
@@ -579,6 +585,7 @@ TRACK_MOODS = _model(
     "the model reads.",
     models.TrackMoods,
     reads=(TRACKS,),
+    same_every_day=True,
 )
 LISTENING_MODES = _model(
     "listening_modes",
@@ -907,6 +914,7 @@ POPULARITY_PREDICTIONS = _model(
     ),
     reads=(TRACKS,),
     shaped_by_settings=False,
+    same_every_day=True,
 )
 MOOD_PLAYLISTS = _model(
     "mood_playlists",

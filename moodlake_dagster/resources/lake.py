@@ -62,12 +62,13 @@ class LakeResource(dg.ConfigurableResource):
         reads: tuple[Table, ...] = (),
         sources: str | None = None,
         settings: str | None = None,
+        days: dict | None = None,
     ) -> str:
-        """The fingerprint of a write: its days, the data versions of the tables it reads,
-        its source files, its settings and the code."""
+        """The fingerprint of a write: its days (or what stands for them), the data versions of
+        the tables it reads, its source files, its settings and the code."""
         return fingerprints.digest(
             {
-                "days": [start, end],
+                "days": [start, end] if days is None else days,
                 "reads": {t.path: self.data_version(t) for t in reads},
                 "sources": sources,
                 "settings": settings,
