@@ -90,8 +90,8 @@ def build(lake, start=FIRST_DAY, end=LAST_DAY, force=False) -> dict:
         [listening_events], resources=lake["resources"], instance=lake["instance"], tags=tags
     )
     assert result.success
-    # One materialization per day of the range, all with the run's metadata.
-    event = result.get_asset_materialization_events()[0]
+    # One materialization per day of the range; the run's metadata is on the last day's.
+    event = result.get_asset_materialization_events()[-1]
     return {k: v.value for k, v in event.materialization.metadata.items()}
 
 

@@ -57,6 +57,13 @@ def table(lake, layer, name):
     return DeltaTable(f"{lake['root']}/{layer}/{name}").to_pandas()
 
 
+def standing(snapshots: pd.DataFrame, day: str) -> pd.DataFrame:
+    """The snapshot a reader as of `day` takes: the latest on or before it (a snapshot the same
+    every day is written again only when its inputs change)."""
+    dates = snapshots["as_of_date"].astype(str)
+    return snapshots[dates == dates[dates <= day].max()]
+
+
 def materializations(result):
     """Materializations by table name; `bronze/profiles` and `silver/profiles` (one name in two
     layers) by their paths."""
@@ -250,17 +257,19 @@ def test_build_job_runs_a_range_as_one_run(lake):
 def test_the_mood_classifier_labels_every_track_and_records_its_metrics(lake):
     from moodlake_dagster.ml.store import ModelStore
 
-    meta = materializations(lake["ranged"])["track_moods"][-1].metadata
+    meta = materializations(lake["single"])["track_moods"][-1].metadata
     assert meta["macro_auc"].value >= 0.90
     assert meta["macro_auc"].value >= meta["baseline_macro_auc"].value
+    # The catalog did not change: the later range found the classifier's inputs unchanged.
+    assert materializations(lake["ranged"])["track_moods"][-1].metadata["unchanged"].value
     moods = table(lake, "gold", "track_moods")
-    tracks = table(lake, "silver", "tracks")
-    latest = moods[moods["as_of_date"].astype(str) == RANGE[1]]
-    in_silver = tracks.loc[tracks["as_of_date"].astype(str) == RANGE[1], "track_id"]
+    latest = standing(moods, RANGE[1])
+    assert set(latest["as_of_date"].astype(str)) == {DAY}
+    in_silver = standing(table(lake, "silver", "tracks"), RANGE[1])["track_id"]
     assert set(latest["track_id"]) == set(in_silver)
     metrics = table(lake, "gold", "model_metrics")
     macro = metrics[(metrics["model"] == "mood_classifier") & (metrics["metric"] == "macro_auc")]
-    assert sorted(macro["as_of_date"].astype(str)) == sorted([DAY, RANGE[1]])
+    assert sorted(macro["as_of_date"].astype(str)) == [DAY]
     assert (macro["n_eval"] > 500).all() and (macro["baseline"] > 0.5).all()
     estimator, card = ModelStore(lake["settings"].home / "models").load(
         "mood_classifier", dt.date.fromisoformat(RANGE[1])
@@ -313,7 +322,7 @@ def test_every_track_mood_is_explained_and_adds_up(lake):
     text = table(lake, "gold", "explanations")
     latest = text[text["as_of_date"].astype(str) == RANGE[1]]
     moods = table(lake, "gold", "track_moods")
-    labelled = moods[moods["as_of_date"].astype(str) == RANGE[1]]
+    labelled = standing(moods, RANGE[1])
     assert set(latest.loc[latest["subject"] == "mood", "track_id"]) == set(labelled["track_id"])
     sentences = latest.groupby("subject")["sentence"]
     assert sentences.get_group("mood").str.startswith("Labelled ").all()
@@ -357,7 +366,7 @@ def test_sql_over_the_lake_answers_by_table_name(lake, monkeypatch, capsys):
     joined = (
         query(
             "SELECT count(*) AS n FROM plays p JOIN tracks t USING (track_id) "
-            f"WHERE t.as_of_date = DATE '{RANGE[1]}'",
+            f"WHERE t.as_of_date = DATE '{DAY}'",  # the tracks snapshot standing for RANGE
             lake["root"],
         )
         .column("n")[0]
@@ -444,7 +453,7 @@ def test_mood_by_day_is_each_local_day_computed_by_hand(lake):
     daily = table(lake, "gold", "mood_by_day").set_index(["user_id", "local_date"]).sort_index()
     plays = table(lake, "silver", "plays")
     tracks = table(lake, "silver", "tracks")
-    tracks = tracks[tracks["as_of_date"].astype(str) == RANGE[1]]
+    tracks = standing(tracks, RANGE[1])
     joined = plays.merge(tracks[["track_id", "valence", "energy"]], on="track_id", how="left")
     expected = (
         joined.groupby(["user_id", "local_date"])
