@@ -19,6 +19,9 @@ from pathlib import Path
 from deltalake import DeltaTable
 
 INPUTS = "moodlake.inputs"
+# A part of a table made from fewer inputs than the whole, fingerprinted on its own (a part
+# whose inputs did not change is carried over from the table's latest snapshot).
+PART = "moodlake.part."
 # The materialization metadata key holding the Delta version a write left (versions.py).
 WRITTEN_VERSION = "delta_version"
 FORCE_TAG = "moodlake/force"
@@ -109,10 +112,12 @@ def data_version(uri: str, storage_options: Mapping[str, str] | None = None) -> 
     return int(commit["version"]) if commit else None
 
 
-def recorded(uri: str, storage_options: Mapping[str, str] | None = None) -> str | None:
-    """The fingerprint the table's latest data commit recorded, if that commit recorded one."""
+def recorded(
+    uri: str, storage_options: Mapping[str, str] | None = None, key: str = INPUTS
+) -> str | None:
+    """The fingerprint (`key`) the table's latest data commit recorded, if it recorded one."""
     commit = _latest_data_commit(uri, storage_options)
-    return commit.get(INPUTS) if commit else None
+    return commit.get(key) if commit else None
 
 
 def files_fingerprint(files: Iterable) -> str:

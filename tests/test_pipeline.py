@@ -315,6 +315,38 @@ def test_recommendations_and_als_say_why_three_days_are_not_enough(lake):
     assert all("at least 50 needed" in r for r in recs["listeners_skipped"].value.values())
 
 
+def test_a_later_day_carries_the_mood_explanations_over_as_a_fresh_run_would_make_them(lake):
+    """The catalog did not change between the first day and the range: the range explained its
+    recommendations afresh and carried the mood labels' explanations over, row for row what
+    explaining them again gives."""
+    from moodlake_dagster.ml import explain
+    from moodlake_dagster.ml.store import ModelStore
+
+    text_meta = materializations(lake["ranged"])["explanations"][-1].metadata
+    assert (
+        materializations(lake["single"])["explanations"][-1]
+        .metadata["mood_explanations_carried_over"]
+        .value
+        == 0
+    )
+    carried = text_meta["mood_explanations_carried_over"].value
+    moods = standing(table(lake, "gold", "track_moods"), RANGE[1])
+    assert carried == len(moods) > 0
+    estimator, _ = ModelStore(lake["settings"].home / "models").load(
+        "mood_classifier", dt.date.fromisoformat(RANGE[1])
+    )
+    tracks = standing(table(lake, "silver", "tracks"), RANGE[1])
+    (fresh_shap,), (fresh_text,) = explain.explain_moods(moods, tracks, estimator)
+    for name, fresh in (("shap_values", fresh_shap), ("explanations", fresh_text)):
+        stored = table(lake, "gold", name)
+        stored = stored[(stored["as_of_date"].astype(str) == RANGE[1])]
+        stored = stored[stored["subject"] == "mood"][fresh.columns]
+        order = [c for c in ("track_id", "label", "feature") if c in fresh.columns]
+        left = stored.sort_values(order).reset_index(drop=True)
+        right = fresh.sort_values(order).reset_index(drop=True)
+        pd.testing.assert_frame_equal(left, right, check_dtype=False, check_exact=False)
+
+
 def test_every_track_mood_is_explained_and_adds_up(lake):
     result = lake["ranged"]
     checks = {(c.asset_key.path[-1], c.check_name): c for c in result.get_asset_check_evaluations()}

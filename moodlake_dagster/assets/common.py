@@ -152,10 +152,11 @@ def publish_model(
     days: tuple[dt.date, dt.date],
     inputs: str,
     checks: Sequence[dg.AssetCheckResult] = (),
+    parts: Mapping[str, str] | None = None,
 ) -> dg.MaterializeResult:
     """Write a model run's table, metrics and model; say what it did in the UI."""
     start, end = days
-    uri = lake.replace_range(table, out.rows, start, end, inputs=inputs)
+    uri = lake.replace_range(table, out.rows, start, end, inputs=inputs, parts=parts)
     for model, rows in out.metrics.items():
         record_metrics(lake, model, end, rows)
     metadata = {**lake.written(table, uri), **table.columns(out.rows.schema), **out.metadata}

@@ -20,6 +20,7 @@ from moodlake_dagster.resources import LakeResource, MoodlakeConfig
 from moodlake_dagster.tables import EXPLANATIONS, RECOMMENDATIONS, SHAP_VALUES, TRACK_MOODS, TRACKS
 
 ADDITIVE_CHECK = "shap_sums_to_output"
+MOODS_PART = "moods"
 SPEC = {"partitions_def": daily_partitions, "kinds": ML_KINDS}
 # Where callers (and tests) found it before it moved to ml/explain.py.
 
@@ -108,15 +109,42 @@ def explanation_tables(
         yield from unchanged
         return
     store = model_store(moodlake)
+    moods_inputs = _moods_inputs(lake, end)
+    kept = _moods_explained_before(lake, end, moods_inputs)
     run = explain.explain_all(
         lake.snapshot(TRACKS, end),
         lambda: (lake.snapshot(RECOMMENDATIONS, end), store.load("match_model", end)[0]),
         lambda: (lake.snapshot(TRACK_MOODS, end), store.load("mood_classifier", end)[0]),
         end,
+        moods_explained=kept,
     )
     for what, why in run.not_explained.items():
         context.log.warning(f"no {what} explained: {why}")
+    if kept is not None:
+        context.log.info(f"{len(kept[1])} mood labels' explanations carried over: same moods")
+    run.text.metadata["mood_explanations_carried_over"] = 0 if kept is None else len(kept[1])
     show(run)
-    yield publish_model(lake, moodlake, SHAP_VALUES, run.shap, (start, end), inputs)
-    yield publish_model(lake, moodlake, EXPLANATIONS, run.text, (start, end), inputs)
+    parts = {MOODS_PART: moods_inputs} if "moods" not in run.not_explained else None
+    yield publish_model(lake, moodlake, SHAP_VALUES, run.shap, (start, end), inputs, parts=parts)
+    yield publish_model(lake, moodlake, EXPLANATIONS, run.text, (start, end), inputs, parts=parts)
     yield additivity_check(run)
+
+
+def _moods_inputs(lake: LakeResource, end) -> str:
+    """What the mood part is made from: the moods and tracks snapshots standing for `end` (the
+    classifier is stored with the moods it labelled) and the code."""
+    reads = (TRACKS, TRACK_MOODS)
+    return lake.inputs(
+        end, end, reads=reads, days={t.path: lake.snapshot_day(t, end) for t in reads}
+    )
+
+
+def _moods_explained_before(lake: LakeResource, end, moods_inputs: str):
+    """The latest snapshot's mood rows of both tables, if they were made from the same inputs.
+
+    Explaining every labelled track is most of this asset's work, and the moods change only
+    with the catalog: a new day of plays changes the recommendations, not them."""
+    if any(lake.recorded(t, part=MOODS_PART) != moods_inputs for t in (SHAP_VALUES, EXPLANATIONS)):
+        return None
+    shap, text = (lake.snapshot(t, end) for t in (SHAP_VALUES, EXPLANATIONS))
+    return shap[shap["subject"] == "mood"], text[text["subject"] == "mood"]

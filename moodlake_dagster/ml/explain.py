@@ -198,18 +198,26 @@ Loader = Callable[[], tuple[pd.DataFrame, Any]]
 
 
 def explain_all(
-    tracks: pd.DataFrame, recommendations: Loader, moods: Loader, as_of: dt.date
+    tracks: pd.DataFrame,
+    recommendations: Loader,
+    moods: Loader,
+    as_of: dt.date,
+    moods_explained: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ) -> Explained:
     """SHAP rows and sentences for every recommendation and mood label as of `as_of`.
 
     `recommendations` and `moods` load (the table, its model) when called; one that raises
     LookupError (not built yet) leaves its part unexplained, and `not_explained` says why.
+    `moods_explained` (SHAP rows, sentences) stands for the mood part where it is known already.
     """
     values, sentences, skipped = [], [], {}
     for what, load, explain_part in (
         ("recommendations", recommendations, explain_recommendations),
         ("moods", moods, explain_moods),
     ):
+        if what == "moods" and moods_explained is not None:
+            values, sentences = values + [moods_explained[0]], sentences + [moods_explained[1]]
+            continue
         try:
             frame, model = load()
             v, s = explain_part(frame, tracks, model)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
 import dagster as dg
 import pandas as pd
@@ -38,9 +39,13 @@ class LakeResource(dg.ConfigurableResource):
         end: dt.date,
         where: str | None = None,
         inputs: str | None = None,
+        parts: Mapping[str, str] | None = None,
     ) -> str:
-        """Replace days [start, end]; `inputs` (a fingerprint) is recorded in the commit."""
+        """Replace days [start, end]; `inputs` (a fingerprint) and the fingerprints of `parts`
+        are recorded in the commit."""
         uri = self.uri(table)
+        recorded = {fingerprints.INPUTS: inputs} if inputs else {}
+        recorded |= {fingerprints.PART + name: value for name, value in (parts or {}).items()}
         storage.replace_range(
             uri,
             data,
@@ -49,7 +54,7 @@ class LakeResource(dg.ConfigurableResource):
             end=end,
             where=where,
             target_file_size=self.target_file_size,
-            commit_metadata={fingerprints.INPUTS: inputs} if inputs else None,
+            commit_metadata=recorded or None,
             storage_options=self.storage_options,
         )
         return uri
@@ -76,8 +81,10 @@ class LakeResource(dg.ConfigurableResource):
             }
         )
 
-    def recorded(self, table: Table) -> str | None:
-        return fingerprints.recorded(self.uri(table), self.storage_options)
+    def recorded(self, table: Table, part: str | None = None) -> str | None:
+        """The inputs fingerprint of the table's latest write, or of one part of it."""
+        key = fingerprints.INPUTS if part is None else fingerprints.PART + part
+        return fingerprints.recorded(self.uri(table), self.storage_options, key=key)
 
     def data_version(self, table: Table) -> int | None:
         return fingerprints.data_version(self.uri(table), self.storage_options)
