@@ -37,6 +37,7 @@ LAYERS = [
         "spark_idle",
         "build_lock",
         "runs",
+        "event_log",
         "versions",
         "serve",
     },
