@@ -50,3 +50,16 @@ PREFERENCE_AUC_BAR = 0.80  # ROC AUC on the days after the cutoff
 SESSION_GAP_MINUTES = 30
 # A session whose mean energy reaches this is high-energy.
 HIGH_ENERGY = 0.6
+
+
+# The fields of an Extended Streaming History record that name a podcast episode or an
+# audiobook chapter; a music play carries them empty.
+EPISODE_FIELDS = (
+    "episode_name",
+    "episode_show_name",
+    "spotify_episode_uri",
+    "audiobook_title",
+    "audiobook_uri",
+    "audiobook_chapter_uri",
+    "audiobook_chapter_title",
+)

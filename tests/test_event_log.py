@@ -207,3 +207,38 @@ def test_a_ranged_runs_metadata_is_recorded_once_on_its_last_day(tmp_path):
         # One day: its metadata as returned.
         dg.materialize([days_with_preview], instance=instance, partition_key="2024-02-10")
         assert metadata_by_day(instance, "days_with_preview")["2024-02-10"]["rows"].value == 500
+
+
+# The dagster.yaml `moodlake` wrote into a home before event batching.
+UNBATCHED_DEFAULT = """\
+# Dagster instance settings for a local MOODLAKE_HOME (copied to $DAGSTER_HOME by `moodlake`).
+# Storage is SQLite under DAGSTER_HOME; the Docker deployment swaps in PostgreSQL.
+telemetry:
+  enabled: false
+
+# Spark-backed assets declare pool="spark": one Spark step at a time on a laptop.
+concurrency:
+  pools:
+    default_limit: 1
+  runs:
+    max_concurrent_runs: 2
+"""
+
+
+def test_a_home_with_the_old_default_gets_batched_writes_and_an_edited_one_is_kept(
+    tmp_path, monkeypatch
+):
+    from moodlake_dagster.cli import prepare_dagster_home
+    from moodlake_dagster.settings import load_settings
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    settings = load_settings({"MOODLAKE_HOME": str(tmp_path / "home")})
+    config = settings.dagster_home / "dagster.yaml"
+    config.parent.mkdir(parents=True)
+    config.write_text(UNBATCHED_DEFAULT)
+    prepare_dagster_home(settings)
+    assert config.read_text() == (REPO / "dagster.yaml").read_text()
+    edited = UNBATCHED_DEFAULT.replace("max_concurrent_runs: 2", "max_concurrent_runs: 1")
+    config.write_text(edited)
+    prepare_dagster_home(settings)
+    assert config.read_text() == edited  # the user's own settings are theirs

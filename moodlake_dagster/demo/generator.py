@@ -17,19 +17,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from moodlake_dagster.vocabulary import EPISODE_FIELDS
+
 GENERATOR_PLATFORM = "moodlake-generator"
 # A music play's empty podcast and audiobook fields, as Spotify writes them.
-NOT_AN_EPISODE = dict.fromkeys(
-    (
-        "episode_name",
-        "episode_show_name",
-        "spotify_episode_uri",
-        "audiobook_title",
-        "audiobook_uri",
-        "audiobook_chapter_uri",
-        "audiobook_chapter_title",
-    )
-)
+NOT_AN_EPISODE = dict.fromkeys(EPISODE_FIELDS)
 # (name, first hour, last hour, valence target, energy target)
 DAY_PART_MOODS = (
     ("night", 0, 5, 0.30, 0.30),

@@ -38,6 +38,7 @@ from moodlake_dagster.ingest.landing_store import LandingStore
 from moodlake_dagster.ingest.privacy import DROPPED_FIELDS, pseudonymize
 from moodlake_dagster.ingest.records import BadRecord, iter_json_array, safe_raw
 from moodlake_dagster.tables import LISTENING_EVENTS
+from moodlake_dagster.vocabulary import EPISODE_FIELDS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -78,13 +79,7 @@ _EXTENDED_FIELDS = {
     "master_metadata_album_artist_name",
     "master_metadata_album_album_name",
     "spotify_track_uri",
-    "episode_name",
-    "episode_show_name",
-    "spotify_episode_uri",
-    "audiobook_title",
-    "audiobook_uri",
-    "audiobook_chapter_uri",
-    "audiobook_chapter_title",
+    *EPISODE_FIELDS,
     "reason_start",
     "reason_end",
     "shuffle",
