@@ -14,11 +14,15 @@ in the paths; without it Spark silently drops it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.exceptions import CommitFailedError
 
 from moodlake_dagster import damaged
 
@@ -27,6 +31,8 @@ TARGET_FILE_SIZE = 64 * 1024 * 1024
 # A checkpoint every this many commits (Delta's default is 100; a lake rebuilt daily wants less).
 CHECKPOINT_INTERVAL = 10
 TABLE_PROPERTIES = {"delta.checkpointInterval": str(CHECKPOINT_INTERVAL)}
+COMMIT_ATTEMPTS = 6
+log = logging.getLogger(__name__)
 
 
 def layout(column: str) -> list[str]:
@@ -67,13 +73,14 @@ def replace_range(
     commit_metadata: Mapping[str, str] | None = None,
     storage_options: Mapping[str, str] | None = None,
 ) -> None:
-    """Replace exactly the days [start, end] of `column` in a table.
+    """Replace exactly the days [start, end] of `column` in a table, in one commit.
 
     Days outside the range are untouched; delta-rs refuses rows outside the predicate, so a
     bug upstream cannot leak into a neighbour's days. `where` narrows the replacement
     further (e.g. one model's rows of a shared metrics table). A column new in `data` is
     added to the table (older rows read it as null), so a lake survives an upgrade; a table
-    written with an older layout is rewritten once in the current one first.
+    written with an older layout is rewritten once in the current one first. A commit that
+    loses to a concurrent writer is made again on the new version (`_committed`).
     """
     data = data.cast(pa.schema([f.with_nullable(True) for f in data.schema]))
     if data.num_rows and column in data.column_names:
@@ -81,28 +88,74 @@ def replace_range(
     partition_by = layout(column)
     commit = CommitProperties(custom_metadata=dict(commit_metadata)) if commit_metadata else None
     if not table_exists(uri, storage_options):
-        write_deltalake(
+        _create(uri, data.schema, partition_by, TABLE_PROPERTIES, storage_options)
+    else:
+        relayout(uri, column, target_file_size=target_file_size, storage_options=storage_options)
+    predicate = range_predicate(column, start, end) + (f" AND {where}" if where else "")
+    _committed(
+        uri,
+        f"days {start} to {end}",
+        lambda: write_deltalake(
             uri,
             data,
+            mode="overwrite",
+            predicate=predicate,
             partition_by=partition_by,
-            configuration=TABLE_PROPERTIES,
+            schema_mode="merge",
             target_file_size=target_file_size,
             commit_properties=commit,
             storage_options=_opts(storage_options),
-        )
-        return
-    relayout(uri, column, target_file_size=target_file_size, storage_options=storage_options)
-    write_deltalake(
-        uri,
-        data,
-        mode="overwrite",
-        predicate=range_predicate(column, start, end) + (f" AND {where}" if where else ""),
-        partition_by=partition_by,
-        schema_mode="merge",
-        target_file_size=target_file_size,
-        commit_properties=commit,
-        storage_options=_opts(storage_options),
+        ),
     )
+
+
+def _create(
+    uri: str,
+    schema: pa.Schema,
+    partition_by: list[str],
+    configuration: Mapping[str, str] | None,
+    storage_options: Mapping[str, str] | None,
+) -> None:
+    """Create a table empty; its first rows are written like any later run's.
+
+    Two writers racing to create a table with data would both commit it (delta-rs 1.6 rebases
+    a lost version 0 as an append), doubling its rows. A create that loses the race finds the
+    table there, which is all it wanted.
+    """
+    try:
+        DeltaTable.create(
+            uri,
+            schema,
+            mode="ignore",
+            partition_by=partition_by or None,
+            configuration=dict(configuration) if configuration else None,
+            storage_options=_opts(storage_options),
+        )
+    except CommitFailedError:
+        if not table_exists(uri, storage_options):
+            raise
+
+
+def _committed(uri: str, what: str, write: Callable[[], object]) -> None:
+    """Run a write that replaces what it owns, again if a concurrent commit beat it.
+
+    delta-rs checks each commit against those made since the write read the table
+    (optimistic concurrency) and refuses it if they could touch the same rows: nothing of it is
+    committed, its files are left for vacuum. Replacing a range does not depend on the rows it
+    replaces, so running it again on the new version is the same write, made last.
+    """
+    for attempt in range(1, COMMIT_ATTEMPTS + 1):
+        try:
+            write()
+            return
+        except CommitFailedError as err:
+            if attempt == COMMIT_ATTEMPTS:
+                raise CommitFailedError(
+                    f"{uri}: {what} not written: {attempt} commits in a row lost to concurrent "
+                    f"writers, nothing of them committed ({err})"
+                ) from err
+            log.warning("%s: %s lost to a concurrent commit; writing it again", uri, what)
+            time.sleep(random.uniform(0.05, 0.2) * attempt)
 
 
 def relayout(
@@ -165,16 +218,30 @@ def replace_quarantine(
     """Replace an asset's quarantined records for [start, end] and those with no readable day.
 
     Each run re-reads its sources, so this keeps the quarantine table exactly in step with them.
+    One commit: a reader never sees the old records gone and the new ones not yet there.
     """
-    if table_exists(uri, storage_options):
-        in_range = range_predicate("record_date", start, end)
-        DeltaTable(uri, storage_options=_opts(storage_options)).delete(
-            f"asset = '{asset}' AND (record_date IS NULL OR ({in_range}))"
-        )
-    if data.num_rows:
-        write_deltalake(
-            uri, data, mode="append", partition_by=["asset"], storage_options=_opts(storage_options)
-        )
+    in_range = range_predicate("record_date", start, end)
+    predicate = f"asset = '{asset}' AND (record_date IS NULL OR ({in_range}))"
+    what, options = f"{asset}'s quarantine of {start} to {end}", _opts(storage_options)
+    if not table_exists(uri, storage_options):
+        if not data.num_rows:
+            return
+        _create(uri, data.schema, ["asset"], None, storage_options)
+    if not data.num_rows:  # a delete commits only when it finds something to remove
+        _committed(uri, what, lambda: DeltaTable(uri, storage_options=options).delete(predicate))
+        return
+    _committed(
+        uri,
+        what,
+        lambda: write_deltalake(
+            uri,
+            data,
+            mode="overwrite",
+            predicate=predicate,
+            partition_by=["asset"],
+            storage_options=options,
+        ),
+    )
 
 
 def partition_days(
