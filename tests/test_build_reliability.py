@@ -1,9 +1,10 @@
 """`moodlake build` as separate processes, killed and run together, as a user would meet it.
 
-(i) A build SIGKILLed in Silver's plays step, its rerun in the model stage, each while its run
-holds the `spark` pool's only slot (the moment found from the run's own events): each run is left
-STARTED with the slot held — the fault — and each next build reclaims it, says so, and the last
-finishes, on a lake whose every table opens and whose plays are not doubled.
+(i) A build SIGKILLed in Bronze, its rerun in Silver's plays step, the next in the model stage
+(each moment found from the run's own events); the Spark steps' runs hold the `spark` pool's only
+slot. Each run is left STARTED (with the slot held, for Spark steps) — the fault — and each next
+build reclaims it, says so, and the last finishes, on a lake whose every table opens and equals,
+row for row, a clean build's of the same inputs.
 (ii) Two builds started together on one fresh home: one waits for the other, says so, and both
 finish.
 """
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 import pytest
 from deltalake import DeltaTable
 from helpers import CATALOG_SAMPLE, EXTENDED, link_landing
@@ -32,7 +34,11 @@ MOODLAKE = Path(sys.executable).parent / "moodlake"
 DAYS = ["--start", "2024-07-21", "--end", "2024-07-23"]
 # Spark steps, so their run holds the pool's only slot while they run: Silver's plays (read,
 # transform, write; events stage), and one of the model stage (group ml).
-KILL_POINTS = {"silver-plays": "silver__plays", "model-stage": "gold__als_recommendations"}
+KILL_POINTS = {
+    "bronze": "bronze__listening_events",
+    "silver-plays": "silver__plays",
+    "model-stage": "gold__als_recommendations",
+}
 BUILD_TIMEOUT_S = 600  # a safety net: a build here takes 1–3 min
 
 
@@ -96,9 +102,9 @@ def check_lake(lake: Path) -> list[str]:
     return [name for name, _ in found]
 
 
-def kill_at(instance, env, step: str) -> tuple[dg.DagsterRun, int, float]:
+def kill_at(instance, env, step: str, spark: bool = True) -> tuple[dg.DagsterRun, int, float]:
     """Start a build, SIGKILL its process group once `step` has started; the run it left, the
-    pid it had, and the seconds it ran."""
+    pid it had, and the seconds it ran. A Spark step's run holds the pool's only slot."""
     began = time.monotonic()
     proc = start_build(env)
     run = wait_for_step(instance, proc, step)
@@ -108,14 +114,14 @@ def kill_at(instance, env, step: str) -> tuple[dg.DagsterRun, int, float]:
     left = instance.get_run_by_id(run.run_id)
     assert left.status == dg.DagsterRunStatus.STARTED
     assert left.tags["moodlake/pid"] == str(proc.pid)
-    spark = instance.event_log_storage.get_concurrency_info("spark")
-    assert [slot.run_id for slot in spark.claimed_slots] == [run.run_id]
+    held = instance.event_log_storage.get_concurrency_info("spark").claimed_slots
+    assert [slot.run_id for slot in held] == ([run.run_id] if spark else [])
     return run, proc.pid, time.monotonic() - began
 
 
 def test_killed_builds_do_not_block_the_next(shared_data, spark_url, tmp_path):
-    """Killed in Silver's plays step, then the rerun killed in the model stage; the third build
-    reclaims and finishes. Each build reclaims the run the previous one left."""
+    """Killed in Bronze, the rerun in Silver's plays step, the next in the model stage; the
+    fourth build reclaims and finishes. Each build reclaims the run the previous one left."""
     env = build_env(tmp_path, spark_url)
     dagster_home = tmp_path / "home" / "dagster"
     # The home's instance, created as `moodlake build` would, to watch the builds' runs.
@@ -124,10 +130,12 @@ def test_killed_builds_do_not_block_the_next(shared_data, spark_url, tmp_path):
     with exclusive(dagster_home / "storage.lock"):
         instance = event_log.instance_at(dagster_home)
     with instance:
+        bronze_run, _, bronze_s = kill_at(instance, env, KILL_POINTS["bronze"], spark=False)
         plays_run, plays_pid, plays_s = kill_at(instance, env, KILL_POINTS["silver-plays"])
         model_run, model_pid, model_s = kill_at(instance, env, KILL_POINTS["model-stage"])
-        # The second build reclaimed the first's run before it began.
-        assert instance.get_run_by_id(plays_run.run_id).status == dg.DagsterRunStatus.FAILURE
+        # Each build reclaimed the previous one's run before it began.
+        for run in (bronze_run, plays_run):
+            assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
 
         again = time.monotonic()
         code, out, err = finish(start_build(env))
@@ -145,11 +153,42 @@ def test_killed_builds_do_not_block_the_next(shared_data, spark_url, tmp_path):
         assert instance.event_log_storage.get_concurrency_info("spark").claimed_slots == []
     tables = check_lake(tmp_path / "home" / "lake")
     assert "silver/plays" in tables
+    # A clean build of the same inputs, in a home of its own: the same tables, row for row.
+    clean_env = build_env(tmp_path, spark_url) | {"MOODLAKE_HOME": str(tmp_path / "clean")}
+    code, out, err = finish(start_build(clean_env))
+    assert code == 0, out + err
+    differ = different_tables(tmp_path / "home" / "lake", tmp_path / "clean" / "lake")
+    assert not differ, differ
     print(
-        f"\nkilled at {KILL_POINTS['silver-plays']} after {plays_s:.0f} s, the rerun killed at "
-        f"{KILL_POINTS['model-stage']} after {model_s:.0f} s; the third build reclaimed and "
-        f"finished in {rebuilt_in:.0f} s; {len(tables)} tables open, no duplicate play"
+        f"\nkilled at {KILL_POINTS['bronze']} after {bronze_s:.0f} s, the rerun at "
+        f"{KILL_POINTS['silver-plays']} after {plays_s:.0f} s, the next at "
+        f"{KILL_POINTS['model-stage']} after {model_s:.0f} s; the fourth build reclaimed and "
+        f"finished in {rebuilt_in:.0f} s; {len(tables)} tables open, each equal to a clean build's"
     )
+
+
+def table_rows(uri: str) -> pd.DataFrame:
+    """A table's rows in a canonical order, without the columns that name a run or a moment
+    (`_batch_id`, `_ingested_at`, … start with `_`)."""
+    frame = DeltaTable(uri).to_pandas()
+    frame = frame[sorted(c for c in frame.columns if not c.startswith("_"))]
+    for column in frame.select_dtypes(include="object"):  # lists and maps sort as their text
+        frame[column] = frame[column].map(lambda v: repr(v.tolist() if hasattr(v, "tolist") else v))
+    return frame.sort_values(list(frame.columns)).reset_index(drop=True)
+
+
+def different_tables(lake: Path, clean: Path) -> list[str]:
+    """The tables whose rows differ between two lakes (or that only one of them has)."""
+    ours, theirs = dict(maintenance.tables(str(lake))), dict(maintenance.tables(str(clean)))
+    differ = sorted(set(ours) ^ set(theirs))
+    for name in sorted(set(ours) & set(theirs)):
+        if name.startswith("audit/"):  # when each run happened: never the same twice
+            continue
+        try:
+            pd.testing.assert_frame_equal(table_rows(ours[name]), table_rows(theirs[name]))
+        except AssertionError as err:
+            differ.append(f"{name}: {str(err)[:300]}")
+    return differ
 
 
 def failed_message(instance, run_id: str) -> str:
