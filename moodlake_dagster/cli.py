@@ -98,7 +98,7 @@ def data_day_range(settings: Settings) -> tuple[dt.date, dt.date]:
 
     The first is recorded as where the daily partitions begin (see partitions.py)."""
     from moodlake_dagster.demo.landing import ensure_demo_landing
-    from moodlake_dagster.ingest.history import parse_history
+    from moodlake_dagster.ingest.history import play_day_span
     from moodlake_dagster.ingest.landing_store import LandingStore
 
     if generated := ensure_demo_landing(settings):
@@ -107,19 +107,11 @@ def data_day_range(settings: Settings) -> tuple[dt.date, dt.date]:
     if not store.exists():
         raise SystemExit(f"MOODLAKE_LANDING={settings.landing} is not a folder")
     now = dt.datetime.now(dt.UTC)
-    batch = parse_history(
-        store,
-        key=b"range-scan",
-        default_user="-",
-        now=now,
-        batch_id="scan",
-        ingested_at=now,
-    )
-    days = [event["play_date"] for event in batch.events]
-    if not days:
+    span = play_day_span(store, now)
+    if span is None:
         return now.date(), now.date()
-    record_first_play_day(settings.home, min(days))
-    return min(days), max(days)
+    record_first_play_day(settings.home, span[0])
+    return span
 
 
 # Snapshot sources first (plays resolve against tracks), then events day by day, then the

@@ -132,6 +132,8 @@ def listening_events(
         now=now,
         batch_id=context.run.run_id,
         ingested_at=now,
+        start=start,
+        end=end,
     )
     from_api, bad_api, carried = _api_plays(context, lake, (start, end), now)
     run = history.HistoryRun(batch, from_api, bad_api, start, end)

@@ -75,7 +75,7 @@ OPTIONAL_COLUMNS = ("album_name", "explicit")
 INDEX_COLUMNS = ("", "Unnamed: 0")
 TRACK_ID_PATTERN = r"^[0-9A-Za-z]{22}$"
 _TRACK_ID = re.compile(TRACK_ID_PATTERN)
-CHUNK_ROWS = 50_000
+CHUNK_ROWS = 20_000  # rows in flight as Python strings: ~25 MB a chunk
 _INT64_MIN, _INT64_END = -(2**63), 2**63
 
 
@@ -534,7 +534,7 @@ def parse_catalog(
             tables.append(table)
             bad += chunk_bad
     bad.sort(key=lambda b: b.record_index or 0)
-    table = pa.concat_tables(tables).combine_chunks()
+    table = pa.concat_tables(tables)  # chunks kept: one copy of the rows, not two
     return CatalogBatch(table, bad, records_in, sha, unknown, layout.name, source_name)
 
 
@@ -548,7 +548,7 @@ def parse_catalogs(
     """
     files, tables, bad = [], [], []
     landed_ids: pa.Array = pa.array([], pa.string())
-    for path in paths:
+    for n, path in enumerate(paths, 1):
         batch = parse_catalog(
             path, as_of=as_of, batch_id=batch_id, ingested_at=ingested_at, source_name=path.name
         )
@@ -558,8 +558,8 @@ def parse_catalogs(
             batch.rows_superseded = pc.sum(known).as_py() or 0
             table = table.filter(pc.invert(known))
             batch.table = table
-        if table.num_rows:
-            new_ids = pc.unique(table["track_id"].combine_chunks())
+        if table.num_rows and n < len(paths):  # only a later file needs them
+            new_ids = pc.unique(table["track_id"])
             landed_ids = pa.concat_arrays([landed_ids, new_ids])
         files.append(batch)
         tables.append(table)

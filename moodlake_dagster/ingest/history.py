@@ -27,16 +27,19 @@ import math
 import re
 import zipfile
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, NamedTuple
+from typing import IO, TYPE_CHECKING, NamedTuple
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from moodlake_dagster.ingest.landing_store import LandingStore
 from moodlake_dagster.ingest.privacy import DROPPED_FIELDS, pseudonymize
-from moodlake_dagster.ingest.records import BadRecord, iter_json_array, safe_raw
+from moodlake_dagster.ingest.records import CHUNK_BYTES, BadRecord, iter_json_stream, safe_raw
 from moodlake_dagster.tables import LISTENING_EVENTS
 from moodlake_dagster.vocabulary import EPISODE_FIELDS
 
@@ -99,6 +102,9 @@ KNOWN_FIELDS = {
 
 # A clock a few minutes ahead is not an error; a play from tomorrow is.
 FUTURE_TOLERANCE = dt.timedelta(minutes=5)
+# Parsed rows become an Arrow record batch this often: a big file's rows are held as Arrow
+# columns, not as a dict each.
+BATCH_ROWS = 5_000
 
 
 class RecordError(ValueError):
@@ -123,12 +129,36 @@ class FileReport:
     duplicate_of: str | None = None
 
 
-@dataclass
 class HistoryBatch:
-    events: list[dict]
-    bad: list[BadRecord]
-    files: list[FileReport]
-    passed_over: list[PassedOver]
+    """What `parse_history` read: the landed rows (`rows`, an Arrow table; `events` gives
+    them as dicts, for small batches), bad records, every file's report and the files passed
+    over. Parsed for the days `days` only, rows and dated bad records of other days are
+    counted in their file's records but not kept.
+    """
+
+    def __init__(
+        self,
+        events: list[dict] | None = None,
+        bad: list[BadRecord] | None = None,
+        files: list[FileReport] | None = None,
+        passed_over: list[PassedOver] | None = None,
+        *,
+        rows: pa.Table | None = None,
+        days: tuple[dt.date, dt.date] = (dt.date.min, dt.date.max),
+        play_days: tuple[dt.date, dt.date] | None = None,
+    ) -> None:
+        self._events = events
+        self.rows = rows if rows is not None else events_table(events or [])
+        self.bad = bad if bad is not None else []
+        self.files = files if files is not None else []
+        self.passed_over = passed_over if passed_over is not None else []
+        self.days = days
+        self.play_days = play_days
+
+    @cached_property
+    def events(self) -> list[dict]:
+        """The landed rows as dicts (every column of the Bronze schema)."""
+        return self._events if self._events is not None else self.rows.to_pylist()
 
     @property
     def records_in(self) -> int:
@@ -181,11 +211,23 @@ class HistorySource:
     format: str
     member: str | None = None
 
-    def read(self) -> bytes:
-        if self.member is None:
-            return self.landing.read_bytes(self.location)
-        with self.landing.open(self.location) as handle, zipfile.ZipFile(handle) as archive:
-            return archive.read(self.member)
+    @contextmanager
+    def open(self) -> Iterator[IO[bytes]]:
+        """The file as a binary stream (a zip member is decompressed as it is read)."""
+        with self.landing.open(self.location) as handle:
+            if self.member is None:
+                yield handle
+                return
+            with zipfile.ZipFile(handle) as archive, archive.open(self.member) as member:
+                yield member
+
+    def sha256(self) -> str:
+        """The content's hash, read in chunks (a zip member's CRC is checked at its end)."""
+        digest = hashlib.sha256()
+        with self.open() as stream:
+            while block := stream.read(CHUNK_BYTES):
+                digest.update(block)
+        return digest.hexdigest()
 
     def lineage(self, key: bytes) -> str:
         """Path for lineage columns, account folder pseudonymized (`archive.zip/member`)."""
@@ -397,18 +439,34 @@ def parse_history(
     now: dt.datetime,
     batch_id: str,
     ingested_at: dt.datetime,
+    start: dt.date = dt.date.min,
+    end: dt.date = dt.date.max,
 ) -> HistoryBatch:
-    """Parse every history file under `landing`; each record lands or is quarantined."""
+    """Parse every history file under `landing`; each record lands or is quarantined.
+
+    Files are streamed, never read whole. Only the rows of the days [start, end] are kept
+    (as Arrow record batches), and only the bad records of those days or of no readable day:
+    a run over those days owns nothing else (`HistoryRun`), and every record still counts in
+    its file's `records`, so a one-day run of a big file holds one day of it.
+    """
     files, passed = discover_history_files(landing)
-    events: list[dict] = []
     bad: list[BadRecord] = []
     reports: list[FileReport] = []
     seen_hashes: dict[str, str] = {}
+    batches: list[pa.RecordBatch] = []
+    pending: list[dict] = []
+    first_day, last_day = dt.date.max, dt.date.min
+
+    def keep_bad(record: BadRecord) -> None:
+        if record.record_date is None or start <= record.record_date <= end:
+            bad.append(record)
+
     for file in files:
         fmt = file.format
         source = file.lineage(key)
         try:
-            data = file.read()
+            # A first pass for the hash: a duplicate file is known before its records are.
+            digest = file.sha256()
         except Exception as err:
             # A damaged zip member (CRC, deflate stream, header) is that one file's problem; a
             # plain file that cannot be read is the store's, and fails the run.
@@ -418,48 +476,84 @@ def parse_history(
             reason = f"unreadable member of a damaged zip archive ({type(err).__name__}: {err})"
             bad.append(BadRecord(source, None, reason))
             continue
-        report = FileReport(source, fmt, hashlib.sha256(data).hexdigest())
+        report = FileReport(source, fmt, digest)
         first = seen_hashes.setdefault(report.sha256, source)
         report.duplicate_of = first if first != source else None
         reports.append(report)
         folder_user = pseudonymize(account_label(file.location, default_user), key)
-        text = data.decode("utf-8-sig", errors="replace")  # a re-saved file may have a BOM
-        for index, (value, error, raw) in enumerate(iter_json_array(text)):
-            report.records += 1
-            if error:
-                bad.append(BadRecord(source, None if raw is None else index, error, safe_raw(raw)))
-                report.bad += 1
-                continue
-            try:
-                row = conform(value, fmt, now)
-            except RecordError as err:
-                bad.append(
-                    BadRecord(source, index, str(err), safe_raw(value), record_day(value, fmt, now))
+        with file.open() as stream:  # UTF-8; a re-saved file's BOM is dropped
+            for index, (value, error, raw) in enumerate(iter_json_stream(stream)):
+                report.records += 1
+                if error:
+                    keep_bad(
+                        BadRecord(source, None if raw is None else index, error, safe_raw(raw))
+                    )
+                    report.bad += 1
+                    continue
+                try:
+                    row = conform(value, fmt, now)
+                except RecordError as err:
+                    day = record_day(value, fmt, now)
+                    keep_bad(BadRecord(source, index, str(err), safe_raw(value), day))
+                    report.bad += 1
+                    continue
+                if report.duplicate_of:
+                    reason = f"duplicate file: byte-identical to {report.duplicate_of}"
+                    keep_bad(BadRecord(source, index, reason, None, row["play_date"]))
+                    report.bad += 1
+                    continue
+                unknown = set(value) - KNOWN_FIELDS[fmt] - DROPPED_FIELDS
+                report.unknown_fields.update(unknown)
+                day = row["play_date"]
+                first_day, last_day = min(first_day, day), max(last_day, day)
+                if not start <= day <= end:
+                    continue
+                username = value.get("username")
+                row["user_id"] = (
+                    pseudonymize(username, key)
+                    if isinstance(username, str) and username
+                    else folder_user
                 )
-                report.bad += 1
-                continue
-            if report.duplicate_of:
-                reason = f"duplicate file: byte-identical to {report.duplicate_of}"
-                bad.append(BadRecord(source, index, reason, None, row["play_date"]))
-                report.bad += 1
-                continue
-            unknown = set(value) - KNOWN_FIELDS[fmt] - DROPPED_FIELDS
-            report.unknown_fields.update(unknown)
-            username = value.get("username")
-            row["user_id"] = (
-                pseudonymize(username, key)
-                if isinstance(username, str) and username
-                else folder_user
-            )
-            row |= {
-                "_source_file": source,
-                "_record_index": index,
-                "_ingested_at": ingested_at,
-                "_batch_id": batch_id,
-            }
-            events.append(row)
+                row |= {
+                    "_source_file": source,
+                    "_record_index": index,
+                    "_ingested_at": ingested_at,
+                    "_batch_id": batch_id,
+                }
+                pending.append(row)
+                if len(pending) >= BATCH_ROWS:
+                    batches.append(pa.RecordBatch.from_pylist(pending, LISTENING_EVENTS.schema))
+                    pending = []
+    if pending:
+        batches.append(pa.RecordBatch.from_pylist(pending, LISTENING_EVENTS.schema))
     passed_over = [PassedOver(lineage_path(PurePosixPath(p), key), why) for p, why in passed]
-    return HistoryBatch(events, bad, reports, passed_over)
+    return HistoryBatch(
+        None,
+        bad,
+        reports,
+        passed_over,
+        rows=pa.Table.from_batches(batches, LISTENING_EVENTS.schema),
+        days=(start, end),
+        play_days=(first_day, last_day) if first_day <= last_day else None,
+    )
+
+
+def play_day_span(
+    landing: LandingStore | Path | str, now: dt.datetime
+) -> tuple[dt.date, dt.date] | None:
+    """First and last play day of the records that would land (None: none would), with no
+    row kept: every file is streamed and judged as `parse_history` judges it."""
+    batch = parse_history(
+        landing,
+        key=b"range-scan",
+        default_user="-",
+        now=now,
+        batch_id="scan",
+        ingested_at=now,
+        start=dt.date.max,
+        end=dt.date.min,
+    )
+    return batch.play_days
 
 
 def record_day(value: object, fmt: str, now: dt.datetime) -> dt.date | None:
@@ -503,6 +597,34 @@ def file_accounting(batch: HistoryBatch, landed: list[dict], bad: list[BadRecord
     landed_by_file: dict[str, Counter] = {}
     for event in landed:
         landed_by_file.setdefault(event["_source_file"], Counter())[content_kind(event)] += 1
+    return _accounting_rows(batch, landed_by_file, bad)
+
+
+def kinds_by_file(table: pa.Table) -> dict[str, Counter]:
+    """`content_kind` counted per `_source_file` over a table of landed rows, column-wise."""
+    content = table["content_type"]
+    track = pc.if_else(
+        pc.fill_null(table["incognito_mode"], False),
+        "private session",
+        pc.if_else(pc.equal(table["ms_played"], 0), "0 ms (never sounded)", "music"),
+    )
+    other = pc.if_else(pc.equal(content, "episode"), "podcast", content)
+    kind = pc.if_else(pc.equal(content, "track"), track, other)
+    counts = (
+        pa.table({"file": table["_source_file"], "kind": kind})
+        .group_by(["file", "kind"])
+        .aggregate([("kind", "count", pc.CountOptions(mode="all"))])
+    )
+    found: dict[str, Counter] = {}
+    for file, name, n in zip(*(counts[c].to_pylist() for c in counts.column_names), strict=True):
+        found.setdefault(file, Counter())[name] = n
+    return found
+
+
+def _accounting_rows(
+    batch: HistoryBatch, landed_by_file: dict[str, Counter], bad: list[BadRecord]
+) -> list[dict]:
+    landed_by_file = dict(landed_by_file)
     quarantined = Counter(b.source_file for b in bad)
     rows = []
     for f in batch.files:
@@ -549,13 +671,33 @@ class HistoryRun:
     start: dt.date
     end: dt.date
 
+    def __post_init__(self) -> None:
+        first, last = self.batch.days
+        if not first <= self.start <= self.end <= last:
+            raise ValueError(
+                f"a run over {self.start}..{self.end} needs a parse of those days; "
+                f"the batch holds {first}..{last}"
+            )
+
+    @cached_property
+    def table(self) -> pa.Table:
+        """The landed rows: the files' of the run's days, then the Web API's."""
+        rows = self.batch.rows
+        if self.batch.days != (self.start, self.end):  # parsed for these days: all ours
+            play_date = rows["play_date"]
+            rows = rows.filter(
+                pc.and_(
+                    pc.greater_equal(play_date, pa.scalar(self.start, pa.date32())),
+                    pc.less_equal(play_date, pa.scalar(self.end, pa.date32())),
+                )
+            )
+        api = [e for e in self.api_plays if self.start <= e["play_date"] <= self.end]
+        return pa.concat_tables([rows, events_table(api)])
+
     @cached_property
     def landed(self) -> list[dict]:
-        return [
-            e
-            for e in self.batch.events + self.api_plays
-            if self.start <= e["play_date"] <= self.end
-        ]
+        """The landed rows as dicts: for small runs (the asset uses `table`)."""
+        return self.table.to_pylist()
 
     @cached_property
     def bad(self) -> list[BadRecord]:
@@ -564,10 +706,6 @@ class HistoryRun:
             for b in self.batch.bad + self.api_bad
             if b.record_date is None or self.start <= b.record_date <= self.end
         ]
-
-    @cached_property
-    def table(self) -> pa.Table:
-        return events_table(self.landed)
 
     def problems(self) -> list[str]:
         """What a run warns about beside its bad records: unknown fields, duplicate files."""
@@ -580,13 +718,14 @@ class HistoryRun:
     def totals(self) -> dict:
         """records_in = landed + quarantined; the files' and the API's records are those plus
         the ones outside the run's days."""
-        landed, bad = len(self.landed), len(self.bad)
+        landed, bad = self.table.num_rows, len(self.bad)
+        from_api = pc.sum(pc.equal(self.table["source_format"], "api")).as_py() or 0
         return {
             "records_in": landed + bad,
             "rows_landed": landed,
             "rows_quarantined": bad,
             "records_in_files": self.batch.records_in,
-            "plays_from_api": sum(1 for e in self.landed if e["source_format"] == "api"),
+            "plays_from_api": from_api,
             "records_outside_range": self.batch.records_in
             + len(self.api_plays)
             + len(self.api_bad)
@@ -599,7 +738,7 @@ class HistoryRun:
 
     def accounting(self) -> list[dict]:
         """Every file (and Web API source) accounted for: see `file_accounting`."""
-        return file_accounting(self.batch, self.landed, self.bad)
+        return _accounting_rows(self.batch, kinds_by_file(self.table), self.bad)
 
 
 def landed_counts(df: pd.DataFrame) -> dict:

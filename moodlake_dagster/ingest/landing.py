@@ -12,11 +12,11 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from moodlake_dagster.ingest.history import HistorySource, discover_history_files, record_day
 from moodlake_dagster.ingest.landing_store import LandingStore
-from moodlake_dagster.ingest.records import iter_json_array
+from moodlake_dagster.ingest.records import CHUNK_BYTES, iter_json_stream
 
 CURSOR_VERSION = 1
 
@@ -102,14 +102,23 @@ def read_days(sources: list[HistorySource], now: dt.datetime) -> tuple[set[dt.da
     problem = None
     for source in sources:
         try:
-            data = source.read()
+            source_days, source_problem = _stream_days(source, now)
         except Exception:
             if source.member is None:
                 raise
             # A damaged zip member: the build quarantines it; it holds no day to wait for.
             continue
-        text = data.decode("utf-8-sig", errors="replace")  # a re-saved file may have a BOM
-        for value, error, raw in iter_json_array(text):
+        days |= source_days
+        problem = source_problem or problem
+    return days, problem
+
+
+def _stream_days(source: HistorySource, now: dt.datetime) -> tuple[set[dt.date], str | None]:
+    """One source's play days and unfinished state, streamed: a big file is never held."""
+    days: set[dt.date] = set()
+    problem = None
+    with source.open() as stream:
+        for value, error, raw in iter_json_stream(stream):
             if error:
                 if raw is None or error.startswith("truncated"):
                     label = f"{source.member}: " if source.member else ""
@@ -119,6 +128,14 @@ def read_days(sources: list[HistorySource], now: dt.datetime) -> tuple[set[dt.da
             if day is not None:
                 days.add(day)
     return days, problem
+
+
+def _file_sha256(store: LandingStore, relative: PurePosixPath) -> str:
+    digest = hashlib.sha256()
+    with store.open(relative) as handle:
+        while block := handle.read(CHUNK_BYTES):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def scan_landing(
@@ -153,7 +170,7 @@ def scan_landing(
                 f"{settle_s:.0f} s"
             )
             continue
-        digest = hashlib.sha256(store.read_bytes(stat.relative)).hexdigest()
+        digest = _file_sha256(store, stat.relative)
         if old and old.sha256 == digest:  # touched, not changed
             result.cursor.files[name] = FileState(stat.size, stat.mtime_ns, digest, old.days)
             continue
