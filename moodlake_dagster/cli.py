@@ -25,7 +25,7 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
-from moodlake_dagster import playlist_cli, privacy_cli
+from moodlake_dagster import damaged, playlist_cli, privacy_cli, run_log
 from moodlake_dagster.demo import landing as demo_landing
 from moodlake_dagster.first_play import record_first_play_day
 from moodlake_dagster.serve import command as serve_command
@@ -157,9 +157,6 @@ def stage_unchanged(settings: Settings, written: list, start: dt.date, end: dt.d
     return unchanged(lake, settings, written, start, end)
 
 
-QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-
-
 def run_build(start: dt.date, end: dt.date, selection: list, force: bool = False):
     """One in-process run of `selection` over [start, end], recorded in DAGSTER_HOME.
 
@@ -187,7 +184,7 @@ def run_build(start: dt.date, end: dt.date, selection: list, force: bool = False
             instance=instance,
             tags=tags,
             raise_on_error=False,
-            run_config=QUIET_LOGS,
+            run_config=run_log.QUIET,
             asset_selection=[table.key for table in selection],
         )
 
@@ -225,9 +222,10 @@ def summarize(result) -> tuple[list[str], bool]:
                 )
         elif event.event_type == DagsterEventType.STEP_FAILURE:
             ok = False
-            # A table asset's step is named after its key (bronze__catalog_tracks): show the key.
-            step = event.step_key.replace("__", "/")
-            lines.append(f"  STEP FAILED: {step}: {_root_cause(event)}")
+            step = run_log.step_name(event.step_key)
+            cause = _root_cause(event)
+            said = damaged.spark_read_error(cause) or run_log.first_line(cause)
+            lines.append(f"  STEP FAILED: {step}: {said}")
     assets = []
     for name, meta in latest.items():
         facts = [
@@ -265,11 +263,16 @@ def summarize(result) -> tuple[list[str], bool]:
 
 
 def _root_cause(event) -> str:
-    """The innermost error message of a step failure (the user's problem, not Dagster's)."""
+    """The error the step's own code raised, under Dagster's wrappers (the user's problem, not
+    Dagster's); an error MoodLake raised `from` a library's says more than the library's."""
     error = event.event_specific_data.error
-    while error is not None and error.cause is not None:
+    while error is not None and error.cause is not None and _dagsters(error):
         error = error.cause
     return error.message.strip() if error else "unknown error"
+
+
+def _dagsters(error) -> bool:
+    return (error.cls_name or "").startswith("Dagster")
 
 
 @contextlib.contextmanager
@@ -322,9 +325,13 @@ def reclaim_stale_runs() -> None:
 
 
 def build_locked(settings: Settings, args) -> int:
+    from dagster import DagsterInstance
+
     prepare_dagster_home(settings)
     prepare_storage()
     reclaim_stale_runs()
+    # pyspark logs each failed call to stderr as JSON; the failure is in the summary and the log.
+    logging.getLogger("pyspark.sql.connect.logging").setLevel(logging.CRITICAL)
     first, last = data_day_range(settings)
     start = dt.date.fromisoformat(args.start) if args.start else first
     end = dt.date.fromisoformat(args.end) if args.end else last
@@ -344,6 +351,7 @@ def build_locked(settings: Settings, args) -> int:
         [("selection", selected_tables(args.select), "range")] if args.select else build_stages()
     )
     began, ok, metadata = time.monotonic(), True, {}
+    log = run_log.log_path(settings.home, dt.datetime.now())
     for label, assets, span in stages:
         stage_start = start if span == "range" else end
         stage_began = time.monotonic()
@@ -358,6 +366,9 @@ def build_locked(settings: Settings, args) -> int:
             f"{label}: {stage_start} … {end}, {time.monotonic() - stage_began:.1f} s, "
             f"run {result.run_id}"
         )
+        with DagsterInstance.get() as instance:
+            run_log.write_run(log, instance, result.run_id, label)
+            lines += run_log.warnings(instance, result.run_id)
         print("\n".join(lines))
         ok = ok and stage_ok
         if not stage_ok:
@@ -368,6 +379,8 @@ def build_locked(settings: Settings, args) -> int:
     print(f"{'Done' if ok else 'FAILED'} in {time.monotonic() - began:.1f} s")
     print(f"  lake:        {settings.lake_root}  (bronze/ silver/ gold/ Delta tables)")
     print(f"  quarantine:  {settings.lake_root}/bronze/quarantine")
+    if log.exists():
+        print(f"  log:         {log}  (every message; each failure with its stack trace)")
     print(f"  DAGSTER_HOME={os.environ['DAGSTER_HOME']}")
     print("  UI:          make ui   (then open http://127.0.0.1:3000)")
     print(spark_note(settings))

@@ -8,8 +8,9 @@ log and the files can be looked at directly, so the message says exactly what is
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlparse
 
 from deltalake import DeltaTable
@@ -74,6 +75,42 @@ def missing_file(uri: str, version: int, error: OSError) -> DamagedTableError:
     return DamagedTableError(
         f"table {_name(uri)} version {version} lists {Path(path).name}, which is missing "
         f"({path}); {RECOVER}"
+    )
+
+
+def unreadable_file(uri: str, error: Exception) -> DamagedTableError | None:
+    """The error for a data file that is there but is not Parquet (delta-rs names it by a path
+    without its leading slash, and no table); None when `error` is something else."""
+    text = str(error)
+    marker = "Failed to fetch metadata for file "
+    if "Parquet error" not in text or marker not in text:
+        return None
+    path = text.split(marker, 1)[1].split(":", 1)[0].strip()
+    try:
+        version = f" version {DeltaTable(uri).version()}"
+    except DeltaError:
+        version = ""
+    return DamagedTableError(
+        f"table {_name(uri)}{version}: data file {Path(path).name} is not readable Parquet "
+        f"({text.split(marker, 1)[1].split(':', 1)[-1].strip()[:200]}); {RECOVER}"
+    )
+
+
+_SPARK_FILE = re.compile(r"\[(FAILED_READ_FILE[A-Z_.]*)\] [^\n]*?file (file:\S+?\.parquet)")
+
+
+def spark_read_error(message: str) -> str | None:
+    """A Spark read of a damaged data file, said as the table and the file (Spark names only a
+    path and an error class); None when `message` is about something else."""
+    found = _SPARK_FILE.search(message)
+    if not found:
+        return None
+    path = PurePosixPath(unquote(urlparse(found.group(2)).path))
+    folders = [part for part in path.parent.parts if "=" not in part]  # partition folders
+    table = "/".join(folders[-2:])
+    return (
+        f"table {table}: data file {path.name} cannot be read by Spark ({found.group(1)}); "
+        f"{RECOVER}"
     )
 
 

@@ -147,8 +147,10 @@ def tidy(
     table = DeltaTable(uri, storage_options=options)
     table.create_checkpoint()
     table.cleanup_metadata()
+    # Full: also the files no commit ever listed (a write killed before its commit, or one
+    # refused for a concurrent commit), once past the retention like any other.
     vacuumed = table.vacuum(
-        retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False
+        retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False, full=True
     )
     after = health(name, uri, storage_options)
     removed = int(compacted.get("numFilesRemoved", 0))

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, write_deltalake
-from deltalake.exceptions import CommitFailedError
+from deltalake.exceptions import CommitFailedError, DeltaError
 
 from moodlake_dagster import damaged
 
@@ -156,6 +156,10 @@ def _committed(uri: str, what: str, write: Callable[[], object]) -> None:
                 ) from err
             log.warning("%s: %s lost to a concurrent commit; writing it again", uri, what)
             time.sleep(random.uniform(0.05, 0.2) * attempt)
+        except DeltaError as err:  # a data file the write reads (to replace rows) is damaged
+            if damage := damaged.unreadable_file(uri, err):
+                raise damage from err
+            raise
 
 
 def relayout(

@@ -19,7 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 from deltalake import DeltaTable
 
-from moodlake_dagster import storage
+from moodlake_dagster import maintenance, storage
 
 DAY0 = dt.date(2024, 1, 1)
 ROWS_PER_DAY = 2_000
@@ -29,7 +29,7 @@ WRITERS = [("a", 0, 4), ("b", 2, 7), ("c", 5, 9), ("d", 0, 9)]
 WRITER = """
 import datetime as dt, sys, time
 import pyarrow as pa
-from moodlake_dagster import storage
+from moodlake_dagster import maintenance, storage
 
 uri, tag = sys.argv[1], sys.argv[2]
 first, last, at, rows = int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), int(sys.argv[7])
@@ -134,3 +134,72 @@ def test_a_quarantine_replace_is_one_commit(tmp_path):
     storage.replace_quarantine(uri, bad(0), asset="plays", start=DAY0, end=DAY0)
     assert DeltaTable(uri).version() == version  # nothing to remove: no empty commit
     assert Path(uri, "_delta_log").is_dir()
+
+
+KILLED_WRITER = """
+import datetime as dt, sys
+import pyarrow as pa
+from moodlake_dagster import maintenance, storage
+
+n = 6_000_000
+day = dt.date(2024, 1, 1)
+data = pa.table({"play_date": pa.array([day] * n, pa.date32()), "writer": ["late"] * n,
+                 "n": pa.array(range(n))})
+print("writing", flush=True)
+storage.replace_range(sys.argv[1], data, column="play_date", start=day, end=day,
+                      target_file_size=2 * 1024 * 1024)
+print("committed", flush=True)
+"""
+
+
+def test_a_writer_killed_before_its_commit_leaves_nothing_a_reader_sees(tmp_path):
+    """SIGKILLed once its first data file is on disk (the commit comes after every file): the
+    table stays at its last version, the orphans are no one's rows, vacuum removes them."""
+    uri = str(tmp_path / "plays")
+    storage.replace_range(
+        uri, table_of("early", 0, 1), column="play_date", start=DAY0, end=DAY0 + dt.timedelta(1)
+    )
+    before = DeltaTable(uri)
+    listed = {Path(p.removeprefix("file://")).name for p in before.file_uris()}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, uri], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout.readline() == "writing\n"
+    deadline = time.monotonic() + 60
+
+    def orphans() -> set[str]:
+        data = Path(uri).rglob("*.parquet")
+        return {p.name for p in data if "_delta_log" not in p.parts} - listed
+
+    while not orphans():
+        assert proc.poll() is None and time.monotonic() < deadline, "no file before the commit"
+        time.sleep(0.005)
+    proc.kill()
+    proc.wait()
+    assert orphans()  # its files are on disk ...
+    after = DeltaTable(uri)
+    assert after.version() == before.version()  # ... but it never committed
+    assert after.to_pyarrow_table().equals(before.to_pyarrow_table())
+    assert not orphans() & {Path(p).name for p in after.file_uris()}
+
+    left = orphans()
+    # As the maintenance job vacuums (full: files no commit lists), past the retention.
+    maintenance.tidy("plays", uri, target_file_size=64 * 2**20, retention_hours=0)
+    assert left and not orphans()
+    storage.replace_range(uri, table_of("next", 0, 0), column="play_date", start=DAY0, end=DAY0)
+    rows = DeltaTable(uri).to_pyarrow_table().to_pandas()
+    assert rows.groupby("play_date")["writer"].unique().map(list).to_dict() == {
+        DAY0: ["next"],
+        DAY0 + dt.timedelta(1): ["early"],
+    }
+
+
+def table_of(writer: str, first: int, last: int) -> pa.Table:
+    days = [DAY0 + dt.timedelta(days=d) for d in range(first, last + 1) for _ in range(10)]
+    return pa.table(
+        {
+            "play_date": pa.array(days, pa.date32()),
+            "writer": [writer] * len(days),
+            "n": list(range(len(days))),
+        }
+    )

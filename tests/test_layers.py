@@ -38,6 +38,7 @@ LAYERS = [
         "build_lock",
         "runs",
         "event_log",
+        "run_log",
         "versions",
         "serve",
     },
