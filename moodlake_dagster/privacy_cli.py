@@ -155,6 +155,9 @@ def _erase(settings: Settings, listener: Listener, args) -> int:
     changed["database"] = _scrub_database(listener.needles)
     files = len([k for k, n in changed.items() if n and k != "database"])
     print(f"  Dagster records: {sum(changed.values())} entries rewritten ({files} files)")
+    logs = settings.home / "logs"  # the builds' logs (run_log.py) name listeners too
+    if logs.is_dir():
+        print(f"  build logs: {len(records.scrub_dagster(logs, listener.needles))} rewritten")
     holders = _proof(settings, listener)
     audit.record_event(
         settings.lake_root,

@@ -94,7 +94,8 @@ def scrub_sqlite(path: Path, needles: tuple[str, ...]) -> int:
 
 
 def scrub_dagster(dagster_home: Path, needles: tuple[str, ...]) -> dict[str, int]:
-    """Every SQLite file and text log under DAGSTER_HOME, scrubbed: {relative path: changes}."""
+    """Every SQLite file and text log under DAGSTER_HOME (or the builds' log folder),
+    scrubbed: {relative path: changes}."""
     changes = {}
     for path in sorted(dagster_home.rglob("*")):
         if not path.is_file():
