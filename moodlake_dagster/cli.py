@@ -4,6 +4,7 @@ moodlake build                      every day present in the data, one run
 moodlake build --start D --end D    a date range (a backfill), one run
 moodlake ui                         the Dagster UI on http://127.0.0.1:3000
 moodlake spark status|stop          the local Spark Connect server
+moodlake spark cluster start|stop   a standalone master and N workers on this machine
 moodlake recommend [--mode coach]   a listener's picks and why, read from Gold
 moodlake insights [--user NAME]     what the data supports saying about a listener, in words
 moodlake privacy export|erase       a listener's data: a copy, or its erasure proven on disk
@@ -433,19 +434,67 @@ def cmd_ui(args) -> int:
 
 
 def cmd_spark(args) -> int:
+    """The Connect server's and the cluster's state; stop the server; start/stop a cluster."""
+    from moodlake_dagster import spark_cluster
     from moodlake_dagster.spark_server import running_server, stop_local_server
 
     settings = load_settings()
+    state_dir = settings.spark_state_dir
     if args.action == "stop":
-        stopped = stop_local_server(settings.spark_state_dir)
+        stopped = stop_local_server(state_dir)
         print("Stopped the local Spark Connect server." if stopped else "No local server running.")
         return 0
-    server = running_server(settings.spark_state_dir)
+    if args.action == "cluster":
+        if args.cluster_action == "stop":
+            if not spark_cluster.stop_cluster(state_dir):
+                print("No Spark cluster recorded.")
+            return 0
+        if args.cluster_action != "start":
+            raise SystemExit("usage: moodlake spark cluster start --workers N | stop")
+        # Not in the middle of a build: moving its Connect server to the cluster would end it.
+        with home_locked(settings):
+            try:
+                spark_cluster.start_cluster(
+                    state_dir,
+                    args.workers,
+                    cores_per_worker=args.cores,
+                    memory_per_worker=args.memory,
+                    log=lambda line: print(line, flush=True),
+                )
+            except (spark_cluster.SparkClusterError, ValueError) as err:
+                raise SystemExit(str(err)) from err
+        return 0
+    if settings.spark_remote:
+        print(f"Spark Connect: {settings.spark_remote} (MOODLAKE_SPARK_REMOTE; not started here)")
+    server = running_server(state_dir)
     print(
-        f"Running at {server.url} (pid {server.pid}, log {server.log})"
+        f"Spark Connect server: {server.url} (pid {server.pid}, master {server.master}, "
+        f"log {server.log})"
         if server
         else "No local Spark Connect server running."
     )
+    if settings.spark_master:
+        print(f"Spark master (MOODLAKE_SPARK_MASTER): {settings.spark_master}")
+    cluster = spark_cluster.running_cluster(state_dir)
+    if cluster is None:
+        print("No Spark cluster running (moodlake spark cluster start --workers N).")
+        return 0
+    print(f"Spark cluster master: {cluster.master_url} (pid {cluster.master_pid})")
+    print(f"Spark cluster web UI: {cluster.webui_url}")
+    try:
+        status = spark_cluster.master_status(cluster.webui_url)
+    except (OSError, ValueError) as err:
+        print(f"workers: unknown, the web UI did not answer ({err})")
+        return 0
+    alive = spark_cluster.alive_workers(status)
+    print(f"workers alive: {len(alive)} of {len(cluster.workers)} started")
+    for worker in alive:
+        print(
+            f"  {worker['id']}: {worker['cores']} cores ({worker['coresused']} used), "
+            f"{worker['memory']} MiB ({worker['memoryused']} used), web UI {worker['webuiaddress']}"
+        )
+    for app in status.get("activeapps", []):
+        print(f"  application {app['id']} ({app['name']}): {app['cores']} cores")
     return 0
 
 
@@ -706,8 +755,16 @@ def main(argv: list[str] | None = None) -> int:
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=3000)
     ui.set_defaults(func=cmd_ui)
-    spark = sub.add_parser("spark", help="the local Spark Connect server")
-    spark.add_argument("action", choices=["status", "stop"])
+    spark = sub.add_parser(
+        "spark", help="the local Spark Connect server; a Spark cluster on this machine"
+    )
+    spark.add_argument("action", choices=["status", "stop", "cluster"])
+    spark.add_argument(
+        "cluster_action", nargs="?", choices=["start", "stop"], help="with `cluster`"
+    )
+    spark.add_argument("--workers", type=int, default=2, help="cluster start: worker count")
+    spark.add_argument("--cores", type=int, default=1, help="cluster start: cores per worker")
+    spark.add_argument("--memory", default="2g", help="cluster start: memory per worker")
     spark.set_defaults(func=cmd_spark)
     spotify = sub.add_parser(
         "spotify", help="log in to, check, or disconnect the Spotify API; push a mood playlist"

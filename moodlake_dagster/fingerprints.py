@@ -34,6 +34,7 @@ RUNTIME_SETTINGS = {
     "lake_root",  # where the tables live, not what they hold
     "spark_remote",
     "spark_port",
+    "spark_master",
     "spark_driver_memory",
     "spark_idle_stop_s",
     "landing_settle_s",

@@ -162,6 +162,9 @@ class Settings(BaseSettings):
     spark_port: Annotated[int | None, BeforeValidator(_integer)] = Field(
         None, description="port of the local Spark server"
     )
+    spark_master: str | None = Field(
+        None, description="Spark master for the local Connect server (spark://host:7077)"
+    )
     spark_driver_memory: str = Field("4g", description="local Spark driver memory")
     spark_idle_stop_s: Integer = Field(300, description="idle local Spark stops after (0: never)")
     skip_threshold_ms: Integer = Field(30_000, description="a play shorter than this is a skip")

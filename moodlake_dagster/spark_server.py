@@ -1,8 +1,10 @@
 """One local Spark Connect server per machine, started from the pyspark wheel on first use.
 
 The JVM start (about 10 s on two cores) is paid once: the server outlives the Dagster step and
-run that started it, and every later step connects to it. Its pid and port live in a state file
-under MOODLAKE_HOME/spark; `moodlake spark stop` ends it.
+run that started it, and every later step connects to it. Its pid, port and Spark master live in
+a state file under MOODLAKE_HOME/spark; `moodlake spark stop` ends it. The master is `local[*]`
+unless a cluster runs (`spark_cluster`) or one is named; a server running on another master than
+the one asked for is restarted on it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import pyspark
 
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 STATE_FILE = "connect-server.json"
+LOCAL_MASTER = "local[*]"
 
 
 class SparkServerError(RuntimeError):
@@ -32,6 +35,7 @@ class LocalServer:
     pid: int
     port: int
     log: str
+    master: str = LOCAL_MASTER  # state files written before clusters name none
 
     @property
     def url(self) -> str:
@@ -89,6 +93,8 @@ def ensure_local_server(
     driver_memory: str = "4g",
     timeout_s: float = 180.0,
     idle_stop_s: float | None = None,
+    master: str = LOCAL_MASTER,
+    conf: dict[str, str] | None = None,
     log=None,
 ) -> LocalServer:
     """Return the running local server, starting it if needed (safe across processes).
@@ -96,14 +102,21 @@ def ensure_local_server(
     Without an explicit `port`, 15002 is used when free and any free port otherwise (the
     state file remembers which); an explicit port that is taken is an error. With
     `idle_stop_s`, a server started here stops itself after that long without a user
-    (`spark_idle`).
+    (`spark_idle`). `master` is where its executors run (`spark://host:port` for a cluster,
+    with `conf` sizing them to fit its workers); a server found running on another master is
+    stopped and started again on this one, so a build never silently stays local.
     """
     state_dir.mkdir(parents=True, exist_ok=True)
     with open(state_dir / "start.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         server = running_server(state_dir)
-        if server:
+        if server and server.master == master:
             return server
+        if server:
+            if log:
+                log(f"Restarting the Spark Connect server (pid {server.pid}) on {master}")
+            stop_local_server(state_dir)
+            port = port or server.port
         if port is None:
             port = DEFAULT_PORT if not _port_open(DEFAULT_PORT) else _free_port()
         elif _port_open(port):
@@ -120,7 +133,7 @@ def ensure_local_server(
             "--name",
             "moodlake-spark-connect",
             "--master",
-            "local[*]",
+            master,
             "--driver-memory",
             driver_memory,
             "--conf",
@@ -135,11 +148,21 @@ def ensure_local_server(
             "spark.sql.shuffle.partitions=4",
             "--conf",
             f"spark.local.dir={state_dir / 'tmp'}",
-            "spark-internal",
         ]
+        if master.startswith(("spark://127.0.0.1:", "spark://localhost:")):
+            # Executors on this machine reach the driver over loopback, not its hostname.
+            conf = {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"} | (
+                conf or {}
+            )
+        for key, value in (conf or {}).items():
+            command += ["--conf", f"{key}={value}"]
+        command.append("spark-internal")
         env = os.environ | {"SPARK_HOME": str(spark_home)}
         if log:
-            log(f"Starting local Spark Connect server on 127.0.0.1:{port} (log: {log_path})")
+            log(
+                f"Starting Spark Connect server on 127.0.0.1:{port}, master {master} "
+                f"(log: {log_path})"
+            )
         with open(log_path, "ab") as out:
             process = subprocess.Popen(
                 command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
@@ -151,7 +174,7 @@ def ensure_local_server(
                     f"Spark Connect server exited with code {process.returncode}; see {log_path}"
                 )
             if _port_open(port):
-                server = LocalServer(pid=process.pid, port=port, log=str(log_path))
+                server = LocalServer(pid=process.pid, port=port, log=str(log_path), master=master)
                 (state_dir / STATE_FILE).write_text(json.dumps(server.__dict__))
                 if idle_stop_s:
                     from moodlake_dagster.spark_idle import start_watchdog

@@ -47,7 +47,7 @@ BACKFILL_STATUS = """
 query Backfill($id: String!) {
   partitionBackfillOrError(backfillId: $id) {
     __typename
-    ... on PartitionBackfill { status runs(limit: 100) { runId status } }
+    ... on PartitionBackfill { status runs(limit: 100) { runId status startTime endTime } }
   }
 }
 """

@@ -21,6 +21,7 @@ import dagster as dg
 import pytest
 from dagster_server import (
     BACKFILL_DONE,
+    BACKFILL_STATUS,
     LAUNCH_BACKFILL,
     RUN_DONE,
     free_port,
@@ -61,14 +62,6 @@ SENSOR_RUNS = """
 query Runs($filter: RunsFilter) {
   runsOrError(filter: $filter) {
     ... on Runs { results { runId status startTime endTime tags { key value } } }
-  }
-}
-"""
-BACKFILL = """
-query Backfill($id: String!) {
-  partitionBackfillOrError(backfillId: $id) {
-    __typename
-    ... on PartitionBackfill { status runs(limit: 100) { runId status startTime endTime } }
   }
 }
 """
@@ -124,7 +117,8 @@ def race(ui: dict, backfill_days: list[str], known: set[str], drop) -> tuple[dic
     assert launched["__typename"] == "LaunchBackfillSuccess", launched
 
     def backfill():
-        return graphql(port, BACKFILL, {"id": launched["backfillId"]})["partitionBackfillOrError"]
+        found = graphql(port, BACKFILL_STATUS, {"id": launched["backfillId"]})
+        return found["partitionBackfillOrError"]
 
     wait_for(
         lambda: [r for r in backfill()["runs"] if r["status"] == "STARTED"],

@@ -34,6 +34,7 @@ LAYERS = [
         "maintenance",
         "inputs",
         "spark_server",
+        "spark_cluster",
         "spark_idle",
         "build_lock",
         "runs",

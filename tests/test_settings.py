@@ -52,6 +52,7 @@ STRINGS = {
     "MOODLAKE_DEFAULT_USER": ("default_user", "me"),
     "MOODLAKE_SPARK_REMOTE": ("spark_remote", None),
     "MOODLAKE_SPARK_DRIVER_MEMORY": ("spark_driver_memory", "4g"),
+    "MOODLAKE_SPARK_MASTER": ("spark_master", None),
     "MOODLAKE_PSEUDONYM_KEY": ("pseudonym_key", None),
     "MOODLAKE_SPOTIFY_CLIENT_ID": ("spotify_client_id", None),
     "MOODLAKE_SPOTIFY_CLIENT_SECRET": ("spotify_client_secret", None),

@@ -25,6 +25,7 @@ def build_resources(settings: Settings) -> dict:
             spark_remote=settings.spark_remote,
             state_dir=str(settings.spark_state_dir),
             local_port=settings.spark_port,
+            spark_master=settings.spark_master,
             driver_memory=settings.spark_driver_memory,
             idle_stop_s=settings.spark_idle_stop_s,
         ),

@@ -8,6 +8,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql.connect.client.retries import DefaultPolicy
 
 from moodlake_dagster import spark_idle
+from moodlake_dagster.spark_cluster import master_for
 from moodlake_dagster.spark_server import ensure_local_server, running_server
 
 # A server that stopped answers no retry: pyspark's default (15 retries, backoff to a minute)
@@ -25,13 +26,18 @@ class SparkConnectResource(dg.ConfigurableResource):
 
     With `spark_remote` set (e.g. `sc://spark-master:15002`) it connects there. Otherwise it
     starts one local server from the pyspark wheel on first use and reuses it across steps and
-    runs. Each execution gets its own client session, released when the execution ends (a
-    client left open would retry a stopped server at interpreter exit).
+    runs; that server's executors run on `spark_master` if set, else on the home's cluster
+    (`moodlake spark cluster start`) while it runs, else in its own JVM. Each execution gets its
+    own client session, released when the execution ends (a client left open would retry a
+    stopped server at interpreter exit).
     """
 
     spark_remote: str | None = Field(default=None, description="Spark Connect URL, sc://host:port")
     state_dir: str = Field(description="Where the local server keeps its pid, port and log")
     local_port: int | None = Field(default=None, description="Fixed port; default 15002 if free")
+    spark_master: str | None = Field(
+        default=None, description="Master for the local server, spark://host:port"
+    )
     driver_memory: str = "4g"
     idle_stop_s: int = Field(
         default=300, description="A local server stops after this long unused (0: never)"
@@ -42,11 +48,14 @@ class SparkConnectResource(dg.ConfigurableResource):
         if self.spark_remote:
             return self.spark_remote
         state_dir = Path(self.state_dir)
+        master, conf = master_for(state_dir, self.spark_master)
         server = ensure_local_server(
             state_dir,
             port=self.local_port,
             driver_memory=self.driver_memory,
             idle_stop_s=self.idle_stop_s or None,
+            master=master,
+            conf=conf,
             log=log,
         )
         spark_idle.take(state_dir)  # held until this process ends
