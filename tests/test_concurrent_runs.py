@@ -40,10 +40,14 @@ from moodlake_dagster.sensors.requests import RANGE_END_TAG, RANGE_START_TAG
 pytestmark = pytest.mark.spark
 
 START = dt.date(2025, 1, 1)
+SETTLE_S = 1  # a landed file is read once unchanged this long
 # The tables both kinds of run write: Bronze and Silver, and the Gold table the sensor refreshes.
 BACKFILLED = [[layer, name] for layer in ("bronze", "silver") for name in LAYERS[layer]] + [
     ["gold", "mood_by_day"]
 ]
+# Every Bronze, Silver and Gold table: a run of a few minutes, longer than the sensor's interval,
+# so the next tick (its time not ours to choose) falls while the backfill's run is in progress.
+LONG_BACKFILL = [[layer, name] for layer in ("bronze", "silver", "gold") for name in LAYERS[layer]]
 SENSOR = {
     "repositoryLocationName": "moodlake",
     "repositoryName": "__repository__",
@@ -61,7 +65,7 @@ mutation Start($selector: SensorSelector!) {
 SENSOR_RUNS = """
 query Runs($filter: RunsFilter) {
   runsOrError(filter: $filter) {
-    ... on Runs { results { runId status startTime endTime tags { key value } } }
+    ... on Runs { results { runId status creationTime startTime endTime tags { key value } } }
   }
 }
 """
@@ -73,7 +77,7 @@ def ui(tmp_path_factory, spark_url):
     root = tmp_path_factory.mktemp("concurrent")
     generate_history(CATALOG_SAMPLE, root / "landing", users=1, start=START, days=5)
     port = free_port()
-    env = ui_env(root, spark_url) | {"MOODLAKE_LANDING_SETTLE_S": "1"}
+    env = ui_env(root, spark_url) | {"MOODLAKE_LANDING_SETTLE_S": str(SETTLE_S)}
     logs = [root / "ui.log"]
     command = [str(Path(sys.executable).with_name("moodlake")), "ui", "--port", str(port)]
     with running([command], env, logs, port, cwd=REPO):
@@ -104,14 +108,16 @@ def tag(run: dict, key: str) -> str | None:
     return next((t["value"] for t in run["tags"] if t["key"] == key), None)
 
 
-def race(ui: dict, backfill_days: list[str], known: set[str], drop) -> tuple[dict, dict, float]:
+def race(
+    ui: dict, backfill_days: list[str], known: set[str], drop, assets=BACKFILLED
+) -> tuple[dict, dict, float]:
     """Launch the backfill; once its run is in progress, `drop` an export (the sensor's next
     tick makes a run for it). Both runs, finished, and the seconds from the launch to the end."""
     port, logs = ui["port"], ui["logs"]
     began = time.monotonic()
     params = {
         "partitionNames": backfill_days,
-        "assetSelection": [{"path": path} for path in BACKFILLED],
+        "assetSelection": [{"path": path} for path in assets],
     }
     launched = graphql(port, LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
     assert launched["__typename"] == "LaunchBackfillSuccess", launched
@@ -145,9 +151,10 @@ def race(ui: dict, backfill_days: list[str], known: set[str], drop) -> tuple[dic
     return run, done, time.monotonic() - began
 
 
-def overlapped(a: dict, b: dict) -> bool:
-    """Whether two finished runs were in progress at the same time."""
-    return a["startTime"] < b["endTime"] and b["startTime"] < a["endTime"]
+def overlapped(sensor_run: dict, backfill_run: dict) -> bool:
+    """Whether the sensor's run was requested (queued or running) while the backfill's ran."""
+    requested = sensor_run["creationTime"]
+    return requested < backfill_run["endTime"] and backfill_run["startTime"] < sensor_run["endTime"]
 
 
 def landed_by_day(root: Path) -> Counter:
@@ -167,6 +174,7 @@ def test_a_backfill_and_a_sensor_run_at_once_lose_and_double_nothing(ui):
         """A second listener (Jan 5–6); the sensor's first tick takes every landed day."""
         days["sensor"] = drop_export(root, "second-listener", dt.date(2025, 1, 5), 2, seed=5)
         days["first"] = set(landed_by_day(root))
+        time.sleep(2 * SETTLE_S)  # settled before the first tick: one run for every file
         started = graphql(port, START_SENSOR, {"selector": SENSOR})["startSensor"]
         assert started["__typename"] == "Sensor", started
 
@@ -174,10 +182,12 @@ def test_a_backfill_and_a_sensor_run_at_once_lose_and_double_nothing(ui):
         """A third listener, days apart from the backfill's (Jan 10–11): the next tick's run."""
         days["later"] = drop_export(root, "third-listener", dt.date(2025, 1, 10), 2, seed=10)
 
-    # Overlapping days (Jan 2–3 inside the sensor's range), then days apart.
+    # Overlapping days (Jan 2–3 inside the sensor's range): the sensor's first tick comes as it
+    # starts. Then days apart, at the next tick, up to a minute later.
     first_run, first_backfill, first_s = race(ui, ["2025-01-02", "2025-01-03"], set(), first_export)
+    known = {run["runId"] for run in sensor_runs(port)}
     second_run, second_backfill, second_s = race(
-        ui, ["2025-01-02", "2025-01-03"], {first_run["runId"]}, later_export
+        ui, ["2025-01-02", "2025-01-03"], known, later_export, LONG_BACKFILL
     )
 
     for run, backfill in ((first_run, first_backfill), (second_run, second_backfill)):
@@ -204,7 +214,7 @@ def test_a_backfill_and_a_sensor_run_at_once_lose_and_double_nothing(ui):
         for key in (["bronze", "listening_events"], ["silver", "plays"]):
             done = instance.get_materialized_partitions(dg.AssetKey(key))
             assert {d.isoformat() for d in expected} <= done, key
-    # The point of it all: each pair of runs was in progress at the same time.
+    # The point of it all: each sensor run was requested while its backfill's run was going.
     assert overlapped(first_run, first_backfill["runs"][0])
     assert overlapped(second_run, second_backfill["runs"][0])
     print(
