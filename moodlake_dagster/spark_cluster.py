@@ -23,9 +23,9 @@ import pyspark
 
 from moodlake_dagster.spark_server import (
     LOCAL_MASTER,
-    _free_port,
-    _port_open,
     alive,
+    free_port,
+    port_open,
     running_server,
     stop_local_server,
 )
@@ -105,7 +105,7 @@ def recorded_cluster(state_dir: Path) -> Cluster | None:
 def running_cluster(state_dir: Path) -> Cluster | None:
     """The cluster recorded in `state_dir`, if its master is alive and its web UI answers."""
     cluster = recorded_cluster(state_dir)
-    if cluster and alive(cluster.master_pid) and _port_open(cluster.webui_port):
+    if cluster and alive(cluster.master_pid) and port_open(cluster.webui_port):
         return cluster
     return None
 
@@ -179,7 +179,7 @@ def _start(state_dir, workers, cores_per_worker, memory_per_worker, timeout_s, l
         "SPARK_WORKER_DIR": str(logs / "work"),
     }
     began = time.monotonic()
-    master_port, webui_port = _free_port(), _free_port()
+    master_port, webui_port = free_port(), free_port()
     master_log = logs / "master.log"
     log(f"Starting a Spark master on 127.0.0.1:{master_port} (log: {master_log})")
     master = _spawn(
@@ -199,7 +199,7 @@ def _start(state_dir, workers, cores_per_worker, memory_per_worker, timeout_s, l
         memory_per_worker=memory_per_worker,
     )
     for index in range(workers):
-        port, ui = _free_port(), _free_port()
+        port, ui = free_port(), free_port()
         worker_log = logs / f"worker-{index + 1}.log"
         process = _spawn(
             spark_home,
@@ -224,7 +224,7 @@ def _start(state_dir, workers, cores_per_worker, memory_per_worker, timeout_s, l
                 raise SparkClusterError(
                     f"a Spark cluster process exited with code {process.returncode}; see {path}"
                 )
-        if _port_open(webui_port):
+        if port_open(webui_port):
             try:
                 seen = len(alive_workers(master_status(cluster.webui_url)))
             except (OSError, ValueError):

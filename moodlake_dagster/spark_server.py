@@ -42,7 +42,7 @@ class LocalServer:
         return f"sc://127.0.0.1:{self.port}"
 
 
-def _port_open(port: int) -> bool:
+def port_open(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
         return sock.connect_ex(("127.0.0.1", port)) == 0
@@ -72,7 +72,7 @@ def running_server(state_dir: Path) -> LocalServer | None:
         server = LocalServer(**json.loads(state.read_text()))
     except (ValueError, TypeError):
         return None
-    if alive(server.pid) and _port_open(server.port):
+    if alive(server.pid) and port_open(server.port):
         return server
     return None
 
@@ -80,7 +80,7 @@ def running_server(state_dir: Path) -> LocalServer | None:
 DEFAULT_PORT = 15002
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -118,8 +118,8 @@ def ensure_local_server(
             stop_local_server(state_dir)
             port = port or server.port
         if port is None:
-            port = DEFAULT_PORT if not _port_open(DEFAULT_PORT) else _free_port()
-        elif _port_open(port):
+            port = DEFAULT_PORT if not port_open(DEFAULT_PORT) else free_port()
+        elif port_open(port):
             raise SparkServerError(
                 f"port {port} is taken by another process; set MOODLAKE_SPARK_PORT to a free port "
                 "or MOODLAKE_SPARK_REMOTE to use that server"
@@ -173,7 +173,7 @@ def ensure_local_server(
                 raise SparkServerError(
                     f"Spark Connect server exited with code {process.returncode}; see {log_path}"
                 )
-            if _port_open(port):
+            if port_open(port):
                 server = LocalServer(pid=process.pid, port=port, log=str(log_path), master=master)
                 (state_dir / STATE_FILE).write_text(json.dumps(server.__dict__))
                 if idle_stop_s:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import socket
 from pathlib import Path
 
 import pytest
 from helpers import CATALOG_SAMPLE, EXTENDED, HISTORY, NOW, SHARED_DATA, link_landing
 
 from moodlake_dagster.settings import DEFAULT_PARTITIONS_START
-from moodlake_dagster.spark_server import ensure_local_server, stop_local_server
+from moodlake_dagster.spark_server import ensure_local_server, free_port, stop_local_server
 
 # The partitions begin where this process's home says (first_play.py); tests pin the start so
 # that a developer's own .moodlake cannot move it. Tests of that rule clear the variable.
@@ -32,12 +31,6 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.spark)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not HISTORY.is_dir():
@@ -49,7 +42,7 @@ def shared_data() -> Path:
 def spark_url(tmp_path_factory) -> str:
     """One local Spark Connect server for the test session, stopped at the end."""
     state = tmp_path_factory.mktemp("spark-state")
-    server = ensure_local_server(state, port=_free_port(), driver_memory="2g")
+    server = ensure_local_server(state, port=free_port(), driver_memory="2g")
     yield server.url
     stop_local_server(state)
 

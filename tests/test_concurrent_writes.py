@@ -10,7 +10,6 @@ write races too: two processes creating one table with data used to both commit 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import subprocess
 import sys
 import time
@@ -67,13 +66,8 @@ def race(uri: str, writers: list[tuple[str, int, int]]) -> list[subprocess.Compl
 
 def commits_by_writer(uri: str) -> list[tuple[int, str]]:
     """(version, writer) of each commit that carries a writer, oldest first."""
-    found = []
-    for entry in DeltaTable(uri).history():
-        if "writer" in entry:
-            found.append((entry["version"], entry["writer"]))
-        elif "userMetadata" in entry:  # delta-rs files custom metadata under either name
-            found.append((entry["version"], json.loads(entry["userMetadata"])["writer"]))
-    return sorted(found)
+    history = DeltaTable(uri).history()
+    return sorted((entry["version"], entry["writer"]) for entry in history if "writer" in entry)
 
 
 def test_racing_writers_each_land_once_and_no_day_is_mixed_or_doubled(tmp_path):

@@ -14,17 +14,9 @@ import dagster as dg
 import pytest
 
 from moodlake_dagster.resources.spark import SparkConnectResource, spark_stopped
-from moodlake_dagster.spark_server import alive, running_server, stop_local_server
+from moodlake_dagster.spark_server import alive, free_port, running_server, stop_local_server
 
 pytestmark = pytest.mark.spark
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dg.asset
@@ -41,7 +33,7 @@ def doomed(context, spark: SparkConnectResource) -> None:
 def test_a_dead_server_fails_the_step_soon_and_says_so(tmp_path):
     state = tmp_path / "spark"
     resource = SparkConnectResource(
-        state_dir=str(state), local_port=_free_port(), driver_memory="1g", idle_stop_s=0
+        state_dir=str(state), local_port=free_port(), driver_memory="1g", idle_stop_s=0
     )
     job = dg.define_asset_job(
         "doomed_job", selection=[doomed], hooks={spark_stopped}, executor_def=dg.in_process_executor
@@ -67,7 +59,7 @@ def test_a_dead_server_fails_the_step_soon_and_says_so(tmp_path):
         assert said and str(state / "connect-server.log") in said[0]
         # The next run starts a new server by itself.
         fresh = SparkConnectResource(
-            state_dir=str(state), local_port=_free_port(), driver_memory="1g", idle_stop_s=0
+            state_dir=str(state), local_port=free_port(), driver_memory="1g", idle_stop_s=0
         )
         session = fresh.get_session()
         assert session.range(4).count() == 4
