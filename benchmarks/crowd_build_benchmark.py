@@ -1,0 +1,226 @@
+"""A full `moodlake build` of a generated crowd: wall time per stage and peak memory per process.
+
+GENERATED DATA: `moodlake demo --crowd N` (seed 7) over the 10k catalog sample, about a
+thousand plays per listener with the default `--days`. A fresh MOODLAKE_HOME, then
+`moodlake build` as a user types it (Spark start included), in local mode or, with
+`--cluster-workers W`, through a standalone master and W workers started first
+(`moodlake spark cluster start`). Every half second the resident memory of each process is
+read from /proc and its peak kept, by role:
+
+- `build`: the `moodlake build` process, which runs every step (Dagster's in-process executor);
+- `model_workers`: the processes it fits per-listener models in (`ml/parallel.py`), summed;
+- `connect_server`: the Spark Connect server (the driver);
+- `spark_master`, `spark_workers`, `executors` on a cluster (workers and executors summed).
+
+A role's peak is the highest sum over its processes at one sample. Issue 11 targets the
+1,000-listener build at ≤ 5 min; issue 19 wants the build process's peak not to grow with the
+plays. Figures are printed and written to benchmarks/results/crowd_build.json under
+"<listeners>x<days>-<local|N workers>", next to earlier runs.
+
+    .venv/bin/python benchmarks/crowd_build_benchmark.py [--listeners 1000] [--days 95]
+        [--cluster-workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results" / "crowd_build.json"
+MOODLAKE = REPO / ".venv" / "bin" / "moodlake"
+SAMPLE_S = 0.5
+ROLES = {
+    "SparkConnectServer": "connect_server",
+    "deploy.master.Master": "spark_master",
+    "deploy.worker.Worker": "spark_workers",
+    "CoarseGrainedExecutorBackend": "executors",
+}
+
+
+def _proc(pid: int) -> tuple[int, str, int] | None:
+    """(parent pid, command line, resident KiB) of a live process, or None."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return None
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    rss = int(fields.get("VmRSS", "0 kB").split()[0])
+    return int(fields["PPid"]), cmdline, rss
+
+
+class MemoryWatch:
+    """Peak resident memory per role of the processes a build uses, sampled from /proc."""
+
+    def __init__(self, build_pid: int, home: Path):
+        self.build_pid = build_pid
+        self._marker = f"MOODLAKE_HOME={home}\0".encode()
+        self.peak_kib: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _ours(self, pid: int) -> bool:
+        """Whether a process runs for this benchmark's home (Spark's inherit its environment)."""
+        try:
+            return self._marker in Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            return False
+
+    def _role(self, pid: int, parent: int, cmdline: str) -> str | None:
+        if pid == self.build_pid:
+            return "build"
+        for marker, role in ROLES.items():
+            if marker in cmdline and self._ours(pid):
+                return role
+        if parent == self.build_pid:  # loky's workers and its resource tracker
+            return "model_workers"
+        return None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            procs = {}
+            for entry in os.scandir("/proc"):
+                if entry.name.isdigit() and (info := _proc(int(entry.name))):
+                    procs[int(entry.name)] = info
+            totals: dict[str, int] = {}
+            for pid, (parent, cmdline, rss) in procs.items():
+                if role := self._role(pid, parent, cmdline):
+                    totals[role] = totals.get(role, 0) + rss
+            for role, kib in totals.items():
+                self.peak_kib[role] = max(self.peak_kib.get(role, 0), kib)
+            self._stop.wait(SAMPLE_S)
+
+    def peaks_mib(self) -> dict[str, float]:
+        return {role: round(kib / 1024, 1) for role, kib in sorted(self.peak_kib.items())}
+
+
+def moodlake(env: dict, *args: str) -> str:
+    done = subprocess.run(
+        [str(MOODLAKE), *args], env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode:
+        raise SystemExit(
+            f"moodlake {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
+    return done.stdout
+
+
+def build(env: dict, home: Path) -> tuple[float, dict, str]:
+    """Run `moodlake build`; its wall time, peak memory by role and output."""
+    began = time.monotonic()
+    process = subprocess.Popen(
+        [str(MOODLAKE), "build"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    with MemoryWatch(process.pid, home) as watch:
+        out, _ = process.communicate()
+    seconds = time.monotonic() - began
+    if process.returncode:
+        raise SystemExit(f"moodlake build failed:\n{out[-5000:]}")
+    return seconds, watch.peaks_mib(), out
+
+
+def stage_seconds(out: str) -> dict[str, float]:
+    """The build's own per-stage wall times, from its summary lines."""
+    return {
+        m.group(1): float(m.group(2))
+        for m in re.finditer(r"^(\w[\w ]+): \S+ … \S+, ([\d.]+) s, run", out, re.M)
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--listeners", type=int, default=1000)
+    parser.add_argument("--days", type=int, default=95)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--cluster-workers", type=int, default=0, help="0: local mode")
+    parser.add_argument("--keep", action="store_true", help="keep the home folder")
+    args = parser.parse_args()
+
+    home = Path(tempfile.mkdtemp(prefix="moodlake-crowd-build-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MOODLAKE_", "DAGSTER_"))}
+    env |= {
+        "MOODLAKE_HOME": str(home),
+        "MOODLAKE_LANDING": str(home / "landing"),
+        "MOODLAKE_PSEUDONYM_KEY": "crowd-build-benchmark",
+    }
+    figures: dict = {
+        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]},
+        "listeners": args.listeners,
+        "days": args.days,
+        "seed": args.seed,
+        "spark": f"cluster, {args.cluster_workers} workers" if args.cluster_workers else "local",
+    }
+    try:
+        began = time.monotonic()
+        moodlake(
+            env,
+            "demo",
+            "--crowd",
+            str(args.listeners),
+            "--days",
+            str(args.days),
+            "--seed",
+            str(args.seed),
+            "--out",
+            str(home / "landing"),
+        )
+        figures["generate_s"] = round(time.monotonic() - began, 1)
+        figures["plays_landed"] = sum(
+            len(json.loads(p.read_text()))
+            for p in (home / "landing").rglob("*.json")
+            if "History" in p.name
+        )
+        if args.cluster_workers:
+            began = time.monotonic()
+            moodlake(env, "spark", "cluster", "start", "--workers", str(args.cluster_workers))
+            figures["cluster_start_s"] = round(time.monotonic() - began, 1)
+        seconds, peaks, out = build(env, home)
+        figures |= {
+            "build_s": round(seconds, 1),
+            "stages_s": stage_seconds(out),
+            "peak_memory_mib": peaks,
+            "target_s": 300 if args.listeners <= 1000 else None,
+        }
+    finally:
+        if args.cluster_workers:
+            moodlake(env, "spark", "cluster", "stop")
+        moodlake(env, "spark", "stop")
+        if not args.keep:
+            shutil.rmtree(home, ignore_errors=True)
+    print(json.dumps(figures, indent=2))
+    label = f"{args.listeners}x{args.days}-" + (
+        f"{args.cluster_workers}workers" if args.cluster_workers else "local"
+    )
+    kept = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(kept | {label: figures}, indent=2) + "\n")
+    print(f"→ {RESULTS.relative_to(REPO)} [{label}]")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
