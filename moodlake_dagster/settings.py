@@ -174,6 +174,9 @@ class Settings(BaseSettings):
     # Plays of songs the catalog lacks take their artist's mean features (see ml/estimate.py).
     feature_estimates: Flag = Field(True, description="estimate features of uncatalogued songs")
     target_file_mb: Integer = Field(64, description="size Delta files grow toward")
+    # Spark writes the data files of the tables that grow with plays and delta-rs commits them
+    # (spark_commit.py); off, their rows are collected into the build through Arrow.
+    spark_writes: Flag = Field(True, description="Spark writes large tables' files itself")
     vacuum_retention_hours: Integer = Field(168, description="vacuum keeps files this recent")
     # The lake_maintenance job: what it leaves as written, and what it deletes.
     hot_days: Integer = Field(90, description="day partitions this recent are not compacted")

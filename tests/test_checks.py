@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import csv
+import re
 
 import dagster as dg
 import pandas as pd
+import pandera.pandas as pandera
 from helpers import CATALOG_SAMPLE, make_settings
+from pandera.typing import Series
 
 from moodlake_dagster.assets.bronze import catalog_tracks
 from moodlake_dagster.assets.silver import tracks
-from moodlake_dagster.checks import validate
+from moodlake_dagster.checks import unique_columns, validate, validate_batches
 from moodlake_dagster.checks.schemas import GenreMix, Plays
 from moodlake_dagster.resources import build_resources
 
@@ -83,3 +86,28 @@ def test_corrupt_catalog_fails_the_blocking_check_and_silver_does_not_run(tmp_pa
     meta = result.get_asset_materialization_events()[0].materialization.metadata
     assert meta["rows_quarantined"].value == 49 and meta["rows_landed"].value == 0
     assert "lacks required column(s) energy" in meta["quarantine_examples"].value
+
+
+class _Counted(pandera.DataFrameModel):
+    id: Series[int] = pandera.Field(unique=True)
+    share: Series[float] = pandera.Field(ge=0, le=1)
+
+
+def test_a_table_read_in_batches_is_checked_whole():
+    """Failures keep the row numbers of the whole table; a uniqueness counted across it (by
+    Spark) fails the check like any other rule; a clean table read in batches passes."""
+    batches = [
+        pd.DataFrame({"id": [1, 2, 3], "share": [0.1, 0.2, 0.3]}),
+        pd.DataFrame({"id": [4, 5], "share": [0.4, 1.5]}),
+        pd.DataFrame({"id": [6], "share": [0.6]}),
+    ]
+    assert unique_columns(_Counted) == ["id"]
+    bad = validate_batches(_Counted, iter(batches), duplicates={"id": 2})
+    assert not bad.passed and bad.metadata["rows_checked"].value == 6
+    assert bad.metadata["failure_count"].value == 2
+    failing = bad.metadata["failing_checks"].value
+    assert failing == {"less_than_or_equal_to(1)": 1, "field_uniqueness (across the table)": 1}
+    row = r"\| share\s+\| less_than_or_equal_to\(1\)\s+\| 1.5\s+\| 4\s+\|"
+    assert re.search(row, bad.metadata["examples"].value)  # row 4 of the table, not of its batch
+    good = validate_batches(_Counted, iter(batches[:1] + batches[2:]), duplicates={"id": 0})
+    assert good.passed and good.metadata["rows_checked"].value == 4

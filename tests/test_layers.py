@@ -52,6 +52,7 @@ LAYERS = [
         "first_play",
         "fingerprints",
         "storage",
+        "spark_commit",
         "damaged",
     },
     {"vocabulary", "settings"},

@@ -8,12 +8,19 @@ import datetime as dt
 import functools
 import inspect
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import dagster as dg
 import pandas as pd
 import pyarrow as pa
 
-from moodlake_dagster.checks import nothing_to_check, schema_check_spec, validate
+from moodlake_dagster.checks import (
+    nothing_to_check,
+    schema_check_spec,
+    unique_columns,
+    validate,
+    validate_batches,
+)
 from moodlake_dagster.ingest.records import BadRecord
 from moodlake_dagster.insights import figure_md, preview
 from moodlake_dagster.ml.metrics import metrics_table
@@ -21,6 +28,7 @@ from moodlake_dagster.ml.output import ModelOutput
 from moodlake_dagster.ml.store import ModelStore
 from moodlake_dagster.partitions import daily_partitions, single_run
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig
+from moodlake_dagster.storage import range_predicate
 from moodlake_dagster.tables import MODEL_METRICS, Table
 
 ML_KINDS = {"scikitlearn", "deltalake"}
@@ -131,6 +139,39 @@ def publish_table(
     else:
         check = nothing_to_check(f"{table} has no rows as of {end}", asset=table.key)
     return dg.MaterializeResult(asset_key=table.key, metadata=shown, check_results=[check])
+
+
+@dataclass
+class CheckedRange:
+    """A written range's Pandera check, and its first rows for the preview."""
+
+    check: dg.AssetCheckResult
+    head: pd.DataFrame
+
+
+def check_written(lake: LakeResource, session, table: Table, start: dt.date, end: dt.date):
+    """Check a range Spark wrote, reading it back a batch at a time: this process holds one
+    batch, never the range. Columns the model wants unique are counted in Spark, across it."""
+    duplicates = {
+        column: lake.spark(session, table, range_predicate(table.partition, start, end))
+        .groupBy(column)
+        .count()
+        .filter("count > 1")
+        .count()
+        for column in unique_columns(table.model)
+    }
+    head = None
+
+    def batches():
+        nonlocal head
+        for frame in lake.batches(table, start, end):
+            head = frame.head(10) if head is None else head
+            yield frame
+
+    check = validate_batches(table.model, batches(), asset=table.key, duplicates=duplicates)
+    if head is None:
+        head = lake.arrow_schema(table).empty_table().to_pandas()
+    return CheckedRange(check, head)
 
 
 def model_store(moodlake: MoodlakeConfig) -> ModelStore:

@@ -3,7 +3,7 @@
 import dagster as dg
 import pyarrow as pa
 
-from moodlake_dagster.assets.common import metadata_on_last_day, table_asset
+from moodlake_dagster.assets.common import check_written, metadata_on_last_day, table_asset
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.checks import validate
 from moodlake_dagster.ingest.privacy import pseudonymize
@@ -135,17 +135,17 @@ def plays(
         include_incognito=settings.include_incognito,
         music_videos=settings.music_videos_as_plays,
     )
-    table = result.toArrow()
-    uri = lake.replace_range(PLAYS, table, start, end, inputs=inputs)
-    df = table.to_pandas()
+    uri = lake.replace_range_from_spark(PLAYS, result, start, end, inputs=inputs)
+    written = check_written(lake, session, PLAYS, start, end)
+    events_in = lake.count_rows(LISTENING_EVENTS, start, end)
     return dg.MaterializeResult(
         metadata={
             **lake.written(PLAYS, uri),
-            **PLAYS.columns(table.schema),
-            **plays_summary(df, lake.count_rows(LISTENING_EVENTS, start, end), kept_out),
-            "preview": preview(df[PLAYS_PREVIEW]),
+            **PLAYS.columns(lake.arrow_schema(PLAYS)),
+            **plays_summary(lake.batches(PLAYS, start, end), events_in, kept_out),
+            "preview": preview(written.head[PLAYS_PREVIEW]),
         },
-        check_results=[validate(PLAYS.model, df)],
+        check_results=[written.check],
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 import dagster as dg
 import pandas as pd
 import pandera.pandas as pa
@@ -52,29 +54,66 @@ def validate(
 
     `asset` names the checked asset where a step materializes several (a multi-asset).
     """
-    metadata: dict = {"rows_checked": len(df), "model": model.__name__}
-    try:
-        model.validate(df, lazy=True)
-    except SchemaErrors as err:
-        cases = err.failure_cases
-        by_check = cases.groupby("check", dropna=False).size().sort_values(ascending=False)
-        examples = cases.head(MAX_EXAMPLES)[["column", "check", "failure_case", "index"]]
-        metadata |= {
-            "failure_count": len(cases),
-            "failing_checks": dg.MetadataValue.json({str(k): int(v) for k, v in by_check.items()}),
-            "examples": dg.MetadataValue.md(examples.astype(str).to_markdown(index=False)),
-        }
+    return validate_batches(model, [df], asset=asset)
+
+
+def validate_batches(
+    model: type[pa.DataFrameModel],
+    frames: Iterable[pd.DataFrame],
+    asset: str | None = None,
+    duplicates: Mapping[str, int] | None = None,
+) -> dg.AssetCheckResult:
+    """`validate` over a table read batch by batch, so memory stays that of one batch.
+
+    A batch sees only its own rows: a column that must be unique across the table is checked
+    where the table lives (Spark) and its duplicate count passed in `duplicates`.
+    """
+    rows, found = 0, []
+    for frame in frames:
+        frame.index = pd.RangeIndex(rows, rows + len(frame))  # row numbers of the whole table
+        rows += len(frame)
+        try:
+            model.validate(frame, lazy=True)
+        except SchemaErrors as err:
+            found.append(err.failure_cases)
+    for column, count in (duplicates or {}).items():
+        if count:
+            found.append(
+                pd.DataFrame(
+                    {
+                        "column": [column],
+                        "check": ["field_uniqueness (across the table)"],
+                        "failure_case": [f"{count} value(s) held by more than one row"],
+                        "index": [None],
+                    }
+                )
+            )
+    metadata: dict = {"rows_checked": rows, "model": model.__name__}
+    if not found:
         return dg.AssetCheckResult(
             asset_key=asset,
             check_name=CHECK_NAME,
-            passed=False,
-            severity=dg.AssetCheckSeverity.ERROR,
-            metadata=metadata,
-            description=f"{len(cases)} failure(s) of {model.__name__}",
+            passed=True,
+            metadata=metadata | {"failure_count": 0},
         )
+    cases = pd.concat(found, ignore_index=True)
+    by_check = cases.groupby("check", dropna=False).size().sort_values(ascending=False)
+    examples = cases.head(MAX_EXAMPLES)[["column", "check", "failure_case", "index"]]
+    metadata |= {
+        "failure_count": len(cases),
+        "failing_checks": dg.MetadataValue.json({str(k): int(v) for k, v in by_check.items()}),
+        "examples": dg.MetadataValue.md(examples.astype(str).to_markdown(index=False)),
+    }
     return dg.AssetCheckResult(
         asset_key=asset,
         check_name=CHECK_NAME,
-        passed=True,
-        metadata=metadata | {"failure_count": 0},
+        passed=False,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata=metadata,
+        description=f"{len(cases)} failure(s) of {model.__name__}",
     )
+
+
+def unique_columns(model: type[pa.DataFrameModel]) -> list[str]:
+    """The columns a model says are unique (to check across a table read in batches)."""
+    return [name for name, column in model.to_schema().columns.items() if column.unique]

@@ -19,6 +19,7 @@ def build_resources(settings: Settings) -> dict:
         "lake": LakeResource(
             root=settings.lake_root,
             target_file_mb=settings.target_file_mb,
+            spark_writes=settings.spark_writes,
             vacuum_retention_hours=settings.vacuum_retention_hours,
         ),
         "spark": SparkConnectResource(

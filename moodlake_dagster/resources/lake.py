@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import dagster as dg
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from moodlake_dagster import fingerprints, storage
+from moodlake_dagster import damaged, fingerprints, spark_commit, storage
 from moodlake_dagster.tables import QUARANTINE, Table
 from moodlake_dagster.transform.policy import canonical
+
+# Rows per batch where a written range is read back (checks, summaries): memory that of one batch.
+BATCH_ROWS = 250_000
+
+
+def _recorded(inputs: str | None, parts: Mapping[str, str] | None) -> dict[str, str] | None:
+    """What a write records in its commit: its inputs fingerprint and those of its parts."""
+    recorded = {fingerprints.INPUTS: inputs} if inputs else {}
+    recorded |= {fingerprints.PART + name: value for name, value in (parts or {}).items()}
+    return recorded or None
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -21,6 +32,8 @@ class LakeResource(dg.ConfigurableResource):
     storage_options: dict[str, str] = {}
     # Files grow toward this size as data grows; compaction merges smaller ones up to it.
     target_file_mb: int = 64
+    # Spark writes the files of tables that grow with plays; delta-rs commits them.
+    spark_writes: bool = True
     # Vacuum keeps the files any version of the last this many hours still needs.
     vacuum_retention_hours: int = 168
 
@@ -44,8 +57,6 @@ class LakeResource(dg.ConfigurableResource):
         """Replace days [start, end]; `inputs` (a fingerprint) and the fingerprints of `parts`
         are recorded in the commit."""
         uri = self.uri(table)
-        recorded = {fingerprints.INPUTS: inputs} if inputs else {}
-        recorded |= {fingerprints.PART + name: value for name, value in (parts or {}).items()}
         storage.replace_range(
             uri,
             data,
@@ -54,10 +65,50 @@ class LakeResource(dg.ConfigurableResource):
             end=end,
             where=where,
             target_file_size=self.target_file_size,
-            commit_metadata=recorded or None,
+            commit_metadata=_recorded(inputs, parts),
             storage_options=self.storage_options,
         )
         return uri
+
+    @property
+    def writes_with_spark(self) -> bool:
+        """Whether Spark writes the data files itself: asked for, and a local lake (the footer
+        statistics are read from the file system; `spark_commit`)."""
+        local = not self.storage_options and "://" not in self.root.removeprefix("file://")
+        return self.spark_writes and local
+
+    def replace_range_from_spark(
+        self, table: Table, frame, start: dt.date, end: dt.date, inputs: str | None = None
+    ) -> str:
+        """Replace days [start, end] with a Spark DataFrame's rows without collecting them into
+        this process where the lake allows it (`spark_commit`); through Arrow where not."""
+        uri = self.uri(table)
+        if not self.writes_with_spark:
+            return self.replace_range(table, frame.toArrow(), start, end, inputs=inputs)
+        spark_commit.replace_range(
+            uri,
+            frame,
+            column=table.partition,
+            start=start,
+            end=end,
+            commit_metadata=_recorded(inputs, None),
+        )
+        return uri
+
+    def arrow_schema(self, table: Table) -> pa.Schema:
+        return pa.schema(
+            damaged.open_table(self.uri(table), self.storage_options).schema().to_arrow()
+        )
+
+    def batches(
+        self, table: Table, start: dt.date, end: dt.date, rows: int = BATCH_ROWS
+    ) -> Iterator[pd.DataFrame]:
+        """Days [start, end] of a table as pandas frames of at most `rows` rows each."""
+        dataset = damaged.open_table(self.uri(table), self.storage_options).to_pyarrow_dataset()
+        day = pc.field(table.partition)
+        for batch in dataset.to_batches(filter=(day >= start) & (day <= end), batch_size=rows):
+            if batch.num_rows:
+                yield batch.to_pandas()
 
     def inputs(
         self,

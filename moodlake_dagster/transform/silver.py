@@ -7,6 +7,8 @@ on the shared Spark Connect server.
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from pyspark.sql import Column, DataFrame, Window
@@ -261,25 +263,33 @@ PLAYS_PREVIEW = [
 ]
 
 
-def plays_summary(plays: pd.DataFrame, events_in: int, kept_out: dict) -> dict:
-    """A plays run in figures, from the written rows (pandas) and the Bronze events read:
-    events in = plays + duplicates merged into them + events that are no music play."""
-    merged = int(plays["duplicates_merged"].sum())
-    coverage = float(plays["has_features"].mean()) if len(plays) else 0.0
+def plays_summary(plays: Iterable[pd.DataFrame], events_in: int, kept_out: dict) -> dict:
+    """A plays run in figures, from the written rows (pandas, batch by batch) and the Bronze
+    events read: events in = plays + duplicates merged into them + events that are no music
+    play."""
+    rows = merged = with_features = skipped = estimated = 0
+    zones, resolutions, skip_sources = Counter(), Counter(), Counter()
+    for batch in plays:
+        rows += len(batch)
+        merged += int(batch["duplicates_merged"].sum())
+        with_features += int(batch["has_features"].sum())
+        skipped += int(batch["skipped"].sum())
+        estimated += int((batch["resolution"] == ESTIMATE).sum())
+        zones.update(batch["timezone_source"].value_counts().to_dict())
+        resolutions.update(batch["resolution"].value_counts().to_dict())
+        skip_sources.update(batch["skip_source"].value_counts().to_dict())
     return {
-        "rows": len(plays),
+        "rows": rows,
         "bronze_events_in": events_in,
-        "duplicates_removed": merged if len(plays) else 0,
-        "not_music_or_private": events_in - len(plays) - merged,
+        "duplicates_removed": merged,
+        "not_music_or_private": events_in - rows - merged,
         "kept_out_of_plays": kept_out,
-        "timezone_source": (
-            plays["timezone_source"].value_counts().to_dict() if len(plays) else {}
-        ),
-        "feature_coverage": round(coverage, 4),
-        "plays_with_estimated_features": int((plays["resolution"] == ESTIMATE).sum()),
-        "resolution": plays["resolution"].value_counts().to_dict(),
-        "skip_rate": round(float(plays["skipped"].mean()), 4) if len(plays) else 0.0,
-        "skip_source": plays["skip_source"].value_counts().to_dict(),
+        "timezone_source": dict(zones.most_common()),
+        "feature_coverage": round(with_features / rows, 4) if rows else 0.0,
+        "plays_with_estimated_features": estimated,
+        "resolution": dict(resolutions.most_common()),
+        "skip_rate": round(skipped / rows, 4) if rows else 0.0,
+        "skip_source": dict(skip_sources.most_common()),
     }
 
 

@@ -1,0 +1,59 @@
+"""`moodlake build` with Spark writing silver/plays' files (the default) and with the rows
+collected through Arrow (MOODLAKE_SPARK_WRITES=false) makes the same table, on the demo's two
+generated listeners and on a generated crowd."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pandas as pd
+import pytest
+from deltalake import DeltaTable
+from helpers import CATALOG_SAMPLE, cli_env, run_cli
+
+from moodlake_dagster.demo.generator import generate_history
+
+KEY = "spark-writes-test-key"
+WAYS = ("spark", "arrow")
+SPARK_FILE = re.compile(r"/[0-9a-f]{32}-part-[^/]+\.parquet$")
+EVENTS = ["bronze/catalog_tracks", "silver/tracks", "bronze/listening_events", "silver/plays"]
+
+
+def build_plays(root, spark_url, landing, spark_writes: bool) -> pd.DataFrame:
+    shutil.copytree(landing, root / "landing")
+    with cli_env(root, spark_url, KEY) as (patch, _):
+        patch.setenv("MOODLAKE_SPARK_WRITES", str(spark_writes).lower())
+        code, out = run_cli("build", "--select", *EVENTS)
+        assert code == 0, out
+    plays = DeltaTable(str(root / "home" / "lake" / "silver" / "plays")).to_pandas()
+    lineage = [c for c in plays.columns if c.startswith("_")]
+    return plays.drop(columns=lineage).sort_values("play_id").reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def landings(tmp_path_factory):
+    demo = tmp_path_factory.mktemp("demo-landing")
+    generate_history(CATALOG_SAMPLE, demo)
+    crowd = tmp_path_factory.mktemp("crowd")
+    with cli_env(crowd, "sc://unused", KEY):
+        code, out = run_cli("demo", "--crowd", "25", "--days", "20", "--out", str(crowd / "gen"))
+        assert code == 0, out
+    return {"demo": demo, "crowd": crowd / "gen"}
+
+
+@pytest.mark.parametrize("landing", ["demo", "crowd"])
+def test_spark_written_plays_equal_the_arrow_path(landing, landings, spark_url, tmp_path):
+    by_spark = build_plays(tmp_path / "spark", spark_url, landings[landing], True)
+    by_arrow = build_plays(tmp_path / "arrow", spark_url, landings[landing], False)
+    assert len(by_spark) > 1000
+    pd.testing.assert_frame_equal(by_spark, by_arrow, check_dtype=False)
+    # Each table was written its own way: Spark's files are named by their staging folder.
+    lakes = {way: tmp_path / way / "home" / "lake" / "silver" / "plays" for way in WAYS}
+    paths = {way: DeltaTable(str(uri)).file_uris() for way, uri in lakes.items()}
+    assert all(SPARK_FILE.search(p) for p in paths["spark"])
+    assert not any(SPARK_FILE.search(p) for p in paths["arrow"])
+    # The Spark-written files carry their statistics, as delta-rs's own do.
+    actions = DeltaTable(str(lakes["spark"])).get_add_actions(flatten=True)
+    assert all(n > 0 for n in actions.column("num_records").to_pylist())
+    assert None not in actions.column("min.play_date").to_pylist()
