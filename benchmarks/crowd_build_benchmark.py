@@ -29,6 +29,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -40,6 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "crowd_build.json"
 MOODLAKE = REPO / ".venv" / "bin" / "moodlake"
 SAMPLE_S = 0.5
+BRONZE = ["bronze/catalog_tracks", "silver/tracks", "bronze/listening_events"]
 ROLES = {
     "SparkConnectServer": "connect_server",
     "deploy.master.Master": "spark_master",
@@ -124,11 +126,12 @@ def moodlake(env: dict, *args: str) -> str:
     return done.stdout
 
 
-def build(env: dict, home: Path) -> tuple[float, dict, str]:
-    """Run `moodlake build`; its wall time, peak memory by role and output."""
+def build(env: dict, home: Path, *args: str) -> dict:
+    """Run `moodlake build ARGS`: its wall time, per stage and step, and peak memory by role."""
+    earlier = set(run_logs(home))
     began = time.monotonic()
     process = subprocess.Popen(
-        [str(MOODLAKE), "build"],
+        [str(MOODLAKE), "build", *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -139,7 +142,35 @@ def build(env: dict, home: Path) -> tuple[float, dict, str]:
     seconds = time.monotonic() - began
     if process.returncode:
         raise SystemExit(f"moodlake build failed:\n{out[-5000:]}")
-    return seconds, watch.peaks_mib(), out
+    return {
+        "build_s": round(seconds, 1),
+        "stages_s": stage_seconds(out),
+        "steps_s": step_seconds([db for db in run_logs(home) if db not in earlier]),
+        "peak_memory_mib": watch.peaks_mib(),
+    }
+
+
+def run_logs(home: Path) -> list[Path]:
+    """Dagster's SQLite event log of each run (one file per run)."""
+    return sorted((home / "dagster" / "history" / "runs").glob("*-*.db"))
+
+
+def step_seconds(runs: list[Path]) -> dict[str, float]:
+    """Wall seconds of each step of these runs, from their event logs."""
+    seconds, started = {}, {}
+    for db in runs:
+        with sqlite3.connect(db) as con:
+            rows = con.execute(
+                "select step_key, dagster_event_type, timestamp from event_logs where "
+                "dagster_event_type in ('STEP_START', 'STEP_SUCCESS', 'STEP_FAILURE') order by id"
+            ).fetchall()
+        for step, kind, stamp in rows:
+            stamp = dt.datetime.fromisoformat(stamp).timestamp()
+            if kind == "STEP_START":
+                started[step] = stamp
+            else:
+                seconds[step] = round(stamp - started[step], 1)
+    return seconds
 
 
 def stage_seconds(out: str) -> dict[str, float]:
@@ -157,6 +188,11 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--cluster-workers", type=int, default=0, help="0: local mode")
     parser.add_argument("--keep", action="store_true", help="keep the home folder")
+    parser.add_argument(
+        "--plays-only",
+        action="store_true",
+        help="Bronze, then silver/plays alone written by Spark and through Arrow",
+    )
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="moodlake-crowd-build-"))
@@ -198,13 +234,15 @@ def main() -> int:
             began = time.monotonic()
             moodlake(env, "spark", "cluster", "start", "--workers", str(args.cluster_workers))
             figures["cluster_start_s"] = round(time.monotonic() - began, 1)
-        seconds, peaks, out = build(env, home)
-        figures |= {
-            "build_s": round(seconds, 1),
-            "stages_s": stage_seconds(out),
-            "peak_memory_mib": peaks,
-            "target_s": 300 if args.listeners <= 1000 else None,
-        }
+        if args.plays_only:
+            # Bronze first, then silver/plays on its own, written by Spark and through Arrow.
+            figures["bronze"] = build(env, home, "--select", *BRONZE)
+            for way, writes in (("spark_writes", "true"), ("arrow", "false")):
+                env["MOODLAKE_SPARK_WRITES"] = writes
+                figures[f"plays_{way}"] = build(env, home, "--select", "silver/plays", "--force")
+        else:
+            figures |= build(env, home)
+            figures["target_s"] = 300 if args.listeners <= 1000 else None
     finally:
         if args.cluster_workers:
             moodlake(env, "spark", "cluster", "stop")
@@ -212,8 +250,10 @@ def main() -> int:
         if not args.keep:
             shutil.rmtree(home, ignore_errors=True)
     print(json.dumps(figures, indent=2))
-    label = f"{args.listeners}x{args.days}-" + (
-        f"{args.cluster_workers}workers" if args.cluster_workers else "local"
+    label = (
+        f"{args.listeners}x{args.days}-"
+        + (f"{args.cluster_workers}workers" if args.cluster_workers else "local")
+        + ("-plays" if args.plays_only else "")
     )
     kept = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     RESULTS.parent.mkdir(exist_ok=True)

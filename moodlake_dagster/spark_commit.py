@@ -38,6 +38,8 @@ from moodlake_dagster import damaged, storage
 STAGING = "staging"
 # Parquet timestamps as Delta stores them (Spark's default INT96 carries no statistics).
 WRITE_CONF = {"spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS"}
+# Row groups a reader of one batch at a time can hold (Parquet's default is 128 MB).
+ROW_GROUP_BYTES = 8 * 1024 * 1024
 _STAT_TYPES = (
     pa.types.is_integer,
     pa.types.is_floating,
@@ -165,7 +167,8 @@ def replace_range(
             outside = spark.read.parquet(*touched).filter(f"NOT coalesce(({predicate}), false)")
             rows = rows.unionByName(outside, allowMissingColumns=True)
         staged = table_dir / STAGING / uuid.uuid4().hex
-        rows.repartitionByRange(column).sortWithinPartitions(column).write.parquet(str(staged))
+        ordered = rows.repartitionByRange(column).sortWithinPartitions(column)
+        ordered.write.option("parquet.block.size", ROW_GROUP_BYTES).parquet(str(staged))
         adds = _adds(table_dir, staged)
         now = int(time.time() * 1000)
         removes = [

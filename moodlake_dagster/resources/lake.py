@@ -15,7 +15,7 @@ from moodlake_dagster.tables import QUARANTINE, Table
 from moodlake_dagster.transform.policy import canonical
 
 # Rows per batch where a written range is read back (checks, summaries): memory that of one batch.
-BATCH_ROWS = 250_000
+BATCH_ROWS = 50_000
 
 
 def _recorded(inputs: str | None, parts: Mapping[str, str] | None) -> dict[str, str] | None:
@@ -103,10 +103,19 @@ class LakeResource(dg.ConfigurableResource):
     def batches(
         self, table: Table, start: dt.date, end: dt.date, rows: int = BATCH_ROWS
     ) -> Iterator[pd.DataFrame]:
-        """Days [start, end] of a table as pandas frames of at most `rows` rows each."""
+        """Days [start, end] of a table as pandas frames of at most `rows` rows each.
+
+        One file and one batch read ahead (Arrow's defaults decode several whole files' row
+        groups at once), so memory is that of a row group or two whatever the range's size."""
         dataset = damaged.open_table(self.uri(table), self.storage_options).to_pyarrow_dataset()
         day = pc.field(table.partition)
-        for batch in dataset.to_batches(filter=(day >= start) & (day <= end), batch_size=rows):
+        scan = dataset.to_batches(
+            filter=(day >= start) & (day <= end),
+            batch_size=rows,
+            batch_readahead=1,
+            fragment_readahead=1,
+        )
+        for batch in scan:
             if batch.num_rows:
                 yield batch.to_pandas()
 
