@@ -167,8 +167,13 @@ def replace_range(
             outside = spark.read.parquet(*touched).filter(f"NOT coalesce(({predicate}), false)")
             rows = rows.unionByName(outside, allowMissingColumns=True)
         staged = table_dir / STAGING / uuid.uuid4().hex
-        ordered = rows.repartitionByRange(column).sortWithinPartitions(column)
-        ordered.write.option("parquet.block.size", ROW_GROUP_BYTES).parquet(str(staged))
+        # Range partitioning samples its input before the write reads it: computed once.
+        rows = rows.persist()
+        try:
+            ordered = rows.repartitionByRange(column).sortWithinPartitions(column)
+            ordered.write.option("parquet.block.size", ROW_GROUP_BYTES).parquet(str(staged))
+        finally:
+            rows.unpersist()
         adds = _adds(table_dir, staged)
         now = int(time.time() * 1000)
         removes = [

@@ -149,9 +149,17 @@ class CheckedRange:
     head: pd.DataFrame
 
 
-def check_written(lake: LakeResource, session, table: Table, start: dt.date, end: dt.date):
+def check_written(
+    lake: LakeResource,
+    session,
+    table: Table,
+    start: dt.date,
+    end: dt.date,
+    each: Callable[[pd.DataFrame], None] | None = None,
+) -> CheckedRange:
     """Check a range Spark wrote, reading it back a batch at a time: this process holds one
-    batch, never the range. Columns the model wants unique are counted in Spark, across it."""
+    batch, never the range. Columns the model wants unique are counted in Spark, across it.
+    `each` sees every batch too (figures added up in the same pass)."""
     duplicates = {
         column: lake.spark(session, table, range_predicate(table.partition, start, end))
         .groupBy(column)
@@ -166,6 +174,8 @@ def check_written(lake: LakeResource, session, table: Table, start: dt.date, end
         nonlocal head
         for frame in lake.batches(table, start, end):
             head = frame.head(10) if head is None else head
+            if each is not None:
+                each(frame)
             yield frame
 
     check = validate_batches(table.model, batches(), asset=table.key, duplicates=duplicates)

@@ -23,11 +23,11 @@ from moodlake_dagster.tables import (
 )
 from moodlake_dagster.transform.silver import (
     PLAYS_PREVIEW,
+    PlaysFigures,
     build_plays,
     build_tracks,
     build_users,
     kept_out_counts,
-    plays_summary,
 )
 from moodlake_dagster.transform.timezones import single_zone_countries
 from moodlake_dagster.vocabulary import ESTIMATE
@@ -136,13 +136,14 @@ def plays(
         music_videos=settings.music_videos_as_plays,
     )
     uri = lake.replace_range_from_spark(PLAYS, result, start, end, inputs=inputs)
-    written = check_written(lake, session, PLAYS, start, end)
+    figures = PlaysFigures()
+    written = check_written(lake, session, PLAYS, start, end, each=figures.add)
     events_in = lake.count_rows(LISTENING_EVENTS, start, end)
     return dg.MaterializeResult(
         metadata={
             **lake.written(PLAYS, uri),
             **PLAYS.columns(lake.arrow_schema(PLAYS)),
-            **plays_summary(lake.batches(PLAYS, start, end), events_in, kept_out),
+            **figures.summary(events_in, kept_out),
             "preview": preview(written.head[PLAYS_PREVIEW]),
         },
         check_results=[written.check],

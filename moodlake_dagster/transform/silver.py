@@ -263,34 +263,48 @@ PLAYS_PREVIEW = [
 ]
 
 
+class PlaysFigures:
+    """A plays run in figures, added up batch by batch from the written rows (pandas)."""
+
+    def __init__(self) -> None:
+        self.rows = self.merged = self.with_features = self.skipped = self.estimated = 0
+        self.zones, self.resolutions, self.skip_sources = Counter(), Counter(), Counter()
+
+    def add(self, batch: pd.DataFrame) -> None:
+        self.rows += len(batch)
+        self.merged += int(batch["duplicates_merged"].sum())
+        self.with_features += int(batch["has_features"].sum())
+        self.skipped += int(batch["skipped"].sum())
+        self.estimated += int((batch["resolution"] == ESTIMATE).sum())
+        self.zones.update(batch["timezone_source"].value_counts().to_dict())
+        self.resolutions.update(batch["resolution"].value_counts().to_dict())
+        self.skip_sources.update(batch["skip_source"].value_counts().to_dict())
+
+    def summary(self, events_in: int, kept_out: dict) -> dict:
+        """With the Bronze events read: events in = plays + duplicates merged into them +
+        events that are no music play."""
+        rows = self.rows
+        return {
+            "rows": rows,
+            "bronze_events_in": events_in,
+            "duplicates_removed": self.merged,
+            "not_music_or_private": events_in - rows - self.merged,
+            "kept_out_of_plays": kept_out,
+            "timezone_source": dict(self.zones.most_common()),
+            "feature_coverage": round(self.with_features / rows, 4) if rows else 0.0,
+            "plays_with_estimated_features": self.estimated,
+            "resolution": dict(self.resolutions.most_common()),
+            "skip_rate": round(self.skipped / rows, 4) if rows else 0.0,
+            "skip_source": dict(self.skip_sources.most_common()),
+        }
+
+
 def plays_summary(plays: Iterable[pd.DataFrame], events_in: int, kept_out: dict) -> dict:
-    """A plays run in figures, from the written rows (pandas, batch by batch) and the Bronze
-    events read: events in = plays + duplicates merged into them + events that are no music
-    play."""
-    rows = merged = with_features = skipped = estimated = 0
-    zones, resolutions, skip_sources = Counter(), Counter(), Counter()
+    """`PlaysFigures` of the written rows, given batch by batch."""
+    figures = PlaysFigures()
     for batch in plays:
-        rows += len(batch)
-        merged += int(batch["duplicates_merged"].sum())
-        with_features += int(batch["has_features"].sum())
-        skipped += int(batch["skipped"].sum())
-        estimated += int((batch["resolution"] == ESTIMATE).sum())
-        zones.update(batch["timezone_source"].value_counts().to_dict())
-        resolutions.update(batch["resolution"].value_counts().to_dict())
-        skip_sources.update(batch["skip_source"].value_counts().to_dict())
-    return {
-        "rows": rows,
-        "bronze_events_in": events_in,
-        "duplicates_removed": merged,
-        "not_music_or_private": events_in - rows - merged,
-        "kept_out_of_plays": kept_out,
-        "timezone_source": dict(zones.most_common()),
-        "feature_coverage": round(with_features / rows, 4) if rows else 0.0,
-        "plays_with_estimated_features": estimated,
-        "resolution": dict(resolutions.most_common()),
-        "skip_rate": round(skipped / rows, 4) if rows else 0.0,
-        "skip_source": dict(skip_sources.most_common()),
-    }
+        figures.add(batch)
+    return figures.summary(events_in, kept_out)
 
 
 def build_plays(
