@@ -140,8 +140,14 @@ def build(env: dict, home: Path, *args: str) -> dict:
     with MemoryWatch(process.pid, home) as watch:
         out, _ = process.communicate()
     seconds = time.monotonic() - began
-    if process.returncode:
-        raise SystemExit(f"moodlake build failed:\n{out[-5000:]}")
+    if process.returncode:  # recorded, not raised: a build that cannot finish is a figure too
+        print(f"moodlake build {' '.join(args)} failed:\n{out[-3000:]}", file=sys.stderr)
+        failed = [line.strip() for line in out.splitlines() if "STEP FAILED" in line]
+        return {
+            "failed_after_s": round(seconds, 1),
+            "failed": failed,
+            "peak_memory_mib": watch.peaks_mib(),
+        }
     return {
         "build_s": round(seconds, 1),
         "stages_s": stage_seconds(out),

@@ -151,7 +151,7 @@ def replace_range(
         spark.conf.set(key, value)
     schema = arrow_schema(frame)
     if not storage.table_exists(uri):
-        storage._create(uri, schema, [], storage.TABLE_PROPERTIES, None)
+        storage.create_empty(uri, schema, [], storage.TABLE_PROPERTIES, None)
     else:
         storage.relayout(uri, column)
     table_dir = _local(uri)
@@ -195,5 +195,5 @@ def replace_range(
                 (table_dir / action.path).unlink(missing_ok=True)
             raise
 
-    storage._committed(uri, f"days {start} to {end} (written by Spark)", attempt)
+    storage.committed(uri, f"days {start} to {end} (written by Spark)", attempt)
     return storage.count_rows(uri, column, start, end)

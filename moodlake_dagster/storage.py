@@ -80,7 +80,7 @@ def replace_range(
     further (e.g. one model's rows of a shared metrics table). A column new in `data` is
     added to the table (older rows read it as null), so a lake survives an upgrade; a table
     written with an older layout is rewritten once in the current one first. A commit that
-    loses to a concurrent writer is made again on the new version (`_committed`).
+    loses to a concurrent writer is made again on the new version (`committed`).
     """
     data = data.cast(pa.schema([f.with_nullable(True) for f in data.schema]))
     if data.num_rows and column in data.column_names:
@@ -88,11 +88,11 @@ def replace_range(
     partition_by = layout(column)
     commit = CommitProperties(custom_metadata=dict(commit_metadata)) if commit_metadata else None
     if not table_exists(uri, storage_options):
-        _create(uri, data.schema, partition_by, TABLE_PROPERTIES, storage_options)
+        create_empty(uri, data.schema, partition_by, TABLE_PROPERTIES, storage_options)
     else:
         relayout(uri, column, target_file_size=target_file_size, storage_options=storage_options)
     predicate = range_predicate(column, start, end) + (f" AND {where}" if where else "")
-    _committed(
+    committed(
         uri,
         f"days {start} to {end}",
         lambda: write_deltalake(
@@ -109,7 +109,7 @@ def replace_range(
     )
 
 
-def _create(
+def create_empty(
     uri: str,
     schema: pa.Schema,
     partition_by: list[str],
@@ -136,7 +136,7 @@ def _create(
             raise
 
 
-def _committed(uri: str, what: str, write: Callable[[], object]) -> None:
+def committed(uri: str, what: str, write: Callable[[], object]) -> None:
     """Run a write that replaces what it owns, again if a concurrent commit beat it.
 
     delta-rs checks each commit against those made since the write read the table
@@ -230,11 +230,11 @@ def replace_quarantine(
     if not table_exists(uri, storage_options):
         if not data.num_rows:
             return
-        _create(uri, data.schema, ["asset"], None, storage_options)
+        create_empty(uri, data.schema, ["asset"], None, storage_options)
     if not data.num_rows:  # a delete commits only when it finds something to remove
-        _committed(uri, what, lambda: DeltaTable(uri, storage_options=options).delete(predicate))
+        committed(uri, what, lambda: DeltaTable(uri, storage_options=options).delete(predicate))
         return
-    _committed(
+    committed(
         uri,
         what,
         lambda: write_deltalake(
