@@ -47,6 +47,7 @@ FLAGS = {
     "MOODLAKE_MUSIC_VIDEOS_AS_PLAYS": ("music_videos_as_plays", False),
     "MOODLAKE_FEATURE_ESTIMATES": ("feature_estimates", True),
     "MOODLAKE_API_PLAYS_IN_TRAINING": ("api_plays_in_training", False),
+    "MOODLAKE_SPARK_WRITES": ("spark_writes", True),
 }
 STRINGS = {
     "MOODLAKE_DEFAULT_USER": ("default_user", "me"),
