@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
@@ -70,12 +71,11 @@ def validate_batches(
     """
     rows, found = 0, []
     for frame in frames:
-        frame.index = pd.RangeIndex(rows, rows + len(frame))  # row numbers of the whole table
-        rows += len(frame)
         try:
             model.validate(frame, lazy=True)
         except SchemaErrors as err:
-            found.append(err.failure_cases)
+            found.append(_offset(err.failure_cases, rows))
+        rows += len(frame)
     for column, count in (duplicates or {}).items():
         if count:
             found.append(
@@ -112,6 +112,15 @@ def validate_batches(
         metadata=metadata,
         description=f"{len(cases)} failure(s) of {model.__name__}",
     )
+
+
+def _offset(cases: pd.DataFrame, rows: int) -> pd.DataFrame:
+    """Failure cases of a later batch, their row numbers counted from the table's first row
+    (a table-wide check has none). The caller's frame is left as it was."""
+    if not rows:
+        return cases
+    shifted = cases["index"].map(lambda i: i + rows if isinstance(i, int | np.integer) else i)
+    return cases.assign(index=shifted)
 
 
 def unique_columns(model: type[pa.DataFrameModel]) -> list[str]:
