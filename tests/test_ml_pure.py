@@ -65,6 +65,30 @@ def test_the_store_serves_the_latest_model_trained_on_or_before_a_day(tmp_path):
     assert store.latest_day("never", D(2030, 1, 1)) is None
 
 
+
+def test_a_store_written_with_joblib_is_still_read_and_replaced_by_a_new_save(tmp_path):
+    import joblib
+
+    from moodlake_dagster.ml.store import model_files, read_model, write_model
+
+    old = tmp_path / "m" / "2025-01-01"
+    old.mkdir(parents=True)
+    joblib.dump({"u_1": [1], "u_2": [2]}, old / "model.joblib")
+    (old / "card.json").write_text('{"n_train": 5}')
+    store = ModelStore(tmp_path)
+    assert store.load("m", D(2025, 1, 2)) == ({"u_1": [1], "u_2": [2]}, {"n_train": 5})
+    # An erasure rewrites an old file in its own format, whole.
+    [path] = model_files(tmp_path)
+    write_model({"u_2": [2]}, path)
+    assert path.name == "model.joblib" and joblib.load(path) == {"u_2": [2]}
+    assert sorted(p.name for p in old.iterdir()) == ["card.json", "model.joblib"]
+    # A new save of the same day leaves one model, in the new format.
+    store.save("m", D(2025, 1, 1), {"u_3": [3]}, {})
+    assert [p.name for p in model_files(tmp_path)] == ["model.pickle"]
+    assert read_model(old / "model.pickle") == {"u_3": [3]}
+    assert not (old / "model.joblib").exists()
+
+
 # --- estimated features ------------------------------------------------------------------
 
 

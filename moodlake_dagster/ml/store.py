@@ -1,19 +1,63 @@
 """The model store: one trained model per model name and as-of day, reloadable for scoring.
 
-Layout: `$MOODLAKE_HOME/models/<model>/<as_of>/model.joblib` (the fitted scikit-learn object,
-joblib format: load it only from this store, never from an untrusted source) beside
-`card.json` (what it was trained on, when, with which library versions, and its metrics).
-Models are written explicitly by their assets, never through a pickling IO manager.
+Layout: `$MOODLAKE_HOME/models/<model>/<as_of>/model.pickle` (the fitted scikit-learn object,
+pickled: load it only from this store, never from an untrusted source) beside `card.json`
+(what it was trained on, when, with which library versions, and its metrics). Models are
+written explicitly by their assets, never through a pickling IO manager.
+
+Why pickle and not joblib: a per-listener model is a dict of a thousand boosted models, each
+hundreds of small arrays, and joblib's pure-Python unpickler is slow on many small arrays.
+Measured on the 1,000-listener crowd's match models (234 MB): joblib wrote them in 59 s and
+read them in 34 s, pickle in 13 s and 7 s. Stores written before keep their `model.joblib`
+files, which are still read (and rewritten in place by an erasure).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import pickle
+from collections.abc import Iterator
 from pathlib import Path
 
 import joblib
 import sklearn
+
+MODEL_FILE = "model.pickle"
+JOBLIB_FILE = "model.joblib"  # what stores written before 2026-11-30 hold
+
+
+def model_file(folder: Path) -> Path | None:
+    """The model file in a store folder, whichever format wrote it; None without one."""
+    for name in (MODEL_FILE, JOBLIB_FILE):
+        if (folder / name).exists():
+            return folder / name
+    return None
+
+
+def model_files(root: Path) -> Iterator[Path]:
+    """Every model file under a store root, in folder order."""
+    for folder in sorted(p for p in Path(root).glob("*/*") if p.is_dir()):
+        if (path := model_file(folder)) is not None:
+            yield path
+
+
+def read_model(path: Path):
+    if path.name == JOBLIB_FILE:
+        return joblib.load(path)
+    with path.open("rb") as f:
+        return pickle.load(f)
+
+
+def write_model(model, path: Path) -> None:
+    """Write `model` to `path` in that file's format, whole or not at all."""
+    partial = path.with_name(path.name + ".partial")
+    if path.name == JOBLIB_FILE:
+        joblib.dump(model, partial)
+    else:
+        with partial.open("wb") as f:
+            pickle.dump(model, f, protocol=pickle.HIGHEST_PROTOCOL)
+    partial.replace(path)
 
 
 class ModelStore:
@@ -26,7 +70,8 @@ class ModelStore:
     def save(self, name: str, as_of: dt.date, estimator, card: dict) -> Path:
         folder = self.path(name, as_of)
         folder.mkdir(parents=True, exist_ok=True)
-        joblib.dump(estimator, folder / "model.joblib")
+        write_model(estimator, folder / MODEL_FILE)
+        (folder / JOBLIB_FILE).unlink(missing_ok=True)  # one model per folder
         card = {
             "model": name,
             "as_of": as_of.isoformat(),
@@ -42,7 +87,7 @@ class ModelStore:
         days = sorted(
             dt.date.fromisoformat(p.name)
             for p in (self.root / name).glob("*")
-            if (p / "model.joblib").exists()
+            if model_file(p) is not None
         )
         earlier = [d for d in days if d <= as_of]
         return earlier[-1] if earlier else None
@@ -52,4 +97,4 @@ class ModelStore:
         if day is None:
             raise LookupError(f"no {name} model trained as of {as_of}: materialize it first")
         folder = self.path(name, day)
-        return joblib.load(folder / "model.joblib"), json.loads((folder / "card.json").read_text())
+        return read_model(model_file(folder)), json.loads((folder / "card.json").read_text())

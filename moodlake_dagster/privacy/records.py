@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
-import joblib
+from moodlake_dagster.ml.store import model_file, model_files, read_model, write_model
 
 ERASED = "[erased on request]"
 # A figure shows one listener whose name is drawn in pixels, not written: in a record that
@@ -117,8 +117,8 @@ def scrub_dagster(dagster_home: Path, needles: tuple[str, ...]) -> dict[str, int
 
 def listener_models(models_root: Path, user_id: str) -> Iterable[Path]:
     """Model folders whose model holds a per-listener entry for `user_id`."""
-    for path in sorted(models_root.glob("*/*/model.joblib")):
-        model = joblib.load(path)
+    for path in model_files(models_root):
+        model = read_model(path)
         if isinstance(model, dict) and user_id in model:
             yield path.parent
 
@@ -140,9 +140,10 @@ def scrub_models(models_root: Path, user_id: str) -> list[str]:
     """Remove the listener's per-listener models and card entries; the folders changed."""
     changed = []
     for folder in listener_models(models_root, user_id):
-        model = joblib.load(folder / "model.joblib")
+        path = model_file(folder)
+        model = read_model(path)
         del model[user_id]
-        joblib.dump(model, folder / "model.joblib")
+        write_model(model, path)
         changed.append(str(folder.relative_to(models_root)))
     for card in sorted(models_root.glob("*/*/card.json")):
         text = card.read_text()
