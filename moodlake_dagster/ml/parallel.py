@@ -27,9 +27,17 @@ def workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 
 
-def _one_thread(work: Callable[[str, Any], Any], user_id: str, frame: Any):
-    with threadpool_limits(limits=1):
-        return work(user_id, frame)
+# Whether this worker process has limited its numeric libraries to one thread: once per
+# process, since finding the libraries costs ~4 ms, a tenth of a small listener's work.
+_one_thread_set = False
+
+
+def _in_worker(work: Callable[[str, Any], Any], user_id: str, frame: Any):
+    global _one_thread_set
+    if not _one_thread_set:
+        threadpool_limits(limits=1)  # for the rest of this worker's life: it only runs these
+        _one_thread_set = True
+    return work(user_id, frame)
 
 
 def per_listener(
@@ -46,6 +54,7 @@ def per_listener(
     items = [(str(user_id), frame) for user_id, frame in groups]
     n = n_workers or workers()
     if n == 1 or len(items) < MIN_LISTENERS:
-        return [_one_thread(work, user_id, frame) for user_id, frame in items]
+        with threadpool_limits(limits=1):
+            return [work(user_id, frame) for user_id, frame in items]
     run = Parallel(n_jobs=n, backend="loky", batch_size="auto")
-    return run(delayed(_one_thread)(work, user_id, frame) for user_id, frame in items)
+    return run(delayed(_in_worker)(work, user_id, frame) for user_id, frame in items)

@@ -314,9 +314,19 @@ def candidates(
     ).reset_index(drop=True)
 
 
-def _one_per_artist(frame: pd.DataFrame, by: str, n: int) -> pd.DataFrame:
-    ranked = frame.sort_values([by, "track_id"], ascending=[False, True])
-    return ranked.drop_duplicates("primary_artist").head(n)
+def _top_per_artist(score: np.ndarray, keep: np.ndarray, track: np.ndarray, artist, n: int):
+    """Positions of the `n` best-scored kept rows, at most one per artist: by score, then
+    track id (a strict order: a pool's track ids are unique)."""
+    kept = np.flatnonzero(keep)
+    ranked = kept[np.lexsort((track[kept], -score[kept]))]
+    picked, seen = [], set()
+    for i in ranked:
+        if artist[i] not in seen:
+            seen.add(artist[i])
+            picked.append(i)
+            if len(picked) == n:
+                break
+    return np.asarray(picked, dtype=int)
 
 
 def recommend_user(
@@ -326,37 +336,44 @@ def recommend_user(
     as_of: dt.date,
     per_list: int = PER_LIST,
 ) -> pd.DataFrame:
-    """Both lists for every day part for one listener (plays: with audio features)."""
+    """Both lists for every day part for one listener (plays: with audio features).
+
+    Every day part is scored in one call (rows are independent, so the scores are those of
+    a call per part) and only the picked rows are copied out of the pool: a listener's pool
+    is thousands of tracks, their lists 100 rows."""
     means = recent_means(plays, as_of)
     streak = low_valence_streak(plays)
     nudging = streak >= STREAK_DAYS
+    scores = match.model.predict_proba(np.vstack([design(pool, p) for p in DAY_PARTS]))[:, 1]
+    scores = scores.reshape(len(DAY_PARTS), len(pool))
+    valence, energy = pool["valence"].to_numpy(float), pool["energy"].to_numpy(float)
+    track = pool["track_id"].to_numpy(str)
+    # One key per artist; a missing artist is one artist, as drop_duplicates counted it.
+    artist = pool["primary_artist"].fillna("\0missing").to_numpy()
     rows = []
-    for part in DAY_PARTS:
-        scored = pool.assign(
-            day_part=part, match_score=match.model.predict_proba(design(pool, part))[:, 1]
-        )
+    for part, match_score in zip(DAY_PARTS, scores, strict=True):
         mean_v, mean_e, over = means[part]
-        gain, dv, de = improvement(
-            scored["valence"].to_numpy(float),
-            scored["energy"].to_numpy(float),
-            mean_v,
-            mean_e,
-            nudging,
-        )
-        scored = scored.assign(
-            improvement_score=gain * scored["match_score"],
-            delta_valence=dv,
-            delta_energy=de,
-            recent_valence=mean_v,
-            recent_energy=mean_e,
-            recent_over=over,
-        )
-        mirror = _one_per_artist(scored, "match_score", per_list).assign(mode="mirror")
-        coach = _one_per_artist(
-            scored[scored["improvement_score"] > 0], "improvement_score", per_list
-        ).assign(mode="coach")
-        for frame in (mirror, coach):
-            rows.append(frame.assign(rank=np.arange(1, len(frame) + 1)))
+        gain, dv, de = improvement(valence, energy, mean_v, mean_e, nudging)
+        improvement_score = gain * match_score
+        for mode, by, keep in (
+            ("mirror", match_score, np.ones(len(pool), dtype=bool)),
+            ("coach", improvement_score, improvement_score > 0),
+        ):
+            at = _top_per_artist(by, keep, track, artist, per_list)
+            rows.append(
+                pool.iloc[at].assign(
+                    day_part=part,
+                    match_score=match_score[at],
+                    improvement_score=improvement_score[at],
+                    delta_valence=dv[at],
+                    delta_energy=de[at],
+                    recent_valence=mean_v,
+                    recent_energy=mean_e,
+                    recent_over=over,
+                    mode=mode,
+                    rank=np.arange(1, len(at) + 1),
+                )
+            )
     out = pd.concat(rows, ignore_index=True)
     return out.assign(user_id=match.user_id, low_valence_days=streak, coach_nudging=nudging)
 
@@ -445,9 +462,9 @@ def _listener_lists(
     user_id: str, own: _Listener, *, shared: _Shared, as_of: dt.date
 ) -> tuple[MatchModel | None, pd.DataFrame | None, str | None]:
     """(match model, lists, None), or (None, None, why not): a worker's unit of work."""
-    catalog, main = shared.get()
+    catalog, main, audio = shared.get()
     try:
-        match = train_match(user_id, own.plays, catalog)
+        match = train_match(user_id, own.plays, audio)
         pool = candidates(own.plays, catalog, own.als, main)
     except CannotRecommend as err:
         return None, None, str(err)
@@ -497,7 +514,11 @@ def recommend_all(
         for user_id, own in plays.groupby("user_id")
     ]
     with tempfile.TemporaryDirectory(prefix="moodlake-recommend-") as folder:
-        shared = _Shared(Path(folder) / "catalog.pickle", (catalog, main_genres(catalog)))
+        # The background draws rows by position, so its audio columns alone draw the same
+        # tracks as the whole catalog, without copying a listener's worth of genre lists.
+        audio = catalog[list(AUDIO)]
+        together = (catalog, main_genres(catalog), audio)
+        shared = _Shared(Path(folder) / "catalog.pickle", together)
         work = partial(_listener_lists, shared=shared, as_of=as_of)
         try:
             done = parallel.per_listener(work, groups, n_workers=n_workers)
