@@ -175,3 +175,19 @@ def test_missing_features_are_left_out_and_no_plays_give_an_empty_frame():
     empty = feature_thresholds(plays.iloc[0:0], AS_OF)
     assert empty.empty
     assert list(empty.columns) == COLUMNS
+
+
+def test_the_mann_whitney_test_gives_scipys_numbers_to_the_last_bit():
+    from scipy import stats
+
+    from moodlake_dagster.transform.thresholds import mann_whitney
+
+    rng = np.random.default_rng(11)
+    for n1, n2, kind in [(30, 31, "binary"), (200, 45, "binary"), (60, 90, "share")] * 5:
+        if kind == "binary":
+            x, y = rng.integers(0, 2, n1).astype(float), rng.integers(0, 2, n2).astype(float)
+        else:  # completion shares: some exact ties at 0 and 1, the rest distinct
+            x = np.clip(rng.normal(0.6, 0.4, n1), 0, 1)
+            y = np.clip(rng.normal(0.5, 0.4, n2), 0, 1)
+        expected = stats.mannwhitneyu(x, y, alternative="two-sided", method="asymptotic")
+        assert mann_whitney(x, y) == (float(expected.statistic), float(expected.pvalue))
