@@ -18,6 +18,16 @@ seed=20251, farms=0)` (~1,070 plays a listener) on a 2-core machine loaded by ot
 listeners 72.9 s before, 2.3 s now; 1,000 listeners 357 s in one process, 495 s in two (the
 machine had no idle core to give); mean held-out AUC 0.5519 vs baseline 0.4992 either way,
 every row identical to the old loop's (200 listeners compared).
+
+One design change, for scale: 100 boosting iterations at a learning rate of 0.1 instead of 200
+at 0.05 (same leaves, seed, split and evaluation). Fitting and the stored model both halve;
+the held-out AUC does not move beyond noise, old beside new:
+
+- the two real histories (2026-11-30): 0.6131 → 0.6127 (44,881 plays) and 0.7362 → 0.7458
+  (6,904 plays); the baseline 0.5131 on average, unchanged;
+- 200 listeners of the 1,000-listener crowd (`moodlake demo --crowd 1000`, seed 7; 192
+  trained): mean AUC 0.5486 → 0.5489, beating the baseline (mean 0.4927) for 76 % → 78 % of
+  them; one process, 27.3 s → 15.8 s.
 """
 
 from __future__ import annotations
@@ -58,6 +68,9 @@ MIN_EVAL_WITH_FEATURES = 200
 EVAL_SHARE = 0.2
 RECENT = 20
 SEED = 5
+# Half the trees of the first design (200 at 0.05) at twice the rate: the same AUC, half the
+# fitting and half the model to store (see the module docstring).
+ITERATIONS, LEARNING_RATE = 100, 0.1
 
 
 class CannotTrain(ValueError):
@@ -145,7 +158,7 @@ def _train(user_id: str, p: pd.DataFrame) -> PreferenceResult:
             raise CannotTrain(f"the {name} days (cutoff {cutoff}) hold only one class")
     used, left_out = usable_features(train)
     model = HistGradientBoostingClassifier(
-        max_iter=200, learning_rate=0.05, max_leaf_nodes=15, random_state=SEED
+        max_iter=ITERATIONS, learning_rate=LEARNING_RATE, max_leaf_nodes=15, random_state=SEED
     ).fit(train[list(used)].to_numpy(float), train["enjoyed"])
     scores = model.predict_proba(test[list(used)].to_numpy(float))[:, 1]
     return PreferenceResult(
