@@ -279,13 +279,18 @@ def play_genres(
 
 
 def liked_genres(
-    plays: pd.DataFrame, tracks: pd.DataFrame, main: pd.Series | None = None
+    plays: pd.DataFrame,
+    tracks: pd.DataFrame,
+    main: pd.Series | None = None,
+    fresh: pd.Series | None = None,
 ) -> list[str]:
     """The listener's top genres by plays: at least LIKED_GENRES, more while fewer than
     MIN_POOL unplayed tracks are in them (a 10k catalog sample runs dry where 114k would not).
+    `fresh`: `unplayed(plays, tracks)` when the caller has it already.
     """
     ranked = play_genres(plays, tracks, main).explode().value_counts().index.tolist()
-    per_genre = tracks[unplayed(plays, tracks)].explode("genres")["genres"].value_counts()
+    fresh = unplayed(plays, tracks) if fresh is None else fresh
+    per_genre = tracks.loc[fresh, "genres"].explode().value_counts()
     liked, pool = [], 0
     for genre in ranked:
         if len(liked) >= LIKED_GENRES and pool >= MIN_POOL:
@@ -305,13 +310,12 @@ def candidates(
     genres, and ALS's suggestions among them (in session mode ALS only knows their own tracks,
     so it adds none). `main`: `main_genres(tracks)` when the caller has it already.
     """
-    liked = liked_genres(plays, tracks, main)
+    fresh = unplayed(plays, tracks)
+    liked = liked_genres(plays, tracks, main, fresh)
     known_artists = set(tracks.loc[tracks["track_id"].isin(plays["track_id"]), "primary_artist"])
     known_artists |= set(plays.get("primary_artist", pd.Series(dtype=str)).dropna())
     als = als_tracks if als_tracks is not None else pd.DataFrame(columns=["track_id", "als_score"])
-    pool = tracks[unplayed(plays, tracks)].merge(
-        als[["track_id", "als_score"]], on="track_id", how="left"
-    )
+    pool = tracks[fresh].merge(als[["track_id", "als_score"]], on="track_id", how="left")
     wanted = set(liked)
     in_liked = pool["genres"].map(lambda g: any(x in wanted for x in g))
     from_als = pool["als_score"].notna()
