@@ -65,7 +65,6 @@ def test_the_store_serves_the_latest_model_trained_on_or_before_a_day(tmp_path):
     assert store.latest_day("never", D(2030, 1, 1)) is None
 
 
-
 def test_a_store_written_with_joblib_is_still_read_and_replaced_by_a_new_save(tmp_path):
     import joblib
 
