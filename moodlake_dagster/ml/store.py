@@ -18,10 +18,8 @@ import datetime as dt
 import json
 import pickle
 from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
-
-import joblib
-import sklearn
 
 MODEL_FILE = "model.pickle"
 JOBLIB_FILE = "model.joblib"  # what stores written before 2026-11-30 hold
@@ -44,6 +42,8 @@ def model_files(root: Path) -> Iterator[Path]:
 
 def read_model(path: Path):
     if path.name == JOBLIB_FILE:
+        import joblib  # only for stores written before; the CLI starts without it
+
         return joblib.load(path)
     with path.open("rb") as f:
         return pickle.load(f)
@@ -53,6 +53,8 @@ def write_model(model, path: Path) -> None:
     """Write `model` to `path` in that file's format, whole or not at all."""
     partial = path.with_name(path.name + ".partial")
     if path.name == JOBLIB_FILE:
+        import joblib
+
         joblib.dump(model, partial)
     else:
         with partial.open("wb") as f:
@@ -76,7 +78,7 @@ class ModelStore:
             "model": name,
             "as_of": as_of.isoformat(),
             "trained_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "scikit_learn": sklearn.__version__,
+            "scikit_learn": version("scikit-learn"),
             **card,
         }
         (folder / "card.json").write_text(json.dumps(card, indent=2, default=str))
