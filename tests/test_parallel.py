@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
+from threadpoolctl import threadpool_info
 
 from moodlake_dagster.ml import parallel
 
@@ -43,3 +44,19 @@ def test_a_few_listeners_stay_in_this_process(monkeypatch):
     assert parallel.workers() == 2
     few = parallel.per_listener(_centres, _groups(parallel.MIN_LISTENERS - 1))
     assert {r[2] for r in few} == {os.getpid()}
+
+
+def _threads(user_id: str, frame: pd.DataFrame) -> tuple[str, int]:
+    """The most threads any numeric library loaded here may use, as the listener's work sees it."""
+    return user_id, max((lib["num_threads"] for lib in threadpool_info()), default=1)
+
+
+def test_each_listener_runs_on_one_numeric_thread_and_the_caller_keeps_its_own():
+    before = {lib["filepath"]: lib["num_threads"] for lib in threadpool_info()}
+    # In this process, then in workers that limit themselves once. (Loky also gives each
+    # worker cores // workers threads: on 2 cores the workers' half cannot fail, on 4 it can.)
+    for n in (1, 2):
+        done = parallel.per_listener(_threads, _groups(), n_workers=n)
+        assert {threads for _, threads in done} == {1}, n
+    after = {lib["filepath"]: lib["num_threads"] for lib in threadpool_info()}
+    assert {path: after[path] for path in before} == before  # the limit was not left behind

@@ -184,3 +184,18 @@ def test_lists_rank_by_their_score_one_track_per_artist():
     assert coach["improvement_score"].tolist() == pytest.approx([1.0 * 0.50, 0.6 * 0.54])
     assert coach["delta_valence"].tolist() == pytest.approx([0.10, 0.14])
     assert set(lists["user_id"]) == {"u_1"} and not lists["coach_nudging"].any()
+
+
+def test_equal_scores_go_by_track_id_and_tracks_without_an_artist_count_as_one_artist():
+    """The order of the old sort (score down, then track id up) and its drop_duplicates, which
+    kept one row of the missing artist too."""
+    match = recommend.MatchModel("u_1", ValenceIsTheMatch(), {"evening": 1.0})
+    plays = _plays([(str(AS_OF), part, 0.40, 0.50) for part in DAY_PARTS for _ in range(10)])
+    pool = _pool(6).assign(
+        valence=[0.7, 0.7, 0.7, 0.6, 0.6, 0.5],
+        track_id=["t5", "t3", "t4", "t2", "t1", "t0"],
+        primary_artist=["a", "b", None, None, "c", "d"],
+    )
+    lists = recommend.recommend_user(match, plays, pool, AS_OF, per_list=4)
+    mirror = lists[(lists["day_part"] == "evening") & (lists["mode"] == "mirror")]
+    assert mirror["track_id"].tolist() == ["t3", "t4", "t5", "t1"]

@@ -151,7 +151,6 @@ def mann_whitney(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 def _listener_rows(user_id: str, values: dict[str, np.ndarray], half: np.ndarray) -> list[dict]:
     """One listener's rows; `values`: their plays' outcomes and features as float arrays."""
-    outcomes = {outcome: values[outcome] for outcome in OUTCOMES}
     rows = []
     for feature in AUDIO_FEATURES:
         x = values[feature]
@@ -161,7 +160,7 @@ def _listener_rows(user_id: str, values: dict[str, np.ndarray], half: np.ndarray
         discovery = discovery[np.argsort(x[discovery], kind="stable")]
         held_out = has_x & (half == 1)
         for outcome in OUTCOMES:
-            y = outcomes[outcome]
+            y = values[outcome]
             found = discovery[~np.isnan(y[discovery])]
             split = _best_split(x[found], y[found])
             row = {
