@@ -18,6 +18,7 @@ from moodlake_dagster.assets import (
     preference,
     recommendations,
     sentences,
+    serving,
     side_tables,
     silver,
     spotify,
@@ -55,6 +56,7 @@ ASSETS = [
             als,
             recommendations,
             explanations,
+            serving,
         ]
     ),
 ]

@@ -36,13 +36,13 @@ snapshot_job = dg.define_asset_job(
     "listening_snapshots",
     selection=dg.AssetSelection.assets(t.USERS.key)
     | (
-        dg.AssetSelection.groups("gold", "ml", "platform")
+        dg.AssetSelection.groups("gold", "ml", "platform", "serving")
         - dg.AssetSelection.assets(t.MOOD_BY_DAY.key)
     ),
     executor_def=dg.in_process_executor,
     hooks={spark_stopped},
     description="Rebuild users, profiles, Gold, the platform tables and the models as of the "
-    "latest listening day.",
+    "latest listening day, and the dashboards' copy of Gold.",
 )
 
 HISTORY_TRIGGER_TAG = "moodlake/trigger"

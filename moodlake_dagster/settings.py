@@ -319,6 +319,11 @@ class Settings(BaseSettings):
         return self.landing == self.home / "demo" / "landing"
 
     @property
+    def serving_file(self) -> Path:
+        """The DuckDB file dashboards read (docker/superset): Gold, no personal column."""
+        return self.home / "serving" / "moodlake.duckdb"
+
+    @property
     def dagster_home(self) -> Path:
         return self.home / "dagster"
 

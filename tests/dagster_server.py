@@ -51,6 +51,27 @@ query Backfill($id: String!) {
   }
 }
 """
+START_SENSOR = """
+mutation Start($selector: SensorSelector!) {
+  startSensor(sensorSelector: $selector) {
+    __typename
+    ... on Sensor { sensorState { status } }
+    ... on PythonError { message }
+  }
+}
+"""
+
+
+def start_sensor(port: int, name: str) -> dict:
+    """Start a sensor of the moodlake code location, as its toggle in the UI does."""
+    selector = {
+        "repositoryLocationName": "moodlake",
+        "repositoryName": "__repository__",
+        "sensorName": name,
+    }
+    return graphql(port, START_SENSOR, {"selector": selector})["startSensor"]
+
+
 RUN_DONE = {"SUCCESS", "FAILURE", "CANCELED"}
 BACKFILL_DONE = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 

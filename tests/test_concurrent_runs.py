@@ -27,6 +27,7 @@ from dagster_server import (
     free_port,
     graphql,
     running,
+    start_sensor,
     wait_for,
 )
 from deltalake import DeltaTable
@@ -53,15 +54,6 @@ SENSOR = {
     "repositoryName": "__repository__",
     "sensorName": "landing_history_sensor",
 }
-START_SENSOR = """
-mutation Start($selector: SensorSelector!) {
-  startSensor(sensorSelector: $selector) {
-    __typename
-    ... on Sensor { sensorState { status } }
-    ... on PythonError { message }
-  }
-}
-"""
 SENSOR_RUNS = """
 query Runs($filter: RunsFilter) {
   runsOrError(filter: $filter) {
@@ -175,7 +167,7 @@ def test_a_backfill_and_a_sensor_run_at_once_lose_and_double_nothing(ui):
         days["sensor"] = drop_export(root, "second-listener", dt.date(2025, 1, 5), 2, seed=5)
         days["first"] = set(landed_by_day(root))
         time.sleep(2 * SETTLE_S)  # settled before the first tick: one run for every file
-        started = graphql(port, START_SENSOR, {"selector": SENSOR})["startSensor"]
+        started = start_sensor(port, SENSOR["sensorName"])
         assert started["__typename"] == "Sensor", started
 
     def later_export():

@@ -25,6 +25,7 @@ GROUPS["ml"] = {
     "mood_playlists",
 }
 GROUPS["platform"] = {"active_listeners", "retention_cohorts", "plan_country_mix", "crowd_top"}
+GROUPS["serving"] = {"duckdb"}  # Gold for dashboards (docker/superset)
 PROFILES = (dg.AssetKey(["bronze", "profiles"]), dg.AssetKey(["silver", "profiles"]))
 
 
@@ -33,7 +34,7 @@ def test_asset_graph_groups_partitions_and_checks():
     graph = defs.resolve_asset_graph()
     keys = graph.get_all_asset_keys() - {dg.AssetKey("lake_health")}
     # Every table's key says where it lives: [layer, name], the folder under the lake root.
-    layers = ("bronze", "silver", "gold", "audit")
+    layers = ("bronze", "silver", "gold", "audit", "serving")
     assert all(len(k.path) == 2 and k.path[0] in layers for k in keys)
     assert {k.path[0] for k in keys if k.path[1] in GROUPS["ml"]} == {"gold"}
     # The operator's profiles, as received and conformed: one name in two layers.
@@ -72,8 +73,14 @@ def test_asset_graph_groups_partitions_and_checks():
         assert node.description and len(node.description) > 40, name
     checks = {(key.asset_key.path[-1], key.name) for key in graph.asset_check_keys}
     pandera = {name for name, check in checks if check == "pandera_schema"}
-    assert pandera == set(specs) | {"quarantine", "model_metrics", "events", "profiles"}
+    assert pandera == set(specs) - {"duckdb"} | {
+        "quarantine",
+        "model_metrics",
+        "events",
+        "profiles",
+    }
     assert checks - {(name, "pandera_schema") for name in pandera} == {
+        ("duckdb", "matches_gold"),
         ("track_moods", "auc_bar"),
         ("preference_model", "auc_bar"),
         ("als_recommendations", "beats_popularity"),
@@ -124,6 +131,7 @@ def test_sensors_and_the_jobs_they_request():
             for name in (*LAYERS["gold"], *GROUPS["ml"], *GROUPS["platform"])
             if name not in DAILY
         ),
+        "serving/duckdb",  # the dashboards' copy of Gold, after every snapshot
     }
 
 
@@ -133,7 +141,11 @@ def test_every_catalog_table_is_an_asset_and_every_asset_a_table():
 
     defs = make_definitions({"MOODLAKE_HOME": "/nonexistent-moodlake-home"})
     graph = defs.resolve_asset_graph()
-    keys = graph.get_all_asset_keys() - {dg.AssetKey("lake_health")}
+    # Not tables: housekeeping, and the DuckDB file dashboards read (a copy of Gold).
+    keys = graph.get_all_asset_keys() - {
+        dg.AssetKey("lake_health"),
+        dg.AssetKey(["serving", "duckdb"]),
+    }
     assert {table.key for table in TABLES.values()} == keys
     checked = {key.asset_key for key in graph.asset_check_keys if key.name == "pandera_schema"}
     for table in TABLES.values():

@@ -31,6 +31,7 @@ LAYERS = [
         "reports",
         "build_summary",
         "sql",
+        "serving",
         "maintenance",
         "inputs",
         "spark_server",
