@@ -25,6 +25,18 @@ from dagster_server import free_port
 from helpers import REPO
 
 BASE_IMAGE = "moodlake-base:bookworm"
+# The services `docker compose up` starts (Trino waits for `--profile trino`).
+SERVICES = {
+    "postgres",
+    "spark-master",
+    "spark-worker",
+    "spark",
+    "code",
+    "webserver",
+    "daemon",
+    "superset",
+}
+SPARK_WORKERS = 2  # `--scale spark-worker=2`: executors on two worker containers
 PROJECT = "moodlake-test"
 COMPOSE = [str(Path(sys.executable).with_name("docker-compose"))]
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -60,13 +72,13 @@ def engine(workdir: Path) -> Iterator[None]:
             "no Docker engine: `make test` installs Debian's docker.io, iptables and debootstrap "
             "when run as root (apt-get install docker.io iptables debootstrap)"
         )
-    log = open(workdir / "dockerd.log", "wb")  # noqa: SIM115 — closed after the engine stops
-    process = subprocess.Popen(
-        ["dockerd", "--storage-driver=overlay2", "--pidfile", str(workdir / "dockerd.pid")],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    with open(workdir / "dockerd.log", "wb") as log:
+        process = subprocess.Popen(
+            ["dockerd", "--storage-driver=overlay2", "--pidfile", str(workdir / "dockerd.pid")],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 60
         while not engine_answers():
@@ -82,7 +94,6 @@ def engine(workdir: Path) -> Iterator[None]:
             process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             process.kill()
-        log.close()
 
 
 def base_image(workdir: Path) -> str:
@@ -121,6 +132,7 @@ class Stack:
             for name in (
                 "MOODLAKE_PG_PORT",
                 "MOODLAKE_SPARK_PORT",
+                "MOODLAKE_SPARK_UI_PORT",
                 "MOODLAKE_UI_PORT",
                 "MOODLAKE_SUPERSET_PORT",
             )
@@ -210,7 +222,16 @@ def stack() -> Iterator[Stack]:
         deployment = Stack(workdir, base)
         deployment.compose("down", "--volumes", "--remove-orphans", timeout=300)
         deployment.compose("build", timeout=3600)
-        deployment.compose("up", "--detach", "--wait", "--wait-timeout", "600", timeout=900)
+        deployment.compose(
+            "up",
+            "--detach",
+            "--wait",
+            "--wait-timeout",
+            "600",
+            "--scale",
+            f"spark-worker={SPARK_WORKERS}",
+            timeout=900,
+        )
         try:
             yield deployment
         finally:

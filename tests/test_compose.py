@@ -11,19 +11,19 @@ import importlib.util
 import json
 import shutil
 import time
+import urllib.request
 
 import pytest
 from browser import chromium
 from dagster_server import RUN_DONE, graphql, start_sensor, wait_for
 from deltalake import DeltaTable
-from docker_stack import stack
+from docker_stack import SERVICES, SPARK_WORKERS, stack
 from helpers import CATALOG_SAMPLE, REPO
 
 from moodlake_dagster.demo.generator import generate_history
 
 pytestmark = pytest.mark.docker
 
-SERVICES = {"postgres", "spark", "code", "webserver", "daemon", "superset"}
 SENSORS = ("landing_history_sensor", "listening_snapshot_sensor")
 START = dt.date(2025, 3, 1)
 DAYS = 21
@@ -86,11 +86,12 @@ def landed(deployment, tmp_path_factory):
 
 
 def test_every_service_is_up_and_healthy(deployment):
-    services = {s["Service"]: s for s in deployment.services()}
-    assert set(services) == SERVICES  # Trino only with `--profile trino`
-    for name, service in services.items():
-        assert service["State"] == "running", (name, service["Status"])
-        assert service["Health"] == "healthy", (name, service["Status"])
+    containers = deployment.services()
+    assert {c["Service"] for c in containers} == SERVICES  # Trino only with `--profile trino`
+    assert sum(c["Service"] == "spark-worker" for c in containers) == SPARK_WORKERS
+    for container in containers:
+        assert container["State"] == "running", (container["Name"], container["Status"])
+        assert container["Health"] == "healthy", (container["Name"], container["Status"])
 
 
 def test_a_dropped_export_reaches_silver_and_gold(deployment, landed):
@@ -142,6 +143,30 @@ def test_dagster_keeps_its_records_in_the_postgres_service(deployment, landed):
             "exec", "-T", service, "find", "/opt/dagster/dagster_home", "-name", "*.db"
         ).stdout
         assert listing.strip() == "", (service, listing)
+
+
+def test_the_build_ran_on_every_spark_worker(deployment, landed):
+    """The master lists each scaled worker ALIVE, each runs an executor of the Connect server's
+    application, and each executor finished tasks of the runs the export caused."""
+    url = f"http://127.0.0.1:{deployment.port('MOODLAKE_SPARK_UI_PORT')}/json/"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        master = json.load(response)
+    workers = [w for w in master["workers"] if w["state"] == "ALIVE"]
+    assert len(workers) == SPARK_WORKERS
+    (app,) = [a for a in master["activeapps"] if a["name"] == "moodlake-spark-connect"]
+    assert all(w["coresused"] > 0 for w in workers), workers
+    for index in range(1, SPARK_WORKERS + 1):
+        logs = deployment.compose(
+            "exec",
+            "-T",
+            "--index",
+            str(index),
+            "spark-worker",
+            "sh",
+            "-c",
+            f"cat /tmp/spark-work/{app['id']}/*/stderr",
+        ).stdout
+        assert "Finished task" in logs, f"worker {index}: {logs[-2000:]}"
 
 
 def superset_probe():

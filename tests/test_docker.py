@@ -7,10 +7,10 @@ import re
 
 import pytest
 import yaml
+from docker_stack import SERVICES as DEFAULT
 from helpers import REPO
 
 DOCKER = REPO / "docker"
-DEFAULT = {"postgres", "spark", "code", "webserver", "daemon", "superset"}
 TRINO = {"trino", "trino-init"}
 LAKE = "lake:/data/moodlake"
 
@@ -48,17 +48,31 @@ def test_images_are_built_here_from_a_base_given_as_an_argument(compose):
         assert re.search(r"^ARG BASE_IMAGE=\S+\nFROM \$\{BASE_IMAGE\}$", dockerfile, re.M), name
 
 
-def test_spark_runs_the_clients_own_pyspark(compose):
-    # One Spark version on both sides: the server comes from the package the client imports.
-    spark = compose["services"]["spark"]
-    assert spark["image"] == compose["services"]["code"]["image"] == "moodlake:latest"
-    assert spark["command"] == ["moodlake-spark-connect"]
-    assert "import os, pyspark" in (DOCKER / "spark-connect.sh").read_text()
+def test_spark_is_a_cluster_of_the_clients_own_pyspark(compose):
+    # One Spark version on both sides: every Spark process comes from the package the client
+    # imports; the Connect server's executors run on the workers.
+    services = compose["services"]
+    script = (DOCKER / "spark.sh").read_text()
+    assert "import os, pyspark" in script
+    for name, role in (
+        ("spark-master", "master"),
+        ("spark-worker", "worker"),
+        ("spark", "connect"),
+    ):
+        assert services[name]["image"] == services["code"]["image"] == "moodlake:latest"
+        assert services[name]["command"] == ["moodlake-spark", role]
+        assert f"  {role})" in script
+    assert 'MASTER="${SPARK_MASTER_URL:-spark://spark-master:7077}"' in script
+    # Scalable: a worker publishes no port and has no fixed name.
+    assert (
+        "ports" not in services["spark-worker"] and "container_name" not in services["spark-worker"]
+    )
+    assert services["spark"]["depends_on"]["spark-worker"]["condition"] == "service_healthy"
 
 
 def test_services_share_the_lake_and_publish_only_on_loopback(compose):
     services = compose["services"]
-    for name in ("spark", "code", "webserver", "daemon", "trino"):
+    for name in ("spark", "spark-worker", "code", "webserver", "daemon", "trino"):
         assert LAKE in services[name]["volumes"], name
     assert f"{LAKE}:ro" in services["superset"]["volumes"]
     for name, service in services.items():
