@@ -130,6 +130,23 @@ def build_stages() -> list[tuple[str, list, str]]:
     ]
 
 
+def serving_stage(settings: Settings, changed: bool) -> list[tuple[str, list, str]]:
+    """The dashboards' DuckDB copy of Gold (assets/serving.py), after the stages: rewritten
+    whenever a stage ran, or when it is missing. It is a file, not a catalog table, so it has
+    no fingerprint of its own; when no stage ran it is as fresh as Gold."""
+    if changed or not settings.serving_file.exists():
+        return [("serving", [serving_key()], "end")]
+    return []
+
+
+def serving_key():
+    from dagster import AssetKey
+
+    from moodlake_dagster.serving import ASSET_KEY
+
+    return AssetKey(ASSET_KEY)
+
+
 def selected_tables(names: list[str]) -> list:
     """The catalog tables `--select` names (`silver/plays`); a bare old name gets its new key."""
     from moodlake_dagster.tables import TABLES
@@ -159,7 +176,8 @@ def stage_unchanged(settings: Settings, written: list, start: dt.date, end: dt.d
 
 
 def run_build(start: dt.date, end: dt.date, selection: list, force: bool = False):
-    """One in-process run of `selection` over [start, end], recorded in DAGSTER_HOME.
+    """One in-process run of `selection` (catalog tables, or asset keys for what is not a
+    table) over [start, end], recorded in DAGSTER_HOME.
 
     Tables whose inputs did not change are left as they are, unless `force`. The run's tags
     name this process (runs.py: a later build fails the run if the process dies), and if
@@ -186,7 +204,7 @@ def run_build(start: dt.date, end: dt.date, selection: list, force: bool = False
             tags=tags,
             raise_on_error=False,
             run_config=run_log.QUIET,
-            asset_selection=[table.key for table in selection],
+            asset_selection=[getattr(asset, "key", asset) for asset in selection],
         )
 
 
@@ -351,18 +369,14 @@ def build_locked(settings: Settings, args) -> int:
     stages = (
         [("selection", selected_tables(args.select), "range")] if args.select else build_stages()
     )
-    began, ok, metadata = time.monotonic(), True, {}
+    began, metadata = time.monotonic(), {}
     log = run_log.log_path(settings.home, dt.datetime.now())
-    for label, assets, span in stages:
-        stage_start = start if span == "range" else end
+
+    def run_stage(label: str, assets: list, stage_start: dt.date) -> bool:
         stage_began = time.monotonic()
-        if not args.force and stage_unchanged(settings, assets, stage_start, end):
-            print(f"{label}: {stage_start} … {end}, unchanged: no run (--force rewrites)")
-            metadata |= {table.path: {"unchanged": True} for table in assets}
-            continue
         result = run_build(stage_start, end, assets, force=args.force)
         lines, stage_ok = summarize(result)
-        metadata |= materialized_metadata(result)[0]
+        metadata.update(materialized_metadata(result)[0])
         print(
             f"{label}: {stage_start} … {end}, {time.monotonic() - stage_began:.1f} s, "
             f"run {result.run_id}"
@@ -371,9 +385,22 @@ def build_locked(settings: Settings, args) -> int:
             run_log.write_run(log, instance, result.run_id, label)
             lines += run_log.warnings(instance, result.run_id)
         print("\n".join(lines))
-        ok = ok and stage_ok
-        if not stage_ok:
+        return stage_ok
+
+    ok, ran = True, False
+    for label, assets, span in stages:
+        stage_start = start if span == "range" else end
+        if not args.force and stage_unchanged(settings, assets, stage_start, end):
+            print(f"{label}: {stage_start} … {end}, unchanged: no run (--force rewrites)")
+            metadata |= {table.path: {"unchanged": True} for table in assets}
+            continue
+        ran = True
+        ok = run_stage(label, assets, stage_start)
+        if not ok:
             break
+    if ok and not args.select:
+        for label, assets, _ in serving_stage(settings, ran):
+            ok = run_stage(label, assets, end)
     from moodlake_dagster.build_summary import summary
 
     print(summary(settings.lake_root, settings.timezone, metadata))
@@ -564,7 +591,8 @@ def _disconnect(settings: Settings, spotify, args) -> int:
 
     prepare_dagster_home(settings)
     print(f"Rebuilding users and Gold as of {days[-1]} without the API plays …")
-    lines, ok = summarize(run_build(days[-1], days[-1], [tables.USERS, *tables.GOLD]))
+    rebuilt = [tables.USERS, *tables.GOLD, serving_key()]  # the dashboards' copy too
+    lines, ok = summarize(run_build(days[-1], days[-1], rebuilt))
     print("\n".join(lines))
     return 0 if ok else 1
 

@@ -203,7 +203,7 @@ def _landing(settings: Settings, listener: Listener, delete: bool) -> None:
 
 def _rebuild(settings: Settings) -> bool:
     from moodlake_dagster import tables
-    from moodlake_dagster.cli import run_build, summarize
+    from moodlake_dagster.cli import run_build, serving_key, summarize
     from moodlake_dagster.resources import LakeResource
 
     days = LakeResource(root=settings.lake_root).partition_days(tables.PLAYS)
@@ -212,7 +212,10 @@ def _rebuild(settings: Settings) -> bool:
     print(f"Rebuilding users, Gold and the models as of {days[-1]} without them …")
     lines, ok = summarize(
         run_build(
-            days[-1], days[-1], [tables.USERS, *tables.GOLD, *tables.MODELS, *tables.PLATFORM]
+            days[-1],
+            days[-1],
+            # The dashboards' DuckDB copy of Gold holds them too until it is rewritten.
+            [tables.USERS, *tables.GOLD, *tables.MODELS, *tables.PLATFORM, serving_key()],
         )
     )
     print("\n".join(lines))

@@ -17,6 +17,8 @@ from moodlake_dagster import sql
 from moodlake_dagster.tables import TABLES
 
 SCHEMA = "gold"
+# The asset that writes the file (assets/serving.py), as builds select it.
+ASSET_KEY = ("serving", "duckdb")
 
 
 def export_gold(

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from builds import build_env, finish, start_build
 from helpers import CATALOG_SAMPLE, EXTENDED, HISTORY, NOW, SHARED_DATA, link_landing
 
 from moodlake_dagster.settings import DEFAULT_PARTITIONS_START
@@ -87,3 +88,13 @@ def extended_plays(shared_data, spark, sample_tracks, tmp_path_factory):
         ["track_id", "valence", "energy", "danceability", "acousticness", "tempo"]
     ]
     return plays.merge(features, on="track_id", how="left")
+
+
+@pytest.fixture(scope="session")
+def clean_build(shared_data, spark_url, tmp_path_factory) -> Path:
+    """The lake of one uninterrupted `moodlake build` of tests/builds.py's input, made once:
+    lakes built another way (killed and rerun, on a cluster) must equal it row for row."""
+    root = tmp_path_factory.mktemp("clean-build")
+    code, out, err = finish(start_build(build_env(root, spark_url)))
+    assert code == 0, out + err
+    return root / "home" / "lake"

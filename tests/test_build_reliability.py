@@ -14,15 +14,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import dagster as dg
-import pandas as pd
 import pytest
+from builds import BUILD_TIMEOUT_S, build_env, different_tables, finish, start_build
 from deltalake import DeltaTable
-from helpers import CATALOG_SAMPLE, EXTENDED, link_landing
 
 from moodlake_dagster import cli, event_log, maintenance
 from moodlake_dagster.build_lock import exclusive
@@ -30,8 +28,6 @@ from moodlake_dagster.build_lock import exclusive
 # Every build runs the Spark assets (on the session's shared server).
 pytestmark = pytest.mark.spark
 
-MOODLAKE = Path(sys.executable).parent / "moodlake"
-DAYS = ["--start", "2024-07-21", "--end", "2024-07-23"]
 # Spark steps, so their run holds the pool's only slot while they run: Silver's plays (read,
 # transform, write; events stage), and one of the model stage (group ml).
 KILL_POINTS = {
@@ -39,43 +35,6 @@ KILL_POINTS = {
     "silver-plays": "silver__plays",
     "model-stage": "gold__als_recommendations",
 }
-BUILD_TIMEOUT_S = 600  # a safety net: a build here takes 1–3 min
-
-
-def build_env(root: Path, spark_url: str) -> dict[str, str]:
-    landing = root / "landing"
-    if not landing.exists():
-        link_landing(landing, {"efrrowini": EXTENDED})
-    env = os.environ | {
-        "MOODLAKE_HOME": str(root / "home"),
-        "MOODLAKE_LANDING": str(landing),
-        "MOODLAKE_CATALOG": str(CATALOG_SAMPLE),
-        "MOODLAKE_SPARK_REMOTE": spark_url,
-        "MOODLAKE_PSEUDONYM_KEY": "test-key-not-secret",
-    }
-    env.pop("DAGSTER_HOME", None)
-    return env
-
-
-def start_build(env: dict[str, str], *extra: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [str(MOODLAKE), "build", *DAYS, *extra],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group: killed as a whole
-    )
-
-
-def finish(proc: subprocess.Popen, timeout: float = BUILD_TIMEOUT_S) -> tuple[int, str, str]:
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        pytest.fail(f"build did not finish in {timeout} s:\n{out[-3000:]}\n{err[-3000:]}")
-    return proc.returncode, out, err
 
 
 def wait_for_step(instance, proc: subprocess.Popen, step_key: str) -> dg.DagsterRun:
@@ -119,7 +78,7 @@ def kill_at(instance, env, step: str, spark: bool = True) -> tuple[dg.DagsterRun
     return run, proc.pid, time.monotonic() - began
 
 
-def test_killed_builds_do_not_block_the_next(shared_data, spark_url, tmp_path):
+def test_killed_builds_do_not_block_the_next(shared_data, spark_url, tmp_path, clean_build):
     """Killed in Bronze, the rerun in Silver's plays step, the next in the model stage; the
     fourth build reclaims and finishes. Each build reclaims the run the previous one left."""
     env = build_env(tmp_path, spark_url)
@@ -153,11 +112,8 @@ def test_killed_builds_do_not_block_the_next(shared_data, spark_url, tmp_path):
         assert instance.event_log_storage.get_concurrency_info("spark").claimed_slots == []
     tables = check_lake(tmp_path / "home" / "lake")
     assert "silver/plays" in tables
-    # A clean build of the same inputs, in a home of its own: the same tables, row for row.
-    clean_env = build_env(tmp_path, spark_url) | {"MOODLAKE_HOME": str(tmp_path / "clean")}
-    code, out, err = finish(start_build(clean_env))
-    assert code == 0, out + err
-    differ = different_tables(tmp_path / "home" / "lake", tmp_path / "clean" / "lake")
+    # The session's clean build of the same inputs: the same tables, row for row.
+    differ = different_tables(tmp_path / "home" / "lake", clean_build)
     assert not differ, differ
     print(
         f"\nkilled at {KILL_POINTS['bronze']} after {bronze_s:.0f} s, the rerun at "
@@ -165,30 +121,6 @@ def test_killed_builds_do_not_block_the_next(shared_data, spark_url, tmp_path):
         f"{KILL_POINTS['model-stage']} after {model_s:.0f} s; the fourth build reclaimed and "
         f"finished in {rebuilt_in:.0f} s; {len(tables)} tables open, each equal to a clean build's"
     )
-
-
-def table_rows(uri: str) -> pd.DataFrame:
-    """A table's rows in a canonical order, without the columns that name a run or a moment
-    (`_batch_id`, `_ingested_at`, … start with `_`)."""
-    frame = DeltaTable(uri).to_pandas()
-    frame = frame[sorted(c for c in frame.columns if not c.startswith("_"))]
-    for column in frame.select_dtypes(include="object"):  # lists and maps sort as their text
-        frame[column] = frame[column].map(lambda v: repr(v.tolist() if hasattr(v, "tolist") else v))
-    return frame.sort_values(list(frame.columns)).reset_index(drop=True)
-
-
-def different_tables(lake: Path, clean: Path) -> list[str]:
-    """The tables whose rows differ between two lakes (or that only one of them has)."""
-    ours, theirs = dict(maintenance.tables(str(lake))), dict(maintenance.tables(str(clean)))
-    differ = sorted(set(ours) ^ set(theirs))
-    for name in sorted(set(ours) & set(theirs)):
-        if name.startswith("audit/"):  # when each run happened: never the same twice
-            continue
-        try:
-            pd.testing.assert_frame_equal(table_rows(ours[name]), table_rows(theirs[name]))
-        except AssertionError as err:
-            differ.append(f"{name}: {str(err)[:300]}")
-    return differ
 
 
 def failed_message(instance, run_id: str) -> str:

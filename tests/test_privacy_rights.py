@@ -11,6 +11,7 @@ import zipfile
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pandas as pd
 import pytest
 from deltalake import DeltaTable
@@ -57,6 +58,20 @@ def _listener_tables(root: Path) -> dict[str, pd.DataFrame]:
     return found
 
 
+def _serving_listeners(path: Path) -> set[str]:
+    """Every user_id in the dashboards' DuckDB copy of Gold, read as a dashboard reads it (a
+    byte scan could miss a pseudonym DuckDB stored compressed)."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        tables = con.execute(
+            "SELECT table_name FROM information_schema.columns WHERE column_name = 'user_id'"
+        ).fetchall()
+        return {
+            user
+            for (table,) in tables
+            for (user,) in con.execute(f'SELECT DISTINCT user_id FROM gold."{table}"').fetchall()
+        }
+
+
 @pytest.fixture(scope="module")
 def lake(spark_url, tmp_path_factory):
     root = tmp_path_factory.mktemp("rights")
@@ -71,6 +86,22 @@ def lake(spark_url, tmp_path_factory):
             "alice": alice,
             "bob": bob,
         }
+
+
+def test_the_build_writes_the_dashboards_file_again_only_when_something_changed(lake):
+    """`moodlake build` ends with serving/duckdb: rewritten when a stage ran or the file is
+    missing, left alone when every stage was unchanged."""
+    serving = lake["home"] / "serving" / "moodlake.duckdb"
+    written = serving.stat().st_mtime_ns
+    code, out = run_cli("build", "--start", DAYS[0], "--end", DAYS[1])
+    assert code == 0, out
+    assert out.count("unchanged: no run") == 3 and "\nserving:" not in out, out
+    assert serving.stat().st_mtime_ns == written
+    serving.unlink()
+    code, out = run_cli("build", "--start", DAYS[0], "--end", DAYS[1])
+    assert code == 0, out
+    assert "\nserving: " in out and "serving/duckdb" in out, out
+    assert {ALICE, BOB} <= _serving_listeners(serving)
 
 
 def test_the_export_holds_every_row_about_the_listener_and_nobody_elses(lake, tmp_path):
@@ -128,6 +159,8 @@ def test_after_an_erase_no_file_holds_them_and_bob_is_untouched(lake):
         for path, frame in _listener_tables(lake["lake"]).items()
     }
     plays_uri = str(lake["lake"] / "silver/plays")
+    serving = lake["home"] / "serving" / "moodlake.duckdb"  # the build wrote it
+    assert {ALICE, BOB} <= _serving_listeners(serving)
     code, printed = run_cli("privacy", "erase", "--user", ALICE_NAME, "--yes")
     assert code == 0, printed
     assert "proof: no file" in printed
@@ -141,6 +174,8 @@ def test_after_an_erase_no_file_holds_them_and_bob_is_untouched(lake):
     after = _listener_tables(lake["lake"])
     for path, frame in after.items():
         assert not (frame["user_id"] == ALICE).any(), path
+    served = _serving_listeners(serving)  # rewritten by the erase's rebuild
+    assert ALICE not in served and BOB in served
     played = after["silver/plays"]
     assert set(played["played_at_utc"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")) <= bob_times
 

@@ -9,11 +9,11 @@ from moodlake_dagster.resources import LakeResource, MoodlakeConfig
 from moodlake_dagster.tables import TABLES
 
 GOLD = [table for table in TABLES.values() if table.layer == "gold"]
-MATCHES_GOLD = dg.AssetCheckSpec("matches_gold", asset=dg.AssetKey(["serving", "duckdb"]))
+MATCHES_GOLD = dg.AssetCheckSpec("matches_gold", asset=dg.AssetKey(serving.ASSET_KEY))
 
 
 @dg.asset(
-    key=["serving", "duckdb"],
+    key=dg.AssetKey(serving.ASSET_KEY),
     group_name="serving",
     kinds={"duckdb"},
     deps=[table.key for table in GOLD],
