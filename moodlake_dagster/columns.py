@@ -17,8 +17,8 @@ _FEATURE = "Spotify audio feature, 0–1"
 # Columns that mean the same in every table that has them.
 COLUMNS: dict[str, str] = {
     # ---- Lineage (Bronze) ----
-    "_source_file": "Lineage: the file the row was read from (account folder pseudonymized); "
-    "Web API plays: spotify-api/<request time>/page-<n>.",
+    "_source_file": "Lineage: the file the row was read from (every name but Spotify's own "
+    "pseudonymized); Web API plays: spotify-api/<request time>/page-<n>.",
     "_record_index": "Lineage: the record's 0-based position in its file's JSON array "
     "(or in its Web API page).",
     "_source_row": "Lineage: the row's line number in its catalog CSV (the header is line 1).",
@@ -204,8 +204,8 @@ BY_TABLE: dict[str, dict[str, str]] = {
     },
     "bronze/quarantine": {
         "asset": "The asset that could not take the record: catalog_tracks or listening_events.",
-        "source_file": "The file the record came from (account folder pseudonymized); Web API "
-        "items: spotify-api/<request time>/page-<n>.",
+        "source_file": "The file the record came from (every name but Spotify's own "
+        "pseudonymized); Web API items: spotify-api/<request time>/page-<n>.",
         "record_index": "Where the record sits: 0-based JSON record (or Web API item), or the "
         "catalog CSV's line number; null = the whole file.",
         "record_date": "The record's play day when still readable (null otherwise), so the run "
@@ -239,7 +239,8 @@ BY_TABLE: dict[str, dict[str, str]] = {
     "silver/plays": {
         "track_id": "The catalog track the play resolved to (EST… = its artist's estimate); "
         "null when unresolved.",
-        "source_file": "Lineage: the file of the surviving copy (account folder pseudonymized).",
+        "source_file": "Lineage: the file of the surviving copy (every name but Spotify's own "
+        "pseudonymized).",
     },
     "silver/users": {
         "timezone": "The listener's time zone (IANA name) at their first play.",

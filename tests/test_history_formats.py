@@ -25,6 +25,7 @@ from moodlake_dagster.ingest.history import (
     file_accounting,
     history_format,
     lineage_path,
+    member_lineage,
     parse_history,
     pass_over_reason,
     play_day,
@@ -210,7 +211,10 @@ def test_a_quarantined_record_keeps_its_day_when_the_time_is_readable():
 def test_lineage_paths_never_carry_the_account_folder_in_clear():
     assert lineage_path(PurePosixPath("endsong_0.json"), KEY) == "endsong_0.json"
     nested = lineage_path(PurePosixPath("alice/export/StreamingHistory0.json"), KEY)
-    assert nested == f"{pseudonymize('alice', KEY)}/export/StreamingHistory0.json"
+    alice, export = pseudonymize("alice", KEY), pseudonymize("export", KEY)
+    assert nested == f"{alice}/{export}/StreamingHistory0.json"
+    spotify = "alice/Spotify Extended Streaming History/Streaming_History_Audio_2023-2024_1.json"
+    assert lineage_path(PurePosixPath(spotify), KEY) == spotify.replace("alice", alice)
     assert account_label(PurePosixPath("alice/x.json"), "me") == "alice"
     assert account_label(PurePosixPath("x.json"), "me") == "me"
 
@@ -307,13 +311,18 @@ def test_api_plays_are_accounted_as_a_source_of_their_own():
     assert api["format"] == "api" and api["records"] == 2 and api["quarantined"] == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: lineage_path pseudonymizes only the account folder; a top-level archive the "
-    "operator renamed after a person (alice_smith.zip) and folders below the account folder "
-    "keep their names in _source_file",
-)
 def test_only_spotifys_own_file_names_stay_in_clear_in_lineage():
     assert "alice_smith" not in lineage_path(PurePosixPath("alice_smith.zip"), KEY)
     nested = lineage_path(PurePosixPath("me/alice-smith-2024/StreamingHistory0.json"), KEY)
-    assert "alice-smith" not in nested
+    assert "alice-smith" not in nested and nested.endswith("/StreamingHistory0.json")
+    # Names that only begin like Spotify's, and folders inside an archive.
+    for name in ("Streaming_History_Audio_alice.json", "Identity alice smith.json"):
+        assert "alice" not in lineage_path(PurePosixPath(f"me/{name}"), KEY)
+    archive = lineage_path(PurePosixPath("alice_smith.zip"), KEY)
+    assert archive.endswith(".zip") and "alice" not in archive
+    assert member_lineage("alice smith/MyData/YourLibrary.json", KEY) == (
+        f"{pseudonymize('alice smith', KEY)}/MyData/YourLibrary.json"
+    )
+    # A passed-over member's path names the archive as a landed member's does.
+    passed = lineage_path(PurePosixPath("alice_smith.zip/notes/x.txt"), KEY)
+    assert passed.startswith(archive + "/") and "notes" not in passed

@@ -126,12 +126,6 @@ def test_clearly_better_means_every_feature_beats_the_baseline_by_the_margin():
     assert not one_short.clearly_better
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=KeyError,
-    reason="bug: estimate.songs defaults a missing features_source column to the scalar "
-    "'catalog', and `tracks[True]` then looks up a column named True (KeyError)",
-)
 def test_songs_without_a_features_source_column_are_all_catalog_songs():
     assert len(estimate.songs(_catalog().drop(columns="features_source"))) == 4
 

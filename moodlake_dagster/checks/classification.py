@@ -49,7 +49,7 @@ MIN_GROUP = 5  # listeners; a MOODLAKE_MIN_GROUP setting would replace it
 SHARED: dict[str, str] = {
     **dict.fromkeys(("username", "email", "display_name"), HIGH),  # never stored
     "user_id": MEDIUM,
-    "_source_file": MEDIUM,  # account folder pseudonymized: the pseudonym and Spotify's names
+    "_source_file": MEDIUM,  # pseudonyms and Spotify's own file names only
     "source_file": MEDIUM,
     **dict.fromkeys(("_batch_id", "_ingested_at", "_catalog_layout", "_source_sha256"), LOW),
     **dict.fromkeys(("_source_row", "_record_index", "as_of_date"), LOW),

@@ -72,6 +72,20 @@ _ACCOUNT_DATA = re.compile(
     re.IGNORECASE,
 )
 _PARTIAL = (".part", ".crdownload", ".tmp")
+# Spotify's own names for what its exports hold, kept in clear in lineage. Strict on purpose: a
+# name that merely begins like one ("Streaming_History_Audio_alice.json") is pseudonymized.
+_SPOTIFY_NAMES = re.compile(
+    r"^(?:"
+    r"Streaming_History_(?:Audio|Video)_[\d_-]+\.json|endsong(?:_\d+)?\.json|"
+    r"StreamingHistory(?:_music_|_podcast_|_audiobook_)?\d+\.json|"
+    r"(?:YourLibrary|Playlist|Userdata|Identity|Identifiers|Payments|Inferences|FamilyPlan|"
+    r"DuoNewFamily|Follow|SearchQueries|Marquee|YourSoundCapsule|Wrapped|YourPodcasts?|"
+    r"Read_Me_First)[\d_]*\.(?:json|pdf)|"
+    r"MyData|my_spotify_data(?:\.zip)?|"
+    r"Spotify (?:Account Data|Extended Streaming History|Technical Log Information)(?:\.zip)?"
+    r")$"
+)
+_KEPT_SUFFIXES = (".zip", ".json")
 
 _EXTENDED_FIELDS = {
     "ts",
@@ -112,7 +126,7 @@ class RecordError(ValueError):
 
 
 class PassedOver(NamedTuple):
-    """A file no parser claims, and why (lineage path: account folder pseudonymized)."""
+    """A file no parser claims, and why (lineage path: names not Spotify's pseudonymized)."""
 
     path: str
     reason: str
@@ -230,9 +244,10 @@ class HistorySource:
         return digest.hexdigest()
 
     def lineage(self, key: bytes) -> str:
-        """Path for lineage columns, account folder pseudonymized (`archive.zip/member`)."""
+        """Path for lineage columns (`archive.zip/member`), names that are not Spotify's
+        pseudonymized."""
         base = lineage_path(self.location, key)
-        return f"{base}/{self.member}" if self.member else base
+        return f"{base}/{member_lineage(self.member, key)}" if self.member else base
 
 
 def archive_members(handle) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
@@ -288,13 +303,29 @@ def account_label(location: PurePosixPath, default_user: str) -> str:
 
 
 def lineage_path(relative: PurePosixPath, key: bytes) -> str:
-    """The file's path under the landing folder with the account folder pseudonymized.
+    """The file's path under the landing folder (a zip member's after the archive's) as lineage
+    columns may carry it.
 
-    Folder names are account names, and lineage columns must not carry them in clear.
-    """
-    if len(relative.parts) == 1:
-        return relative.name
-    return str(PurePosixPath(pseudonymize(relative.parts[0], key), *relative.parts[1:]))
+    Folder names are account names, and an operator may name a folder or an archive after a
+    person (`alice_smith.zip`): the account folder (a first part that is not an archive) is
+    always pseudonymized, every other part too unless it is one of Spotify's own names."""
+    parts = relative.parts
+    folder = len(parts) > 1 and not parts[0].lower().endswith(".zip")
+    account = [pseudonymize(parts[0], key)] if folder else []
+    rest = (_clear_or_pseudonym(part, key) for part in parts[len(account) :])
+    return str(PurePosixPath(*account, *rest))
+
+
+def member_lineage(member: str, key: bytes) -> str:
+    """A zip member's path (`folder/file.json`), each part kept only if it is Spotify's name."""
+    return "/".join(_clear_or_pseudonym(part, key) for part in PurePosixPath(member).parts)
+
+
+def _clear_or_pseudonym(part: str, key: bytes) -> str:
+    if _SPOTIFY_NAMES.match(part):
+        return part
+    suffix = next((s for s in _KEPT_SUFFIXES if part.lower().endswith(s)), "")
+    return pseudonymize(part[: len(part) - len(suffix)], key) + suffix
 
 
 def _is_basic(fmt: str) -> bool:
