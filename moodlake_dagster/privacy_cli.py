@@ -147,6 +147,9 @@ def _erase(settings: Settings, listener: Listener, args) -> int:
         print(f"  {table}: {rows} row(s) deleted, history cut")
     for folder in done.models:
         print(f"  models/{folder}: their entries removed")
+    if done.rows and settings.serving_file.exists():  # Gold's copy for dashboards holds them
+        settings.serving_file.unlink()
+        print(f"  {settings.serving_file}: removed (the next build writes it without them)")
     _landing(settings, listener, args.landing)
     ok = True
     if not args.no_rebuild and done.rows:

@@ -164,6 +164,7 @@ def test_after_an_erase_no_file_holds_them_and_bob_is_untouched(lake):
     code, printed = run_cli("privacy", "erase", "--user", ALICE_NAME, "--yes")
     assert code == 0, printed
     assert "proof: no file" in printed
+    assert f"{serving}: removed" in printed
     assert "still hold them" in printed  # her landing folder, not deleted without --landing
 
     # The scan the command made, made again here: the pseudonym, the name, and every play
@@ -174,7 +175,7 @@ def test_after_an_erase_no_file_holds_them_and_bob_is_untouched(lake):
     after = _listener_tables(lake["lake"])
     for path, frame in after.items():
         assert not (frame["user_id"] == ALICE).any(), path
-    served = _serving_listeners(serving)  # rewritten by the erase's rebuild
+    served = _serving_listeners(serving)  # removed, then written again by the rebuild
     assert ALICE not in served and BOB in served
     played = after["silver/plays"]
     assert set(played["played_at_utc"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")) <= bob_times

@@ -47,10 +47,16 @@ class GoldInputs:
         """Two tables stand on the sessions: found once."""
         return session_tables.sessions(self.enriched, self.end).cache()
 
+    @functools.cached_property
+    def engagement(self):
+        """Per listener and track: a table of its own and the unit of the correlations."""
+        return gold.track_engagement(self.plays, self.end).cache()
+
     def release(self) -> None:
         cached = [self.enriched, self.tracks, self.plays]
-        if "sessions" in self.__dict__:
-            cached.append(self.sessions)
+        cached += [
+            self.__dict__[name] for name in ("sessions", "engagement") if name in self.__dict__
+        ]
         for frame in cached:
             frame.unpersist()
 
@@ -88,11 +94,11 @@ def _genre_mix(i: GoldInputs) -> pa.Table:
 
 
 def _engagement(i: GoldInputs) -> pa.Table:
-    return gold.track_engagement(i.plays, i.end).toArrow()
+    return i.engagement.toArrow()
 
 
 def _correlations(i: GoldInputs) -> pa.Table:
-    frame = gold.feature_correlations(gold.track_engagement(i.plays, i.end), i.tracks, i.end)
+    frame = gold.feature_correlations(i.engagement, i.tracks, i.end)
     return pa.Table.from_pandas(
         frame, schema=tables.FEATURE_CORRELATIONS.schema, preserve_index=False
     )
