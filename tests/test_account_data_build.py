@@ -131,7 +131,9 @@ def test_the_summary_starts_with_coverage_and_accounts_for_every_file(built):
     )
     assert "StreamingHistory_audiobook_0.json [basic_audiobook]: 3 records" in files
     assert "YourLibrary.json: account data, not listening history" in files
-    assert "Read_Me_First_GENERATED.txt: not a JSON file" in files
+    # Not one of Spotify's names (theirs is Read_Me_First.pdf): shown under its pseudonym.
+    readme = pseudonymize("Read_Me_First_GENERATED.txt", KEY.encode())
+    assert f"{readme}: not a JSON file" in files and "Read_Me_First" not in files
     kept_out = summary.split("Kept out of music plays:")[1]
     assert "podcast: 7" in kept_out and "audiobook: 3" in kept_out
 

@@ -215,6 +215,8 @@ def test_lineage_paths_never_carry_the_account_folder_in_clear():
     assert nested == f"{alice}/{export}/StreamingHistory0.json"
     spotify = "alice/Spotify Extended Streaming History/Streaming_History_Audio_2023-2024_1.json"
     assert lineage_path(PurePosixPath(spotify), KEY) == spotify.replace("alice", alice)
+    generated = "alice/Streaming_History_Audio_2024_GENERATED.json"  # the generator's mark
+    assert lineage_path(PurePosixPath(generated), KEY) == generated.replace("alice", alice)
     assert account_label(PurePosixPath("alice/x.json"), "me") == "alice"
     assert account_label(PurePosixPath("x.json"), "me") == "me"
 

@@ -72,12 +72,13 @@ _ACCOUNT_DATA = re.compile(
     re.IGNORECASE,
 )
 _PARTIAL = (".part", ".crdownload", ".tmp")
-# Spotify's own names for what its exports hold, kept in clear in lineage. Strict on purpose: a
-# name that merely begins like one ("Streaming_History_Audio_alice.json") is pseudonymized.
+# Spotify's own names for what its exports hold, kept in clear in lineage (with the `_GENERATED`
+# mark MoodLake's generator adds). Strict on purpose: a name that merely begins like one
+# ("Streaming_History_Audio_alice.json") is pseudonymized.
 _SPOTIFY_NAMES = re.compile(
     r"^(?:"
-    r"Streaming_History_(?:Audio|Video)_[\d_-]+\.json|endsong(?:_\d+)?\.json|"
-    r"StreamingHistory(?:_music_|_podcast_|_audiobook_)?\d+\.json|"
+    r"(?:Streaming_History_(?:Audio|Video)_[\d_-]+|endsong(?:_\d+)?|"
+    r"StreamingHistory(?:_music_|_podcast_|_audiobook_)?\d+)(?<!_)(?:_GENERATED)?\.json|"
     r"(?:YourLibrary|Playlist|Userdata|Identity|Identifiers|Payments|Inferences|FamilyPlan|"
     r"DuoNewFamily|Follow|SearchQueries|Marquee|YourSoundCapsule|Wrapped|YourPodcasts?|"
     r"Read_Me_First)[\d_]*\.(?:json|pdf)|"
