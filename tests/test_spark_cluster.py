@@ -12,14 +12,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from dataclasses import asdict
 from pathlib import Path
 
 import pytest
-from builds import build_env, different_tables, finish, start_build
+from builds import MOODLAKE, build_env, different_tables, finish, start_build
 
 from moodlake_dagster.spark_cluster import (
     CLUSTER_FILE,
@@ -40,7 +39,6 @@ from moodlake_dagster.spark_server import (
     stop_local_server,
 )
 
-MOODLAKE = Path(sys.executable).parent / "moodlake"
 WORKERS = 2
 APP_NAME = "moodlake-spark-connect"
 

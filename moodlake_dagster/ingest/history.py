@@ -65,12 +65,12 @@ SOURCE_FORMAT = {
     "basic_audiobook": "basic",
 }
 # The rest of an account-data export: named so the summary can say what they are.
-_ACCOUNT_DATA = re.compile(
-    r"^(YourLibrary|Playlist\d*|Userdata|Identity|Identifiers|Payments|Inferences|FamilyPlan|"
-    r"DuoNewFamily|Follow|SearchQueries|Marquee|YourSoundCapsule|Wrapped\d*|"
-    r"YourPodcasts?|Read_Me_First)\b.*$",
-    re.IGNORECASE,
+_ACCOUNT_NAMES = (
+    r"YourLibrary|Playlist|Userdata|Identity|Identifiers|Payments|Inferences|FamilyPlan|"
+    r"DuoNewFamily|Follow|SearchQueries|Marquee|YourSoundCapsule|Wrapped|YourPodcasts?|"
+    r"Read_Me_First"
 )
+_ACCOUNT_DATA = re.compile(rf"^(?:{_ACCOUNT_NAMES})\d*\b.*$", re.IGNORECASE)
 _PARTIAL = (".part", ".crdownload", ".tmp")
 # Spotify's own names for what its exports hold, kept in clear in lineage (with the `_GENERATED`
 # mark MoodLake's generator adds). Strict on purpose: a name that merely begins like one
@@ -79,9 +79,7 @@ _SPOTIFY_NAMES = re.compile(
     r"^(?:"
     r"(?:Streaming_History_(?:Audio|Video)_[\d_-]+|endsong(?:_\d+)?|"
     r"StreamingHistory(?:_music_|_podcast_|_audiobook_)?\d+)(?<!_)(?:_GENERATED)?\.json|"
-    r"(?:YourLibrary|Playlist|Userdata|Identity|Identifiers|Payments|Inferences|FamilyPlan|"
-    r"DuoNewFamily|Follow|SearchQueries|Marquee|YourSoundCapsule|Wrapped|YourPodcasts?|"
-    r"Read_Me_First)[\d_]*\.(?:json|pdf)|"
+    rf"(?:{_ACCOUNT_NAMES})[\d_]*\.(?:json|pdf)|"
     r"MyData|my_spotify_data(?:\.zip)?|"
     r"Spotify (?:Account Data|Extended Streaming History|Technical Log Information)(?:\.zip)?"
     r")$"
