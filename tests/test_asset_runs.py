@@ -4,6 +4,7 @@ and the two model assets run in process on a small Delta lake, as Dagster sees t
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import Counter
 
@@ -415,6 +416,11 @@ def test_explanations_cover_every_pick_and_say_what_was_left_out(run, tracks):
     assert explained.shown["subject"].eq("recommendation").all()
     check = additivity_check(explained)
     assert check.passed and check.metadata["subjects"].value == len(recs)
+    # The output is the model's own score, so one contribution off by 0.01 fails the check.
+    shifted = explained.shap_rows.copy()
+    shifted.loc[shifted.index[0], "shap_value"] += 0.01
+    check = additivity_check(dataclasses.replace(explained, shap_rows=shifted))
+    assert not check.passed and check.metadata["largest_gap"].value == pytest.approx(0.01)
 
 
 def test_with_nothing_to_explain_both_tables_are_empty_and_say_why():

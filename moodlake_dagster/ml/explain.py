@@ -32,19 +32,30 @@ KEYS = ["subject", "user_id", "day_part", "mode", "rank", "track_id", "label"]
 
 def contributions(model, X: np.ndarray, class_index: np.ndarray | None = None):
     """(base values, SHAP values, raw outputs) per row; for a multi-class model, of the
-    class given per row in `class_index`."""
+    class given per row in `class_index`.
+
+    The raw output is the model's own `decision_function`, not base + Σ SHAP, so that the
+    additivity check holds Tree SHAP to the model rather than to itself."""
     explainer = shap.TreeExplainer(model)
     if class_index is not None and _stacked(explainer) > 1:
-        return _own_class_contributions(explainer, X, class_index)
-    values = np.asarray(explainer.shap_values(X))
-    base = np.atleast_1d(np.asarray(explainer.expected_value, dtype=float))
-    if values.ndim == 3:  # rows × features × classes
-        rows = np.arange(len(X))
-        values = values[rows, :, class_index]
-        base = base[class_index]
+        base, values = _own_class_contributions(explainer, X, class_index)
     else:
-        base = np.full(len(X), base[0])
-    return base, values, base + values.sum(axis=1)
+        values = np.asarray(explainer.shap_values(X))
+        base = np.atleast_1d(np.asarray(explainer.expected_value, dtype=float))
+        if values.ndim == 3:  # rows × features × classes
+            values = values[np.arange(len(X)), :, class_index]
+            base = base[class_index]
+        else:
+            base = np.full(len(X), base[0])
+    return base, values, _raw_output(model, X, class_index)
+
+
+def _raw_output(model, X: np.ndarray, class_index: np.ndarray | None) -> np.ndarray:
+    """The model's raw score per row (log-odds; a multi-class model's score of the row's class)."""
+    raw = np.asarray(model.decision_function(X), dtype=float)
+    if raw.ndim == 2:
+        raw = raw[np.arange(len(X)), class_index]
+    return raw
 
 
 def _stacked(explainer) -> int:
@@ -67,7 +78,7 @@ def _own_class_contributions(explainer, X: np.ndarray, class_index: np.ndarray):
     for k in np.unique(class_index):
         rows = class_index == k
         values[rows] = shap.TreeExplainer(trees[k::k_outputs]).shap_values(X[rows])
-    return base, values, base + values.sum(axis=1)
+    return base, values
 
 
 def long_table(
