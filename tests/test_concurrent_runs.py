@@ -42,13 +42,12 @@ pytestmark = pytest.mark.spark
 
 START = dt.date(2025, 1, 1)
 SETTLE_S = 1  # a landed file is read once unchanged this long
+# The sensor looks this often: the backfill's run (a minute or so) outlasts the wait for a tick.
+INTERVAL_S = 10
 # The tables both kinds of run write: Bronze and Silver, and the Gold table the sensor refreshes.
 BACKFILLED = [[layer, name] for layer in ("bronze", "silver") for name in LAYERS[layer]] + [
     ["gold", "mood_by_day"]
 ]
-# Every Bronze, Silver and Gold table: a run of a few minutes, longer than the sensor's interval,
-# so the next tick (its time not ours to choose) falls while the backfill's run is in progress.
-LONG_BACKFILL = [[layer, name] for layer in ("bronze", "silver", "gold") for name in LAYERS[layer]]
 SENSOR = {
     "repositoryLocationName": "moodlake",
     "repositoryName": "__repository__",
@@ -65,11 +64,15 @@ query Runs($filter: RunsFilter) {
 
 @pytest.fixture(scope="module")
 def ui(tmp_path_factory, spark_url):
-    """`moodlake ui` over five generated days of one listener; new exports are read at once."""
+    """`moodlake ui` over five generated days of one listener; new exports are read at once,
+    and the sensor looks every INTERVAL_S."""
     root = tmp_path_factory.mktemp("concurrent")
     generate_history(CATALOG_SAMPLE, root / "landing", users=1, start=START, days=5)
     port = free_port()
-    env = ui_env(root, spark_url) | {"MOODLAKE_LANDING_SETTLE_S": str(SETTLE_S)}
+    env = ui_env(root, spark_url) | {
+        "MOODLAKE_LANDING_SETTLE_S": str(SETTLE_S),
+        "MOODLAKE_LANDING_INTERVAL_S": str(INTERVAL_S),
+    }
     logs = [root / "ui.log"]
     command = [str(Path(sys.executable).with_name("moodlake")), "ui", "--port", str(port)]
     with running([command], env, logs, port, cwd=REPO):
@@ -100,16 +103,14 @@ def tag(run: dict, key: str) -> str | None:
     return next((t["value"] for t in run["tags"] if t["key"] == key), None)
 
 
-def race(
-    ui: dict, backfill_days: list[str], known: set[str], drop, assets=BACKFILLED
-) -> tuple[dict, dict, float]:
+def race(ui: dict, backfill_days: list[str], known: set[str], drop) -> tuple[dict, dict, float]:
     """Launch the backfill; once its run is in progress, `drop` an export (the sensor's next
     tick makes a run for it). Both runs, finished, and the seconds from the launch to the end."""
     port, logs = ui["port"], ui["logs"]
     began = time.monotonic()
     params = {
         "partitionNames": backfill_days,
-        "assetSelection": [{"path": path} for path in assets],
+        "assetSelection": [{"path": path} for path in BACKFILLED],
     }
     launched = graphql(port, LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
     assert launched["__typename"] == "LaunchBackfillSuccess", launched
@@ -175,11 +176,11 @@ def test_a_backfill_and_a_sensor_run_at_once_lose_and_double_nothing(ui):
         days["later"] = drop_export(root, "third-listener", dt.date(2025, 1, 10), 2, seed=10)
 
     # Overlapping days (Jan 2–3 inside the sensor's range): the sensor's first tick comes as it
-    # starts. Then days apart, at the next tick, up to a minute later.
+    # starts. Then days apart, at the next tick, up to INTERVAL_S later.
     first_run, first_backfill, first_s = race(ui, ["2025-01-02", "2025-01-03"], set(), first_export)
     known = {run["runId"] for run in sensor_runs(port)}
     second_run, second_backfill, second_s = race(
-        ui, ["2025-01-02", "2025-01-03"], known, later_export, LONG_BACKFILL
+        ui, ["2025-01-02", "2025-01-03"], known, later_export
     )
 
     for run, backfill in ((first_run, first_backfill), (second_run, second_backfill)):

@@ -16,7 +16,8 @@ from moodlake_dagster.sensors.requests import (
     partition_days_only,
 )
 
-LANDING_INTERVAL_S = 60
+# Read when the definitions load: Dagster fixes a sensor's interval at definition time.
+LANDING_INTERVAL_S = int(os.environ.get("MOODLAKE_LANDING_INTERVAL_S") or 60)
 
 
 @history_sensor(
