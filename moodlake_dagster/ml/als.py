@@ -54,6 +54,11 @@ PLAY_COLUMNS = [
 # Chosen on two generated tuning crowds (60 listeners each, seeds 7 and 99), never on the
 # data that is reported.
 PARAMS = {"rank": 64, "regParam": 1.0, "alpha": 5.0, "maxIter": 10, "seed": 3}
+# Spark splits users and items into 10 blocks each by default: on a household's few thousand
+# ratings, every iteration then schedules ten tasks where one would do (the demo's evaluation:
+# 7.6 s with 10 blocks, 4.4 s with 2). One block per this many ratings, 2 to Spark's 10.
+RATINGS_PER_BLOCK = 50_000
+MIN_BLOCKS, MAX_BLOCKS = 2, 10
 
 
 class CannotFit(ValueError):
@@ -125,7 +130,8 @@ def fit(spark, ratings: pd.DataFrame, unit: str, params: dict | None = None) -> 
     """Fit implicit ALS on the Spark Connect server; factors come back as arrays."""
     from pyspark.ml.recommendation import ALS
 
-    params = PARAMS | (params or {})
+    blocks = int(np.clip(len(ratings) // RATINGS_PER_BLOCK, MIN_BLOCKS, MAX_BLOCKS))
+    params = PARAMS | {"numUserBlocks": blocks, "numItemBlocks": blocks} | (params or {})
     user_ids, users = np.unique(ratings["unit_id"].to_numpy(str), return_inverse=True)
     item_ids, items = np.unique(ratings["track_id"].to_numpy(str), return_inverse=True)
     if len(user_ids) < 2 or len(item_ids) < 2:
