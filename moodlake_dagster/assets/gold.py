@@ -5,8 +5,8 @@ they all start from the same Silver read (every play up to the as-of day joined 
 snapshot), which Spark then caches once instead of each table's step scanning a year of days.
 """
 
-import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import dagster as dg
@@ -41,23 +41,12 @@ class GoldInputs:
         ).cache()
         self.enriched = gold.plays_with_features(self.plays, self.tracks).cache()
         self.coverage = gold.feature_coverage(self.plays)
-
-    @functools.cached_property
-    def sessions(self):
-        """Two tables stand on the sessions: found once."""
-        return session_tables.sessions(self.enriched, self.end).cache()
-
-    @functools.cached_property
-    def engagement(self):
-        """Per listener and track: a table of its own and the unit of the correlations."""
-        return gold.track_engagement(self.plays, self.end).cache()
+        # Two tables stand on each of these; Spark computes a cached frame when first used.
+        self.sessions = session_tables.sessions(self.enriched, self.end).cache()
+        self.engagement = gold.track_engagement(self.plays, self.end).cache()
 
     def release(self) -> None:
-        cached = [self.enriched, self.tracks, self.plays]
-        cached += [
-            self.__dict__[name] for name in ("sessions", "engagement") if name in self.__dict__
-        ]
-        for frame in cached:
+        for frame in (self.sessions, self.engagement, self.enriched, self.tracks, self.plays):
             frame.unpersist()
 
 
@@ -165,8 +154,26 @@ GOLD_TABLES = {
 }
 
 
-def _publish(lake: LakeResource, inputs: GoldInputs, spec: GoldTable) -> dg.MaterializeResult:
-    table = spec.build(inputs)
+# Each table is a few small Spark jobs; with a few in flight the server plans one while it runs
+# another, and the step writes and plots finished tables meanwhile (demo: 12.5 s → 8.7 s).
+QUERIES_IN_FLIGHT = 4
+
+
+def _built(inputs: GoldInputs, selected: list[GoldTable]) -> Iterator[tuple[GoldTable, pa.Table]]:
+    """The selected tables' rows, in order, queried a few at a time; a failure cancels the
+    queries not yet started."""
+    pool = ThreadPoolExecutor(QUERIES_IN_FLIGHT, thread_name_prefix="gold")
+    try:
+        running = [(spec, pool.submit(spec.build, inputs)) for spec in selected]
+        for spec, result in running:
+            yield spec, result.result()
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
+def _publish(
+    lake: LakeResource, inputs: GoldInputs, spec: GoldTable, table: pa.Table
+) -> dg.MaterializeResult:
     uri = lake.replace_range(spec.table, table, inputs.start, inputs.end, inputs=inputs.fingerprint)
     df = table.to_pandas()
     metadata = {
@@ -224,7 +231,7 @@ def gold_tables(context: dg.AssetExecutionContext, lake: LakeResource, spark: Sp
         return
     inputs = GoldInputs(context, lake, spark, fingerprint)
     try:
-        for spec in selected:
-            yield _publish(lake, inputs, spec)
+        for spec, table in _built(inputs, selected):
+            yield _publish(lake, inputs, spec, table)
     finally:
         inputs.release()
