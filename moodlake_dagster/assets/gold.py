@@ -5,8 +5,8 @@ they all start from the same Silver read (every play up to the as-of day joined 
 snapshot), which Spark then caches once instead of each table's step scanning a year of days.
 """
 
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import dagster as dg
@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 
 from moodlake_dagster import insights, tables, trend_plots
 from moodlake_dagster.assets.common import metadata_on_last_day
+from moodlake_dagster.assets.in_flight import in_flight
 from moodlake_dagster.assets.silver import snapshot_predicate
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.checks import schema_check_spec, validate
@@ -154,23 +155,6 @@ GOLD_TABLES = {
 }
 
 
-# Each table is a few small Spark jobs; with a few in flight the server plans one while it runs
-# another, and the step writes and plots finished tables meanwhile (demo: 12.5 s → 8.7 s).
-QUERIES_IN_FLIGHT = 4
-
-
-def _built(inputs: GoldInputs, selected: list[GoldTable]) -> Iterator[tuple[GoldTable, pa.Table]]:
-    """The selected tables' rows, in order, queried a few at a time; a failure cancels the
-    queries not yet started."""
-    pool = ThreadPoolExecutor(QUERIES_IN_FLIGHT, thread_name_prefix="gold")
-    try:
-        running = [(spec, pool.submit(spec.build, inputs)) for spec in selected]
-        for spec, result in running:
-            yield spec, result.result()
-    finally:
-        pool.shutdown(cancel_futures=True)
-
-
 def _publish(
     lake: LakeResource, inputs: GoldInputs, spec: GoldTable, table: pa.Table
 ) -> dg.MaterializeResult:
@@ -231,7 +215,8 @@ def gold_tables(context: dg.AssetExecutionContext, lake: LakeResource, spark: Sp
         return
     inputs = GoldInputs(context, lake, spark, fingerprint)
     try:
-        for spec, table in _built(inputs, selected):
+        built = in_flight((spec, functools.partial(spec.build, inputs)) for spec in selected)
+        for spec, table in built:
             yield _publish(lake, inputs, spec, table)
     finally:
         inputs.release()

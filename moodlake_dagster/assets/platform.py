@@ -4,6 +4,7 @@ folder, not from Spotify; without one every table still builds, with listeners o
 and country."""
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from moodlake_dagster.assets.common import (
     publish_table,
     table_asset,
 )
+from moodlake_dagster.assets.in_flight import in_flight
 from moodlake_dagster.assets.silver import snapshot_predicate
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.checks import nothing_to_check, schema_check_spec, validate
@@ -194,8 +196,14 @@ PLATFORM_TABLES = {
 }
 
 
-def _publish(lake: LakeResource, i: PlatformInputs, spec: PlatformTable, inputs: str):
-    data, extra = spec.build(i)
+def _publish(
+    lake: LakeResource,
+    i: PlatformInputs,
+    spec: PlatformTable,
+    inputs: str,
+    built: tuple[pa.Table, dict],
+):
+    data, extra = built
     data = data.select(spec.table.schema.names).cast(spec.table.schema)
     uri = lake.replace_range(spec.table, data, i.start, i.end, inputs=inputs)
     df = data.to_pandas()
@@ -260,7 +268,10 @@ def platform_tables(
         return
     inputs = PlatformInputs(context, lake, spark, settings)
     try:
-        for spec, skipped in zip(selected, unchanged, strict=True):
-            yield skipped or _publish(lake, inputs, spec, prints[spec.table])
+        yield from (skipped for skipped in unchanged if skipped)
+        changed = [s for s, skipped in zip(selected, unchanged, strict=True) if not skipped]
+        built = in_flight((spec, functools.partial(spec.build, inputs)) for spec in changed)
+        for spec, rows in built:
+            yield _publish(lake, inputs, spec, prints[spec.table], rows)
     finally:
         inputs.release()
