@@ -12,6 +12,11 @@ new one, and the files of a write killed before its commit are orphans that `vac
 removes. Each file's statistics (rows, min, max, nulls per column, from its Parquet footer) go
 into its add action, so readers still skip files by their days.
 
+A snapshot table (Hive-partitioned by `as_of_date`, `storage.layout`) is written the same way:
+Spark writes one folder per day, the files move into the table's folders of those days, and the
+add actions carry the day as their partition value. Every file of a day in the range is
+removed, and no file holds another day, so nothing outside the range is written again.
+
 Local paths only: the footer is read from the file system (object storage would read it
 through the store's own file system; untested here).
 """
@@ -102,20 +107,42 @@ def file_stats(path: Path) -> tuple[int, str]:
     return meta.num_rows, json.dumps(stats)
 
 
-def _adds(table_dir: Path, staged: Path) -> list[AddAction]:
-    """Move a Spark write's data files into the table's folder; their add actions."""
+def _written(staged: Path, partition: str | None) -> list[tuple[Path, dict[str, str]]]:
+    """A Spark write's data files, each with its partition values (from its folder's name)."""
+    if partition is None:
+        return [(f, {}) for f in sorted(staged.glob("*.parquet"))]
+    files = []
+    for folder in sorted(staged.glob(f"{partition}=*")):
+        value = folder.name.split("=", 1)[1]
+        files += [(f, {partition: value}) for f in sorted(folder.glob("*.parquet"))]
+    return files
+
+
+def _partition_values(path: str, partition: str | None) -> dict[str, str]:
+    """A data file's partition values, from the folder it sits in (`as_of_date=…/file`)."""
+    if partition is None:
+        return {}
+    folder = path.split("/", 1)[0]
+    return {partition: folder.split("=", 1)[1]}
+
+
+def _adds(table_dir: Path, staged: Path, partition: str | None) -> list[AddAction]:
+    """Move a Spark write's data files into the table's folder (a partitioned table's into the
+    folder of their partition, as delta-rs lays them out); their add actions."""
     actions = []
-    for written in sorted(staged.glob("*.parquet")):
+    for written, values in _written(staged, partition):
         count, stats = file_stats(written)
         if not count:  # Spark writes an empty file for an empty partition
             continue
-        path = written.rename(table_dir / f"{staged.name}-{written.name}")
+        folder = "/".join(f"{k}={v}" for k, v in values.items())
+        (table_dir / folder).mkdir(exist_ok=True)
+        path = written.rename(table_dir / folder / f"{staged.name}-{written.name}")
         info = path.stat()
         actions.append(
             AddAction(
-                path=path.name,
+                path=path.relative_to(table_dir).as_posix(),
                 size=info.st_size,
-                partition_values={},
+                partition_values=values,
                 modification_time=int(info.st_mtime * 1000),
                 data_change=True,
                 stats=stats,
@@ -143,15 +170,16 @@ def replace_range(
     """Replace days [start, end] of `column` with a Spark DataFrame's rows; the range's rows now.
 
     The same contract as `storage.replace_range` (one commit, days outside the range
-    untouched, a commit lost to a concurrent writer made again on the new version), for an
-    unpartitioned table of facts.
+    untouched, a commit lost to a concurrent writer made again on the new version), for a
+    table of facts or of daily snapshots.
     """
     spark = frame.sparkSession
     for key, value in WRITE_CONF.items():
         spark.conf.set(key, value)
     schema = arrow_schema(frame)
+    (partition,) = storage.layout(column) or (None,)
     if not storage.table_exists(uri):
-        storage.create_empty(uri, schema, [], storage.TABLE_PROPERTIES, None)
+        storage.create_empty(uri, schema, storage.layout(column), storage.TABLE_PROPERTIES, None)
     else:
         storage.relayout(uri, column)
     table_dir = _local(uri)
@@ -163,24 +191,30 @@ def replace_range(
         touched = table.file_uris(file_pruning_predicate=predicate)
         damaged.check_files(uri, table.version(), touched)
         rows = frame
-        if touched:  # their rows outside the range are written again, in the same files' place
+        if touched and partition is None:
+            # Their rows outside the range are written again, in the same files' place.
             outside = spark.read.parquet(*touched).filter(f"NOT coalesce(({predicate}), false)")
             rows = rows.unionByName(outside, allowMissingColumns=True)
         staged = table_dir / STAGING / uuid.uuid4().hex
         # Each of Spark's partitions sorted by day, so row groups span few days and readers
         # skip them by statistics. Not range-repartitioned: that samples the rows first and
         # shuffles them again (at 1M plays the write took 38 s instead of 23 s).
-        ordered = rows.sortWithinPartitions(column)
-        ordered.write.option("parquet.block.size", ROW_GROUP_BYTES).parquet(str(staged))
-        adds = _adds(table_dir, staged)
+        writer = rows.sortWithinPartitions(column).write.option(
+            "parquet.block.size", ROW_GROUP_BYTES
+        )
+        if partition is not None:
+            writer = writer.partitionBy(partition)
+        writer.parquet(str(staged))
+        adds = _adds(table_dir, staged, partition)
         now = int(time.time() * 1000)
         removes = [
             RemoveAction(
-                path=_local(file).relative_to(table_dir).as_posix(),
+                path=path,
                 data_change=True,
                 deletion_timestamp=now,
+                partition_values=_partition_values(path, partition),
             )
-            for file in touched
+            for path in (_local(file).relative_to(table_dir).as_posix() for file in touched)
         ]
         current = pa.schema(table.schema().to_arrow())
         try:

@@ -2,7 +2,8 @@
 
 Against the Arrow path (`storage.replace_range`) on the same rows: the same table content after
 a first write and after replacing a range inside it, with the files that straddle the range's
-edges rewritten; readers still skip files by statistics; a reader during a write sees the old
+edges rewritten; a snapshot table's days in their own folders, as delta-rs lays them out;
+readers still skip files by statistics; a reader during a write sees the old
 version or the new one; and a write killed before its commit is never visible, its files
 cleared by a full vacuum.
 """
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import pyarrow as pa
@@ -87,6 +89,52 @@ def test_same_content_as_the_arrow_path(spark, tmp_path):
     assert not (Path(spark_uri) / spark_commit.STAGING).exists() or not any(
         (Path(spark_uri) / spark_commit.STAGING).iterdir()
     )
+
+
+def snapshot(day: int, rows: int, tag: str) -> pa.Table:
+    """A day's snapshot rows (a Gold table's, keyed by `as_of_date`)."""
+    return plays(range(day, day + 1), rows, tag).rename_columns(
+        ["as_of_date", "played_at", "user_id", "valence", "genres"]
+    )
+
+
+def test_a_snapshot_table_keeps_its_day_folders_and_the_arrow_paths_content(spark, tmp_path):
+    arrow_uri, spark_uri = str(tmp_path / "arrow"), str(tmp_path / "spark")
+    for day, rows, tag in ((0, 30, "first"), (1, 20, "first"), (1, 12, "again"), (3, 0, "none")):
+        data = snapshot(day, rows, tag)
+        as_of = DAY0 + dt.timedelta(days=day)
+        storage.replace_range(arrow_uri, data, column="as_of_date", start=as_of, end=as_of)
+        frame = spark.createDataFrame(data) if rows else storage.empty_frame(spark, data.schema)
+        written = spark_commit.replace_range(
+            spark_uri, frame, column="as_of_date", start=as_of, end=as_of
+        )
+        assert written == rows
+    ours, theirs = DeltaTable(spark_uri), DeltaTable(arrow_uri)
+    assert ours.metadata().partition_columns == theirs.metadata().partition_columns
+    assert ours.metadata().partition_columns == ["as_of_date"]
+    key = ("as_of_date", "played_at", "user_id")
+    rows = [
+        sorted(t.to_pyarrow_table().to_pylist(), key=lambda r: tuple(r[k] for k in key))
+        for t in (ours, theirs)
+    ]
+    assert rows[0] == rows[1]
+    assert [r["user_id"].split("-")[0] for r in rows[0]].count("again") == 12  # day 1 replaced
+    # Each file sits in its day's folder, without the day in its columns, and a reader that
+    # asks for one day opens that day's files only.
+    day1 = (DAY0 + dt.timedelta(days=1)).isoformat()
+    for action in pa.table(ours.get_add_actions(flatten=True)).to_pylist():
+        folder = action["path"].split("/")[0]
+        assert folder == f"as_of_date={action['partition.as_of_date'].isoformat()}"
+    files = ours.file_uris(partition_filters=[("as_of_date", "=", day1)])
+    assert files and all(f"/as_of_date={day1}/" in f for f in files)
+    assert all("as_of_date" not in pq.read_schema(f.removeprefix("file://")).names for f in files)
+    # delta-rs writes the next day into the same table as if it had written every one.
+    day2 = DAY0 + dt.timedelta(days=2)
+    storage.replace_range(
+        spark_uri, snapshot(2, 5, "arrow"), column="as_of_date", start=day2, end=day2
+    )
+    by_day = Counter(DeltaTable(spark_uri).to_pyarrow_table().column("as_of_date").to_pylist())
+    assert by_day == {DAY0: 30, DAY0 + dt.timedelta(days=1): 12, day2: 5}
 
 
 def test_statistics_let_readers_skip_files_and_row_groups(spark, tmp_path):
