@@ -382,6 +382,25 @@ def resolve_home(env: Mapping[str, str]) -> Path:
     return _home_path(env.get("MOODLAKE_HOME"))
 
 
+def sensor_interval(variable: str, default: int, env: Mapping[str, str] | None = None) -> int:
+    """A sensor's interval in whole seconds, from `variable` (unset or empty: `default`).
+
+    Not a field of `Settings`, which a run reads when it starts: Dagster fixes a sensor's
+    interval when the definitions load, so this is read then."""
+    raw = (os.environ if env is None else env).get(variable, "").strip()
+    if not raw:
+        return default
+    try:
+        seconds = int(raw)
+    except ValueError:
+        seconds = 0
+    if seconds < 1:
+        raise SettingsError(
+            f"{variable}: expected a whole number of seconds (1 or more), got {raw!r}"
+        )
+    return seconds
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from `env` alone (default: the process environment)."""
     env = os.environ if env is None else env

@@ -23,6 +23,7 @@ from moodlake_dagster.settings import (
     env_var,
     load_settings,
     resolve_home,
+    sensor_interval,
 )
 
 INTEGERS = {
@@ -141,6 +142,17 @@ def test_integers(home, variable):
     for bad in ("soon", "1.0", "1e3"):
         with pytest.raises(SettingsError, match=f"^{variable}: expected an integer, got '{bad}'$"):
             load(home, **{variable: bad})
+
+
+def test_a_sensor_interval_is_whole_seconds_and_a_bad_one_names_its_variable():
+    variable = "MOODLAKE_LANDING_INTERVAL_S"
+    assert sensor_interval(variable, 60, {}) == 60
+    assert sensor_interval(variable, 60, {variable: " "}) == 60
+    assert sensor_interval(variable, 60, {variable: " 15 "}) == 15
+    for bad in ("soon", "1.5", "0", "-3"):
+        expected = f"^{variable}: expected a whole number of seconds \\(1 or more\\), got '{bad}'$"
+        with pytest.raises(SettingsError, match=expected):
+            sensor_interval(variable, 60, {variable: bad})
 
 
 @pytest.mark.parametrize("variable", FLAGS)

@@ -15,9 +15,9 @@ from moodlake_dagster.sensors.requests import (
     history_sensor,
     partition_days_only,
 )
+from moodlake_dagster.settings import sensor_interval
 
-# Read when the definitions load: Dagster fixes a sensor's interval at definition time.
-LANDING_INTERVAL_S = int(os.environ.get("MOODLAKE_LANDING_INTERVAL_S") or 60)
+LANDING_INTERVAL_S = sensor_interval("MOODLAKE_LANDING_INTERVAL_S", 60)
 
 
 @history_sensor(

@@ -2,7 +2,6 @@
 
 import datetime as dt
 import json
-import os
 
 import dagster as dg
 
@@ -14,11 +13,12 @@ from moodlake_dagster.sensors.requests import (
     history_sensor,
     partition_days_only,
 )
+from moodlake_dagster.settings import sensor_interval
 from moodlake_dagster.spotify.client import SpotifyRateLimited, SpotifyUnavailable
 from moodlake_dagster.tables import SPOTIFY_API_RESPONSES
 
 # Only the last 50 plays are reachable: a daily poll would lose most of a listening day.
-POLL_INTERVAL_S = int(os.environ.get("MOODLAKE_SPOTIFY_POLL_S") or 300)
+POLL_INTERVAL_S = sensor_interval("MOODLAKE_SPOTIFY_POLL_S", 300)
 
 
 @history_sensor(
