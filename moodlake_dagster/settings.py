@@ -391,13 +391,11 @@ def sensor_interval(variable: str, default: int, env: Mapping[str, str] | None =
     if not raw:
         return default
     try:
-        seconds = int(raw)
-    except ValueError:
-        seconds = 0
+        seconds = _integer(raw)
+    except ValueError as err:
+        raise SettingsError(f"{variable}: {err}") from None
     if seconds < 1:
-        raise SettingsError(
-            f"{variable}: expected a whole number of seconds (1 or more), got {raw!r}"
-        )
+        raise SettingsError(f"{variable}: expected at least 1 second, got {raw!r}")
     return seconds
 
 

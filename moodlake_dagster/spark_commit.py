@@ -107,17 +107,6 @@ def file_stats(path: Path) -> tuple[int, str]:
     return meta.num_rows, json.dumps(stats)
 
 
-def _written(staged: Path, partition: str | None) -> list[tuple[Path, dict[str, str]]]:
-    """A Spark write's data files, each with its partition values (from its folder's name)."""
-    if partition is None:
-        return [(f, {}) for f in sorted(staged.glob("*.parquet"))]
-    files = []
-    for folder in sorted(staged.glob(f"{partition}=*")):
-        value = folder.name.split("=", 1)[1]
-        files += [(f, {partition: value}) for f in sorted(folder.glob("*.parquet"))]
-    return files
-
-
 def _partition_values(path: str, partition: str | None) -> dict[str, str]:
     """A data file's partition values, from the folder it sits in (`as_of_date=…/file`)."""
     if partition is None:
@@ -130,7 +119,9 @@ def _adds(table_dir: Path, staged: Path, partition: str | None) -> list[AddActio
     """Move a Spark write's data files into the table's folder (a partitioned table's into the
     folder of their partition, as delta-rs lays them out); their add actions."""
     actions = []
-    for written, values in _written(staged, partition):
+    pattern = "*.parquet" if partition is None else f"{partition}=*/*.parquet"
+    for written in sorted(staged.glob(pattern)):
+        values = _partition_values(written.relative_to(staged).as_posix(), partition)
         count, stats = file_stats(written)
         if not count:  # Spark writes an empty file for an empty partition
             continue
@@ -177,9 +168,10 @@ def replace_range(
     for key, value in WRITE_CONF.items():
         spark.conf.set(key, value)
     schema = arrow_schema(frame)
-    (partition,) = storage.layout(column) or (None,)
+    partition_by = storage.layout(column)
+    partition = partition_by[0] if partition_by else None
     if not storage.table_exists(uri):
-        storage.create_empty(uri, schema, storage.layout(column), storage.TABLE_PROPERTIES, None)
+        storage.create_empty(uri, schema, partition_by, storage.TABLE_PROPERTIES, None)
     else:
         storage.relayout(uri, column)
     table_dir = _local(uri)

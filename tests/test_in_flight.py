@@ -1,4 +1,4 @@
-"""Queries in flight together: results in the order asked, a failure stops what has not begun."""
+"""Queries in flight together: results in the order asked, a failure cancels what is queued."""
 
 import threading
 
@@ -21,7 +21,7 @@ def test_results_come_in_the_order_asked_though_a_later_one_finishes_first():
     assert list(in_flight([("a", slow), ("b", fast)], n=2)) == [("a", "slow"), ("b", "fast")]
 
 
-def test_a_failure_is_raised_and_work_not_yet_begun_never_runs():
+def test_a_failure_is_raised_and_the_work_still_queued_is_cancelled():
     ran = []
 
     def fails():
@@ -32,4 +32,4 @@ def test_a_failure_is_raised_and_work_not_yet_begun_never_runs():
 
     with pytest.raises(RuntimeError, match="the query failed"):
         list(in_flight([("a", fails), *[(i, later) for i in range(50)]], n=1))
-    assert len(ran) < 50
+    assert len(ran) < 50  # without cancelling, all 50 would run before the error surfaced

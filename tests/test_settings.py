@@ -149,8 +149,11 @@ def test_a_sensor_interval_is_whole_seconds_and_a_bad_one_names_its_variable():
     assert sensor_interval(variable, 60, {}) == 60
     assert sensor_interval(variable, 60, {variable: " "}) == 60
     assert sensor_interval(variable, 60, {variable: " 15 "}) == 15
-    for bad in ("soon", "1.5", "0", "-3"):
-        expected = f"^{variable}: expected a whole number of seconds \\(1 or more\\), got '{bad}'$"
+    for bad in ("soon", "1.5"):
+        with pytest.raises(SettingsError, match=f"^{variable}: expected an integer, got '{bad}'$"):
+            sensor_interval(variable, 60, {variable: bad})
+    for bad in ("0", "-3"):
+        expected = f"^{variable}: expected at least 1 second, got '{bad}'$"
         with pytest.raises(SettingsError, match=expected):
             sensor_interval(variable, 60, {variable: bad})
 
