@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -161,6 +162,10 @@ def test_after_an_erase_no_file_holds_them_and_bob_is_untouched(lake):
     plays_uri = str(lake["lake"] / "silver/plays")
     serving = lake["home"] / "serving" / "moodlake.duckdb"  # the build wrote it
     assert {ALICE, BOB} <= _serving_listeners(serving)
+    # Daily builds leave a model per as-of day, and the rebuild refits only the latest: an
+    # earlier day's ALS factors (her rows among them, as UTF-32 ids) must lose her too.
+    latest = lake["home"] / "models" / "als" / DAYS[1]
+    shutil.copytree(latest, latest.with_name(DAYS[0]))
     code, printed = run_cli("privacy", "erase", "--user", ALICE_NAME, "--yes")
     assert code == 0, printed
     assert "proof: no file" in printed

@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -78,6 +78,15 @@ class Factors:
 
     def item_index(self) -> dict[str, int]:
         return {t: i for i, t in enumerate(self.item_ids)}
+
+    def without(self, user_id: str) -> Factors | None:
+        """The model without the listener's rows (their own, or their sessions'); None if it
+        holds none. An erasure rewrites stored models through this."""
+        ids = self.user_ids.astype(str)
+        theirs = (ids == user_id) | np.char.startswith(ids, f"{user_id}#")
+        if not theirs.any():
+            return None
+        return replace(self, user_ids=self.user_ids[~theirs], users=self.users[~theirs])
 
 
 @dataclass

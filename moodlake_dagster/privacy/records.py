@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
-from moodlake_dagster.ml.store import model_file, model_files, read_model, write_model
+from moodlake_dagster.ml.store import model_files, read_model, write_model
 
 ERASED = "[erased on request]"
 # A figure shows one listener whose name is drawn in pixels, not written: in a record that
@@ -115,11 +115,21 @@ def scrub_dagster(dagster_home: Path, needles: tuple[str, ...]) -> dict[str, int
     return changes
 
 
+def without_listener(model, user_id: str):
+    """`model` with the listener's entries left out, or None if it holds none of theirs.
+
+    A per-listener model is a dict keyed by pseudonym; a model with rows per listener (ALS
+    factors) says itself which rows are theirs, through a `without(user_id)` method."""
+    if isinstance(model, dict):
+        return {k: v for k, v in model.items() if k != user_id} if user_id in model else None
+    forget = getattr(model, "without", None)
+    return forget(user_id) if callable(forget) else None
+
+
 def listener_models(models_root: Path, user_id: str) -> Iterable[Path]:
-    """Model folders whose model holds a per-listener entry for `user_id`."""
+    """Model folders whose model holds an entry or a row for `user_id`."""
     for path in model_files(models_root):
-        model = read_model(path)
-        if isinstance(model, dict) and user_id in model:
+        if without_listener(read_model(path), user_id) is not None:
             yield path.parent
 
 
@@ -139,12 +149,11 @@ def own_card(folder: Path, user_id: str) -> dict:
 def scrub_models(models_root: Path, user_id: str) -> list[str]:
     """Remove the listener's per-listener models and card entries; the folders changed."""
     changed = []
-    for folder in listener_models(models_root, user_id):
-        path = model_file(folder)
-        model = read_model(path)
-        del model[user_id]
-        write_model(model, path)
-        changed.append(str(folder.relative_to(models_root)))
+    for path in model_files(models_root):
+        kept = without_listener(read_model(path), user_id)
+        if kept is not None:
+            write_model(kept, path)
+            changed.append(str(path.parent.relative_to(models_root)))
     for card in sorted(models_root.glob("*/*/card.json")):
         text = card.read_text()
         if user_id in text:

@@ -1,7 +1,7 @@
 """The proof of an erase: which files under a folder still hold any of some strings.
 
-Bytes are searched as written, and Parquet files are also read, so a string compressed inside a
-data page is found too.
+Bytes are searched as written, in each encoding a string may be stored in, and Parquet files are
+also read, so a string compressed inside a data page is found too.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+ENCODINGS = ("utf-8", "utf-16-le", "utf-32-le")
 
 
 def _parquet_holds(path: Path, needles: tuple[str, ...]) -> bool:
@@ -26,7 +28,9 @@ def _parquet_holds(path: Path, needles: tuple[str, ...]) -> bool:
 
 def holders(root: Path, needles: tuple[str, ...]) -> list[str]:
     """Files under `root` (relative paths) whose bytes or Parquet cells hold a needle."""
-    encoded = [n.encode() for n in needles if n]
+    # NumPy keeps strings as UTF-32 (a pickled array of ids holds them so), Windows-born
+    # files as UTF-16: a needle is looked for in each encoding.
+    encoded = [n.encode(e) for n in needles if n for e in ENCODINGS]
     found = []
     for path in sorted(Path(root).rglob("*")):
         if not path.is_file() or path.is_symlink():
