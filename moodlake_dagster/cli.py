@@ -268,6 +268,7 @@ def summarize(result) -> tuple[list[str], bool]:
                 "unit",
                 "ndcg_at_10",
                 "baseline_ndcg_at_10",
+                "served_from_fit_of",
                 "not_evaluated",
                 "listeners",
                 "match_auc",

@@ -194,6 +194,13 @@ class Settings(BaseSettings):
         600.0, description="a file that does not parse is waited for this long"
     )
     api_plays_in_training: Flag = Field(False, description="API-polled plays train models")
+    # The retraining cadence (ml/cadence.py): a stored ALS fit serves new days until one of these.
+    refit_days: Integer = Field(
+        7, ge=0, description="a stored model this many days old is refitted (0: every run)"
+    )
+    refit_growth: Number = Field(
+        0.1, ge=0, description="new plays, as a share of the fitted ones, that call for a refit"
+    )
     spotify_client_id: str | None = Field(None, description="your Spotify app's client id")
     spotify_client_secret: str | None = Field(
         None,

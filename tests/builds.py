@@ -49,7 +49,14 @@ def start_build(env: dict[str, str], *extra: str) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group: killed as a whole
+        # As from a shell prompt, where Ctrl-C stops a build: a test runner started in the
+        # background (nohup, `cmd &` in a script) has SIGINT ignored, and children inherit that.
+        preexec_fn=_default_sigint,
     )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def finish(proc: subprocess.Popen, timeout: float = BUILD_TIMEOUT_S) -> tuple[int, str, str]:

@@ -177,8 +177,11 @@ def test_ctrl_c_while_waiting_stops_the_build_with_a_word(tmp_path):
         said = proc.stdout.readline()
         assert said.startswith(f"another build is running on this home: pid {os.getpid()} ")
         proc.send_signal(signal.SIGINT)
-        out = proc.stdout.read()
-        err = proc.stderr.read()
-        assert proc.wait(timeout=30) == 130, out + err
+        try:
+            out, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise AssertionError("the build went on waiting after Ctrl-C") from None
+        assert proc.returncode == 130, out + err
     assert out == "stopped waiting for the other build: nothing built\n"
     assert "Traceback" not in err

@@ -308,6 +308,7 @@ def test_an_als_run_that_cannot_evaluate_or_fit_says_why_and_leaves_the_metrics_
         "listeners": 1,
         "plays_used": 2,
         "plays_without_track_id": 1,
+        "refitted_because": "MOODLAKE_REFIT_DAYS=0: every run refits",
         "not_evaluated": run.why,
         "not_fitted": not_fitted,
     }

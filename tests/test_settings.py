@@ -39,9 +39,14 @@ INTEGERS = {
     "MOODLAKE_SERVE_PORT": "serve_port",
     "MOODLAKE_MIN_GROUP": "min_group",
     "MOODLAKE_CROWD": "crowd",
+    "MOODLAKE_REFIT_DAYS": "refit_days",
     # Seconds the landing sensor waits: whole numbers, as they always were.
     "MOODLAKE_LANDING_SETTLE_S": "landing_settle_s",
     "MOODLAKE_LANDING_PATIENCE_S": "landing_patience_s",
+}
+NUMBERS = {
+    "MOODLAKE_SPOTIFY_REQUEST_SPACING_S": "spotify_request_spacing_s",
+    "MOODLAKE_REFIT_GROWTH": "refit_growth",
 }
 FLAGS = {
     "MOODLAKE_INCLUDE_INCOGNITO": ("include_incognito", False),
@@ -178,13 +183,19 @@ def test_strings_are_taken_as_given(home, variable):
     assert getattr(load(home, **{variable: " a value "}), STRINGS[variable][0]) == " a value "
 
 
-def test_numbers(home):
-    s = load(home, MOODLAKE_SPOTIFY_REQUEST_SPACING_S="0.25")
-    assert s.spotify_request_spacing_s == 0.25
-    with pytest.raises(
-        SettingsError, match="^MOODLAKE_SPOTIFY_REQUEST_SPACING_S: expected a number, got 'fast'$"
-    ):
-        load(home, MOODLAKE_SPOTIFY_REQUEST_SPACING_S="fast")
+@pytest.mark.parametrize("variable", NUMBERS)
+def test_numbers(home, variable):
+    assert getattr(load(home, **{variable: "0.25"}), NUMBERS[variable]) == 0.25
+    with pytest.raises(SettingsError, match=f"^{variable}: expected a number, got 'fast'$"):
+        load(home, **{variable: "fast"})
+
+
+def test_the_retraining_cadence_cannot_be_negative(home):
+    assert (load(home).refit_days, load(home).refit_growth) == (7, 0.1)
+    assert load(home, MOODLAKE_REFIT_DAYS="0").refit_days == 0  # refit every run
+    for variable in ("MOODLAKE_REFIT_DAYS", "MOODLAKE_REFIT_GROWTH"):
+        with pytest.raises(SettingsError, match=f"^{variable}: "):
+            load(home, **{variable: "-1"})
 
 
 def test_time_zones(home):
@@ -276,6 +287,8 @@ def everything_set(home: Path, tmp_path: Path) -> dict[str, str]:
         **{variable: "no" if default else "yes" for variable, (_, default) in FLAGS.items()},
         **{variable: f"set-{variable.lower()}" for variable in STRINGS},
         "MOODLAKE_SPOTIFY_REQUEST_SPACING_S": "0.5",
+        "MOODLAKE_REFIT_DAYS": "3",  # 7 is its default
+        "MOODLAKE_REFIT_GROWTH": "0.25",
         "MOODLAKE_PRICES": str(tmp_path / "prices.csv"),
         "MOODLAKE_CROWD_ANSWERS": str(tmp_path / "answers.json"),
     }
@@ -285,7 +298,7 @@ def test_every_variable_is_covered_here():
     covered = {"MOODLAKE_HOME", "MOODLAKE_CATALOG", "MOODLAKE_LANDING", "MOODLAKE_LAKE"}
     covered |= {"MOODLAKE_TIMEZONE", "MOODLAKE_USER_TIMEZONES"}
     covered |= {"MOODLAKE_PRICES", "MOODLAKE_CROWD_ANSWERS"}
-    covered |= set(INTEGERS) | set(FLAGS) | set(STRINGS) | {"MOODLAKE_SPOTIFY_REQUEST_SPACING_S"}
+    covered |= set(INTEGERS) | set(FLAGS) | set(STRINGS) | set(NUMBERS)
     assert {env_var(field) for field in Settings.model_fields} == covered
 
 

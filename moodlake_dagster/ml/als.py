@@ -27,8 +27,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from moodlake_dagster.ml.cadence import EVERY_RUN, Cadence, Fitted, listeners_digest, why_refit
 from moodlake_dagster.ml.metrics import metric
 from moodlake_dagster.ml.output import ModelOutput
+from moodlake_dagster.ml.store import ModelStore
 from moodlake_dagster.tables import ALS_RECOMMENDATIONS
 from moodlake_dagster.vocabulary import ESTIMATE, SESSION_GAP_MINUTES
 
@@ -40,6 +42,7 @@ EVAL_SHARE = 0.2
 MIN_TRAIN_PLAYS = 100
 RECENT_SESSIONS = 5
 PER_USER = 50  # recommendations kept per listener
+STORE_NAME = "als"
 # The play columns `run` reads.
 PLAY_COLUMNS = [
     "user_id",
@@ -247,8 +250,14 @@ def cutoff_day(plays: pd.DataFrame) -> dt.date:
     return days[int(len(days) * (1 - EVAL_SHARE))]
 
 
-def evaluate(spark, plays: pd.DataFrame, unit: str, params: dict | None = None) -> Evaluation:
-    """precision@10 and NDCG@10 on the days from the cutoff, beside the popularity ranking."""
+def evaluate(
+    spark, plays: pd.DataFrame, unit: str, params: dict | None = None, stale_days: int = 0
+) -> Evaluation:
+    """precision@10 and NDCG@10 on the days from the cutoff, beside the popularity ranking.
+
+    With `stale_days`, the model is fitted on the plays up to that many days before the cutoff
+    and asked the same questions (what the cadence costs: a stored fit serving later days).
+    Tracks it never saw still count when relevant; it just cannot rank them."""
     plays = with_units(plays, unit)
     cutoff = cutoff_day(plays)
     train = plays[plays["play_date"] < cutoff]
@@ -258,18 +267,20 @@ def evaluate(spark, plays: pd.DataFrame, unit: str, params: dict | None = None) 
     if unit == "session":
         # A session that spans the cutoff would be in both halves: keep it out of the later one.
         later = later[~later["unit_id"].isin(set(train["unit_id"]))]
-    factors = fit(spark, interactions(train), unit, params)
-    index = factors.item_index()
+    fitted_on = train[train["play_date"] < cutoff - dt.timedelta(days=stale_days)]
+    factors = fit(spark, interactions(fitted_on), unit, params)
+    # Today's questions: every track played before the cutoff (a fresh fit knows them all).
+    index = {t: i for i, t in enumerate(np.unique(train["track_id"].to_numpy(str)))}
     popular = popularity(train, index)
     cases = _user_cases(train, later, index) if unit == "user" else _session_cases(later, index)
     if not cases:
         raise CannotFit(f"no {unit} after {cutoff} plays a track the model knows")
     if unit == "user":
-        rows = {u: i for i, u in enumerate(factors.user_ids)}
-        vectors = factors.users[[rows[c[0]] for c in cases]]
+        vectors = _listener_vectors(factors, [c[0] for c in cases], train)
     else:
         vectors = fold_in(factors, [c[0] for c in cases])
-    scores = vectors @ factors.items.T
+    scores = vectors @ _aligned_items(factors, index).T
+    scores[np.isnan(scores)] = -np.inf  # a track the model never saw ranks last
     model_p, model_n, base_p, base_n = [], [], [], []
     for (_, exclude, relevant), row in zip(cases, scores, strict=True):
         ranked, baseline = top_k(row, exclude), top_k(popular, exclude)
@@ -289,6 +300,29 @@ def evaluate(spark, plays: pd.DataFrame, unit: str, params: dict | None = None) 
         set(train["play_date"]),
         set(later["play_date"]),
     )
+
+
+def _aligned_items(factors: Factors, index: dict[str, int]) -> np.ndarray:
+    """The item factors in `index` order; NaN rows for tracks the model never saw."""
+    if list(factors.item_ids) == list(index):
+        return factors.items
+    items = np.full((len(index), factors.items.shape[1]), np.nan)
+    for row, track in enumerate(factors.item_ids):
+        if track in index:
+            items[index[track]] = factors.items[row]
+    return items
+
+
+def _listener_vectors(factors: Factors, users: list[str], train: pd.DataFrame) -> np.ndarray:
+    """Each listener's ALS row; one the model never saw (a stale fit's) folded in from `train`."""
+    rows = {u: i for i, u in enumerate(factors.user_ids)}
+    unseen = [u for u in users if u not in rows]
+    folded = {}
+    if unseen:
+        mine = interactions(train[train["unit_id"].isin(set(unseen))]).groupby("unit_id")
+        ratings = {u: g.set_index("track_id")["rating"].to_dict() for u, g in mine}
+        folded = dict(zip(unseen, fold_in(factors, [ratings[u] for u in unseen]), strict=True))
+    return np.array([factors.users[rows[u]] if u in rows else folded[u] for u in users])
 
 
 def popularity(train: pd.DataFrame, index: dict[str, int]) -> np.ndarray:
@@ -352,18 +386,22 @@ def recent_sessions(plays: pd.DataFrame, n: int = RECENT_SESSIONS) -> pd.DataFra
 
 
 def serve(spark, plays: pd.DataFrame, unit: str) -> Served:
-    """Fit on every play; a taste vector for each listener.
+    """Fit on every play; a taste vector for each listener."""
+    plays = with_units(plays, unit)
+    return taste(fit(spark, interactions(plays), unit), plays)
+
+
+def taste(factors: Factors, plays: pd.DataFrame) -> Served:
+    """A taste vector for each listener in `plays` (with units) from a fitted model.
 
     Listeners get their own ALS row and are recommended tracks new to them. In session mode a
     listener's taste is folded in from their last few sessions: with no crowd, ALS can only
     bring back tracks they played before, so it ranks those by how well they fit what the
     listener has been playing lately, leaving out the latest sessions' own tracks.
     """
-    plays = with_units(plays, unit)
-    factors = fit(spark, interactions(plays), unit)
-    if unit == "user":
+    if factors.unit == "user":
         rows = {u: i for i, u in enumerate(factors.user_ids)}
-        users = sorted(rows)
+        users = sorted(set(plays["user_id"]) & set(rows))
         return Served(
             factors,
             dict(zip(users, factors.users[[rows[u] for u in users]], strict=True)),
@@ -404,18 +442,120 @@ def recommend(factors: Factors, vector: np.ndarray, exclude: set[str], k: int) -
 @dataclass
 class AlsRun:
     """A run's output, its evaluation (None: `why` says why not) for the plot and the baseline
-    check, and what to log, as (logging level, message)."""
+    check, what to log, as (logging level, message), and the day of the stored fit that
+    served it (None: fitted in this run)."""
 
     out: ModelOutput
     evaluation: Evaluation | None
     why: str
     log: list[tuple[int, str]]
+    served_from: dt.date | None = None
 
 
-def run(spark, plays: pd.DataFrame, as_of: dt.date) -> AlsRun:
-    """Evaluate on later days, fit on every play and recommend `PER_USER` tracks per listener
-    in `plays` (their training plays up to `as_of`, `PLAY_COLUMNS`). Metrics are recorded only
-    when evaluated, the model stored only when fitted."""
+@dataclass
+class Stored:
+    """The model store's latest ALS fit: its factors, what it was fitted on, its card."""
+
+    factors: Factors
+    fitted: Fitted | None
+    card: dict
+
+    @classmethod
+    def latest(cls, store: ModelStore, as_of: dt.date) -> Stored | None:
+        day = store.latest_day(STORE_NAME, as_of)
+        if day is None:
+            return None
+        factors, card = store.load(STORE_NAME, day)
+        return cls(factors, Fitted.from_card(day, card), card)
+
+    def evaluation(self) -> Evaluation | None:
+        e = self.card.get("evaluation")
+        if not e:
+            return None
+        return Evaluation(
+            self.factors.unit,
+            dt.date.fromisoformat(e["cutoff"]),
+            *(e[k] for k in ("n_train", "n_eval", "precision", "ndcg")),
+            *(e[k] for k in ("baseline_precision", "baseline_ndcg")),
+        )
+
+
+def _evaluation_card(e: Evaluation) -> dict:
+    return {
+        "cutoff": e.cutoff.isoformat(),
+        "n_train": e.n_train,
+        "n_eval": e.n_eval,
+        "precision": e.precision,
+        "ndcg": e.ndcg,
+        "baseline_precision": e.baseline_precision,
+        "baseline_ndcg": e.baseline_ndcg,
+    }
+
+
+def _recommendations(served: Served, unit: str, as_of: dt.date) -> pa.Table:
+    rows = [
+        recommend(served.factors, vector, served.exclude[user_id], PER_USER).assign(
+            user_id=user_id, unit=unit, basis=served.basis[user_id]
+        )
+        for user_id, vector in served.vectors.items()
+    ]
+    if not rows:
+        return ALS_RECOMMENDATIONS.schema.empty_table()
+    table = pd.concat(rows, ignore_index=True).assign(as_of_date=as_of)
+    return pa.Table.from_pandas(
+        table[ALS_RECOMMENDATIONS.schema.names],
+        schema=ALS_RECOMMENDATIONS.schema,
+        preserve_index=False,
+    )
+
+
+def _evaluation_metadata(evaluation: Evaluation) -> dict:
+    return {
+        "precision_at_10": evaluation.precision,
+        "baseline_precision_at_10": evaluation.baseline_precision,
+        "ndcg_at_10": evaluation.ndcg,
+        "baseline_ndcg_at_10": evaluation.baseline_ndcg,
+        "n_eval": evaluation.n_eval,
+        "cutoff": str(evaluation.cutoff),
+    }
+
+
+def refit_reason(
+    stored: Stored | None,
+    plays: pd.DataFrame,
+    unit: str,
+    as_of: dt.date,
+    cadence: Cadence,
+    forced: bool = False,
+) -> str | None:
+    """Why `stored` cannot serve these training plays as of `as_of` (None: it can)."""
+    if stored is not None and stored.factors.unit != unit and not forced and cadence.days:
+        return f"the stored fit has {stored.factors.unit} rows; these plays need {unit} rows"
+    fitted = stored.fitted if stored is not None else None
+    days = pd.to_datetime(plays["play_date"]).dt.date
+    return why_refit(
+        fitted,
+        as_of,
+        plays_then=int((days <= fitted.as_of).sum()) if fitted else 0,
+        plays_now=len(plays),
+        listeners=listeners_digest(plays["user_id"]),
+        cadence=cadence,
+        forced=forced,
+    )
+
+
+def run(
+    spark,
+    plays: pd.DataFrame,
+    as_of: dt.date,
+    stored: Stored | None = None,
+    cadence: Cadence = EVERY_RUN,
+    forced: bool = False,
+) -> AlsRun:
+    """Recommend `PER_USER` tracks per listener in `plays` (their training plays up to
+    `as_of`, `PLAY_COLUMNS`): from the `stored` fit where the cadence lets it serve, else
+    evaluated on later days and fitted on every play. Metrics are recorded only when
+    evaluated, the model stored only when fitted."""
     plays = plays.copy()
     # An artist estimate stands for many songs: an item only by the play's own Spotify id.
     plays.loc[plays["resolution"] == ESTIMATE, "track_id"] = None
@@ -431,6 +571,10 @@ def run(spark, plays: pd.DataFrame, as_of: dt.date) -> AlsRun:
         },
         empty_reason="nothing fitted",
     )
+    refit = refit_reason(stored, plays, unit, as_of, cadence, forced)
+    if refit is None:
+        return _serve_stored(stored, plays, as_of, out)
+    out.metadata["refitted_because"] = refit
     evaluation, why, log = None, "", []
     try:
         evaluation = evaluate(spark, plays, unit)
@@ -438,7 +582,6 @@ def run(spark, plays: pd.DataFrame, as_of: dt.date) -> AlsRun:
         why = str(err)
         log.append((logging.WARNING, f"ALS not evaluated: {why}"))
         out.metadata["not_evaluated"] = why
-    rows = []
     try:
         served = serve(spark, plays, unit)
     except CannotFit as err:
@@ -446,23 +589,17 @@ def run(spark, plays: pd.DataFrame, as_of: dt.date) -> AlsRun:
         out.metadata["not_fitted"] = str(err)
         served = None
     if served is not None:
-        for user_id, vector in served.vectors.items():
-            recs = recommend(served.factors, vector, served.exclude[user_id], PER_USER)
-            rows.append(recs.assign(user_id=user_id, unit=unit, basis=served.basis[user_id]))
-        out.store_name, out.artifact = "als", served.factors
+        out.rows = _recommendations(served, unit, as_of)
+        out.store_name, out.artifact = STORE_NAME, served.factors
         out.card = {
             "unit": unit,
             "params": served.factors.params,
             "tracks": len(served.factors.item_ids),
+            **Fitted(as_of, len(plays), listeners_digest(plays["user_id"])).card(),
+            "evaluation": _evaluation_card(evaluation) if evaluation else None,
+            "not_evaluated": why or None,
         }
         out.metadata["tracks_factorised"] = len(served.factors.item_ids)
-    if rows:
-        table = pd.concat(rows, ignore_index=True).assign(as_of_date=as_of)
-        out.rows = pa.Table.from_pandas(
-            table[ALS_RECOMMENDATIONS.schema.names],
-            schema=ALS_RECOMMENDATIONS.schema,
-            preserve_index=False,
-        )
     if evaluation is not None:
         n = evaluation.n_eval
         out.metrics["als"] = [
@@ -474,12 +611,26 @@ def run(spark, plays: pd.DataFrame, as_of: dt.date) -> AlsRun:
             ),
             metric("ndcg_at_10", evaluation.ndcg, baseline=evaluation.baseline_ndcg, n_eval=n),
         ]
-        out.metadata |= {
-            "precision_at_10": evaluation.precision,
-            "baseline_precision_at_10": evaluation.baseline_precision,
-            "ndcg_at_10": evaluation.ndcg,
-            "baseline_ndcg_at_10": evaluation.baseline_ndcg,
-            "n_eval": n,
-            "cutoff": str(evaluation.cutoff),
-        }
+        out.metadata |= _evaluation_metadata(evaluation)
     return AlsRun(out, evaluation, why, log)
+
+
+def _serve_stored(stored: Stored, plays: pd.DataFrame, as_of: dt.date, out: ModelOutput) -> AlsRun:
+    """Today's lists from the stored fit: each listener's taste from their plays up to today.
+
+    Nothing is stored and no metric recorded: `model_metrics` keeps the fit's, as of its day."""
+    day, new = stored.fitted.as_of, len(plays) - stored.fitted.plays
+    plays = with_units(plays, stored.factors.unit)
+    out.rows = _recommendations(taste(stored.factors, plays), stored.factors.unit, as_of)
+    evaluation = stored.evaluation()
+    out.metadata |= {
+        "served_from_fit_of": day.isoformat(),
+        "model_age_days": (as_of - day).days,
+        "plays_since_fit": new,
+        "tracks_factorised": len(stored.factors.item_ids),
+    }
+    if evaluation is not None:
+        out.metadata |= _evaluation_metadata(evaluation)
+    why = "" if evaluation else stored.card.get("not_evaluated") or "the fit was not evaluated"
+    log = [(logging.INFO, f"ALS served by the fit of {day}; not refitted")]
+    return AlsRun(out, evaluation, why, log, served_from=day)

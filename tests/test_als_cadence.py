@@ -1,0 +1,123 @@
+"""The retraining cadence: a stored ALS fit serves a new day (no Spark asked, nothing stored,
+no metric recorded) until it is too old, its plays changed, its listeners changed, enough new
+plays came, or the build is forced."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import pandas as pd
+import pytest
+from helpers import CATALOG_SAMPLE
+
+from moodlake_dagster.demo.generator import generate_plays
+from moodlake_dagster.ml import als
+from moodlake_dagster.ml.cadence import EVERY_RUN, Cadence, Fitted, listeners_digest, why_refit
+from moodlake_dagster.ml.store import ModelStore
+
+D0 = dt.date(2025, 3, 1)
+WEEKLY = Cadence(days=7, growth=0.1)
+CROWD = listeners_digest(["u_a", "u_b"])
+FIT = Fitted(D0, plays=1_000, listeners=CROWD)
+
+
+def _why(fitted=FIT, days=1, then=1_000, now=1_050, listeners=CROWD, cadence=WEEKLY, **kw):
+    as_of = D0 + dt.timedelta(days=days)
+    return why_refit(
+        fitted,
+        as_of,
+        plays_then=then,
+        plays_now=now,
+        listeners=listeners,
+        cadence=cadence,
+        **kw,
+    )
+
+
+def test_a_young_fit_on_the_same_plays_and_listeners_serves():
+    assert _why() is None
+    assert _why(days=6, now=1_099) is None
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"forced": True}, "a forced build refits"),
+        ({"cadence": EVERY_RUN}, "MOODLAKE_REFIT_DAYS=0: every run refits"),
+        ({"fitted": None}, "no stored fit to serve from"),
+        ({"days": 7}, "the model is 7 days old (MOODLAKE_REFIT_DAYS=7)"),
+        ({"then": 990}, "its plays changed: fitted on 1,000, 990 up to that day now"),
+        ({"listeners": listeners_digest(["u_a"])}, "the listeners changed"),
+        ({"now": 1_100}, "100 new plays, 10.0% of the fitted (MOODLAKE_REFIT_GROWTH=0.1)"),
+    ],
+)
+def test_each_reason_to_refit_is_named(change, reason):
+    assert _why(**change) == reason
+
+
+def test_a_fit_record_round_trips_through_its_card_and_older_cards_refit():
+    assert Fitted.from_card(D0, FIT.card()) == FIT
+    assert Fitted.from_card(D0, {"unit": "user"}) is None  # stored before the cadence
+    assert listeners_digest(["u_b", "u_a", "u_a"]) == CROWD  # a set, in any order
+
+
+def test_a_stored_fit_serves_the_next_day_from_its_factors(spark, extended_plays, tmp_path):
+    """Fit as of the day before the last, store it, then serve the last day without Spark."""
+    plays = extended_plays[als.PLAY_COLUMNS]
+    days = sorted(pd.to_datetime(plays["play_date"]).dt.date.unique())
+    d0, d1 = days[-2], days[-1]
+    before = plays[pd.to_datetime(plays["play_date"]).dt.date <= d0]
+    assert len(plays) - len(before) < 0.1 * len(before)  # the last day: under 10 % more
+
+    first = als.run(spark, before, d0, cadence=WEEKLY)
+    assert first.out.metadata["refitted_because"] == "no stored fit to serve from"
+    assert first.out.card["fitted_plays"] == len(before) and first.evaluation is not None
+    store = ModelStore(tmp_path / "models")
+    store.save(als.STORE_NAME, d0, first.out.artifact, card=first.out.card)
+
+    stored = als.Stored.latest(store, d1)
+    served = als.run(None, plays, d1, stored=stored, cadence=WEEKLY)  # no session: no fit
+
+    assert served.served_from == d0 and served.out.artifact is None
+    assert served.out.metrics == {}  # model_metrics keeps the fit's own rows, as of d0
+    assert served.evaluation.ndcg == first.evaluation.ndcg
+    assert served.evaluation.n_eval == first.evaluation.n_eval
+    meta = served.out.metadata
+    assert meta["served_from_fit_of"] == d0.isoformat() and meta["model_age_days"] == (d1 - d0).days
+    assert meta["plays_since_fit"] == len(plays) - len(before) > 0
+    rows = served.out.rows.to_pandas()
+    assert set(rows["as_of_date"]) == {d1} and len(rows) == als.PER_USER
+    # The lists follow today's plays: the new day's tracks are among those left out.
+    units = als.with_units(plays.copy(), "session")
+    latest = als.recent_sessions(units)
+    assert not set(rows["track_id"]) & set(latest["track_id"])
+    new_tracks = set(units.loc[pd.to_datetime(units["play_date"]).dt.date == d1, "track_id"])
+    assert new_tracks <= set(latest["track_id"])
+    first_rows = first.out.rows.to_pandas()
+    assert list(rows["track_id"]) != list(first_rows["track_id"])
+
+
+def test_a_stored_fit_of_another_unit_is_not_served():
+    """A household that grew into a crowd needs listener rows, not sessions."""
+    day = D0 + dt.timedelta(days=1)
+    plays = pd.DataFrame({"user_id": [f"u_{i}" for i in range(12)], "play_date": [D0] * 12})
+    factors = als.Factors("session", *([pd.Series(["u_0#0"]).to_numpy()] * 2), None, None)
+    stored = als.Stored(factors, Fitted(D0, 12, listeners_digest(plays["user_id"])), {})
+    unit = als.unit_for(plays)
+    assert als.refit_reason(stored, plays, unit, day, WEEKLY) == (
+        "the stored fit has session rows; these plays need user rows"
+    )
+    same = als.Stored(dataclasses.replace(factors, unit="user"), stored.fitted, {})
+    assert als.refit_reason(same, plays, unit, day, WEEKLY) is None
+
+
+def test_an_older_fit_is_asked_the_same_questions(spark):
+    """The cadence's benchmark: a fit six days before the cutoff faces the same later-day
+    cases and the same popularity ranking as a fit at the cutoff; only the model differs."""
+    plays = generate_plays(CATALOG_SAMPLE, users=30, days=60, seed=4242)
+    fresh = als.evaluate(spark, plays, "user")
+    old = als.evaluate(spark, plays, "user", stale_days=6)
+    assert (old.cutoff, old.n_train, old.n_eval) == (fresh.cutoff, fresh.n_train, fresh.n_eval)
+    assert old.baseline_ndcg == fresh.baseline_ndcg > 0
+    assert old.ndcg != fresh.ndcg  # another model answered
