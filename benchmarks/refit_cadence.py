@@ -5,7 +5,8 @@ questions (`als.evaluate`: plays from the cutoff on, each listener's or session'
 go to a model fitted at the cutoff (a daily refit) and to models fitted 3 and 6 days before it,
 on real plays (the Extended Streaming History: one listener, so sessions stand in) and on a
 generated crowd (listener rows). A track first played in those days is unknown to the older
-model and still counts as a miss.
+model and still counts as a miss. Fresh fits from two other random seeds show how much a refit
+alone moves the figures.
 
     .venv/bin/python benchmarks/refit_cadence.py [--users 300 --days 42]
 
@@ -33,6 +34,7 @@ from moodlake_dagster.spark_server import ensure_local_server, stop_local_server
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "refit_cadence.json"
 AGES = (0, 3, 6)  # days between the fit and the cutoff; 6 is the oldest a weekly cadence serves
+SEEDS = (4, 5)  # fresh fits from other random starts: how far a refit alone moves the figures
 
 
 def ages(spark, plays, unit: str) -> dict:
@@ -50,6 +52,13 @@ def ages(spark, plays, unit: str) -> dict:
             "seconds": round(time.perf_counter() - began, 2),
         }
         print(f"  {unit:<8} fit {age} days before the cutoff: {figures[f'fit_{age}_days_before']}")
+    for seed in SEEDS:
+        e = als.evaluate(spark, plays, unit, params={"seed": seed})
+        figures[f"fit_0_days_before_seed_{seed}"] = {
+            "precision_at_10": round(e.precision, 4),
+            "ndcg_at_10": round(e.ndcg, 4),
+        }
+        print(f"  {unit:<8} fresh fit, seed {seed}: {figures[f'fit_0_days_before_seed_{seed}']}")
     return figures
 
 
