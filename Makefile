@@ -71,6 +71,7 @@ bench: install
 	$(BIN)/python benchmarks/long_span_benchmark.py
 	$(BIN)/python benchmarks/sensor_benchmark.py
 	$(BIN)/python benchmarks/models_benchmark.py
+	$(BIN)/python benchmarks/refit_cadence.py
 
 spark-stop: install
 	$(BIN)/moodlake spark stop
