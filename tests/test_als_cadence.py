@@ -13,21 +13,31 @@ from helpers import CATALOG_SAMPLE
 
 from moodlake_dagster.demo.generator import generate_plays
 from moodlake_dagster.ml import als
-from moodlake_dagster.ml.cadence import EVERY_RUN, Cadence, Fitted, listeners_digest, why_refit
+from moodlake_dagster.ml.cadence import (
+    EVERY_RUN,
+    Cadence,
+    Fitted,
+    listeners_digest,
+    plays_digest,
+    why_refit,
+)
 from moodlake_dagster.ml.store import ModelStore
 
 D0 = dt.date(2025, 3, 1)
 WEEKLY = Cadence(days=7, growth=0.1)
 CROWD = listeners_digest(["u_a", "u_b"])
-FIT = Fitted(D0, plays=1_000, listeners=CROWD)
+FIT = Fitted(D0, plays=1_000, history="h0", listeners=CROWD)
 
 
-def _why(fitted=FIT, days=1, then=1_000, now=1_050, listeners=CROWD, cadence=WEEKLY, **kw):
+def _why(
+    fitted=FIT, days=1, then=1_000, history="h0", now=1_050, listeners=CROWD, cadence=WEEKLY, **kw
+):
     as_of = D0 + dt.timedelta(days=days)
     return why_refit(
         fitted,
         as_of,
         plays_then=then,
+        history_then=history,
         plays_now=now,
         listeners=listeners,
         cadence=cadence,
@@ -48,6 +58,7 @@ def test_a_young_fit_on_the_same_plays_and_listeners_serves():
         ({"fitted": None}, "no stored fit to serve from"),
         ({"days": 7}, "the model is 7 days old (MOODLAKE_REFIT_DAYS=7)"),
         ({"then": 990}, "its plays changed: fitted on 1,000, 990 up to that day now"),
+        ({"history": "h1"}, "its plays changed: 1,000 up to that day, as it saw, but not the same"),
         ({"listeners": listeners_digest(["u_a"])}, "the listeners changed"),
         ({"now": 1_100}, "100 new plays, 10.0% of the fitted (MOODLAKE_REFIT_GROWTH=0.1)"),
     ],
@@ -62,6 +73,15 @@ def test_a_fit_record_round_trips_through_its_card_and_older_cards_refit():
     assert listeners_digest(["u_b", "u_a", "u_a"]) == CROWD  # a set, in any order
 
 
+def test_the_plays_digest_is_their_content_in_any_order():
+    plays = pd.DataFrame({"user_id": ["u_a", "u_a", "u_b"], "track_id": ["t1", "t2", None]})
+    columns = ["user_id", "track_id"]
+    assert plays_digest(plays, columns) == plays_digest(plays.iloc[[2, 0, 1]], columns)
+    changed = plays.assign(track_id=["t1", "t2", "t3"])  # same count, a track id corrected
+    assert plays_digest(changed, columns) != plays_digest(plays, columns)
+    assert plays_digest(plays.iloc[:2], columns) != plays_digest(plays, columns)
+
+
 def test_a_stored_fit_serves_the_next_day_from_its_factors(spark, extended_plays, tmp_path):
     """Fit as of the day before the last, store it, then serve the last day without Spark."""
     plays = extended_plays[als.PLAY_COLUMNS]
@@ -73,6 +93,7 @@ def test_a_stored_fit_serves_the_next_day_from_its_factors(spark, extended_plays
     first = als.run(spark, before, d0, cadence=WEEKLY)
     assert first.out.metadata["refitted_because"] == "no stored fit to serve from"
     assert first.out.card["fitted_plays"] == len(before) and first.evaluation is not None
+    assert first.out.card["fitted_history"] == plays_digest(before.iloc[::-1], als.PLAY_COLUMNS)
     store = ModelStore(tmp_path / "models")
     store.save(als.STORE_NAME, d0, first.out.artifact, card=first.out.card)
 
@@ -101,9 +122,10 @@ def test_a_stored_fit_serves_the_next_day_from_its_factors(spark, extended_plays
 def test_a_stored_fit_of_another_unit_is_not_served():
     """A household that grew into a crowd needs listener rows, not sessions."""
     day = D0 + dt.timedelta(days=1)
-    plays = pd.DataFrame({"user_id": [f"u_{i}" for i in range(12)], "play_date": [D0] * 12})
+    plays = pd.DataFrame({c: "x" for c in als.PLAY_COLUMNS}, index=range(12))
+    plays["user_id"], plays["play_date"] = [f"u_{i}" for i in range(12)], D0
     factors = als.Factors("session", *([pd.Series(["u_0#0"]).to_numpy()] * 2), None, None)
-    stored = als.Stored(factors, Fitted(D0, 12, listeners_digest(plays["user_id"])), {})
+    stored = als.Stored(factors, als.fitted_record(plays, D0), {})
     unit = als.unit_for(plays)
     assert als.refit_reason(stored, plays, unit, day, WEEKLY) == (
         "the stored fit has session rows; these plays need user rows"

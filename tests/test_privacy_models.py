@@ -4,14 +4,17 @@ listener's rows, and the proof's scan sees an id however a model file encodes it
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import numpy as np
 
 from moodlake_dagster.ml.als import Factors
+from moodlake_dagster.ml.cadence import Fitted
 from moodlake_dagster.ml.store import ModelStore, model_file, read_model
 from moodlake_dagster.privacy import records, scan
 
 ALICE, BOB = "u_a11ce0000000001", "u_b0b000000000002"
+D0 = dt.date(2024, 7, 20)
 
 
 def _factors(unit: str) -> Factors:
@@ -42,8 +45,9 @@ def test_an_erase_takes_the_listener_out_of_every_days_factors(tmp_path):
     root = tmp_path / "models"
     store = ModelStore(root)
     days = {"user": dt.date(2024, 7, 21), "session": dt.date(2024, 7, 22)}
+    fit = Fitted(D0, plays=3, history="0123", listeners="4567").card()
     for unit, day in days.items():
-        store.save("als", day, _factors(unit), card={"unit": unit})
+        store.save("als", day, _factors(unit), card={"unit": unit, **fit})
     assert len(list(records.listener_models(root, ALICE))) == 2
 
     changed = records.scrub_models(root, ALICE)
@@ -56,6 +60,9 @@ def test_an_erase_takes_the_listener_out_of_every_days_factors(tmp_path):
         assert list(after.user_ids) == list(before.user_ids[kept])
         np.testing.assert_array_equal(after.users, before.users[kept])  # the others' rows
         np.testing.assert_array_equal(after.items, before.items)
+        # No longer what was fitted: the retraining cadence will not serve it again.
+        card = json.loads((store.path("als", day) / "card.json").read_text())
+        assert card["unit"] == unit and Fitted.from_card(day, card) is None
     assert list(records.listener_models(root, BOB)) == [store.path("als", d) for d in days.values()]
 
 

@@ -166,8 +166,16 @@ def test_after_an_erase_no_file_holds_them_and_bob_is_untouched(lake):
     # earlier day's ALS factors (her rows among them, as UTF-32 ids) must lose her too.
     latest = lake["home"] / "models" / "als" / DAYS[1]
     shutil.copytree(latest, latest.with_name(DAYS[0]))
+    fitted = json.loads((latest / "card.json").read_text())["trained_at"]
     code, printed = run_cli("privacy", "erase", "--user", ALICE_NAME, "--yes")
     assert code == 0, printed
+    # The rebuild did not serve the fit her plays were in: that fit, stripped of its record,
+    # can serve no more; the latest day's was fitted again without her or stands stripped too.
+    (als_line,) = [line for line in printed.splitlines() if "gold/als_recommendations " in line]
+    assert "served_from_fit_of" not in als_line, als_line
+    card = json.loads((latest / "card.json").read_text())
+    assert card["trained_at"] != fitted or "fitted_history" not in card
+    assert "fitted_history" not in (latest.with_name(DAYS[0]) / "card.json").read_text()
     assert "proof: no file" in printed
     assert f"{serving}: removed" in printed
     assert "still hold them" in printed  # her landing folder, not deleted without --landing

@@ -49,6 +49,15 @@ def baseline_check(
     )
 
 
+def stored_fit(context, moodlake: MoodlakeConfig, as_of: dt.date) -> als.Stored | None:
+    """The latest stored fit; one that cannot be read is refitted, not a failed build."""
+    try:
+        return als.Stored.latest(model_store(moodlake), as_of)
+    except Exception as err:  # the store is a cache here: a refit replaces what it held
+        context.log.warning(f"the stored ALS fit could not be read ({err!r}): refitting")
+        return None
+
+
 @dg.asset(
     **table_asset(
         ALS_RECOMMENDATIONS,
@@ -79,13 +88,15 @@ def als_recommendations(
     farms = set(platform_farms(lake, end))
     farmed = plays["user_id"].isin(farms)
     plays = plays[~farmed].reset_index(drop=True)
+    cadence = Cadence(days=settings.refit_days, growth=settings.refit_growth)
+    forced = context.run.tags.get(FORCE_TAG) == "true"
     run = als.run(
         spark.get_session(context),
         plays,
         end,
-        stored=als.Stored.latest(model_store(moodlake), end),
-        cadence=Cadence(days=settings.refit_days, growth=settings.refit_growth),
-        forced=context.run.tags.get(FORCE_TAG) == "true",
+        stored=None if forced or not cadence.days else stored_fit(context, moodlake, end),
+        cadence=cadence,
+        forced=forced,
     )
     run.out.metadata |= {
         "farm_accounts_excluded": len(farms),
@@ -95,6 +106,7 @@ def als_recommendations(
         context.log.log(level, message)
     if run.evaluation is not None:
         plot = model_plots.als_ranking_plot(run.evaluation)
-        run.out.figures["plot"] = (plot, "ALS vs popularity on later days")
+        fit = f" (the fit of {run.served_from})" if run.served_from else ""
+        run.out.figures["plot"] = (plot, f"ALS vs popularity on later days{fit}")
     checks = [baseline_check(run.evaluation, run.why, run.served_from)]
     return publish_model(lake, moodlake, ALS_RECOMMENDATIONS, run.out, (start, end), inputs, checks)

@@ -27,7 +27,14 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from moodlake_dagster.ml.cadence import EVERY_RUN, Cadence, Fitted, listeners_digest, why_refit
+from moodlake_dagster.ml.cadence import (
+    EVERY_RUN,
+    Cadence,
+    Fitted,
+    listeners_digest,
+    plays_digest,
+    why_refit,
+)
 from moodlake_dagster.ml.metrics import metric
 from moodlake_dagster.ml.output import ModelOutput
 from moodlake_dagster.ml.store import ModelStore
@@ -520,6 +527,13 @@ def _evaluation_metadata(evaluation: Evaluation) -> dict:
     }
 
 
+def fitted_record(plays: pd.DataFrame, as_of: dt.date) -> Fitted:
+    """What the cadence needs to know later about a fit on these training plays."""
+    return Fitted(
+        as_of, len(plays), plays_digest(plays, PLAY_COLUMNS), listeners_digest(plays["user_id"])
+    )
+
+
 def refit_reason(
     stored: Stored | None,
     plays: pd.DataFrame,
@@ -532,11 +546,12 @@ def refit_reason(
     if stored is not None and stored.factors.unit != unit and not forced and cadence.days:
         return f"the stored fit has {stored.factors.unit} rows; these plays need {unit} rows"
     fitted = stored.fitted if stored is not None else None
-    days = pd.to_datetime(plays["play_date"]).dt.date
+    then = plays[pd.to_datetime(plays["play_date"]).dt.date <= fitted.as_of] if fitted else plays
     return why_refit(
         fitted,
         as_of,
-        plays_then=int((days <= fitted.as_of).sum()) if fitted else 0,
+        plays_then=len(then),
+        history_then=plays_digest(then, PLAY_COLUMNS) if fitted else "",
         plays_now=len(plays),
         listeners=listeners_digest(plays["user_id"]),
         cadence=cadence,
@@ -595,7 +610,7 @@ def run(
             "unit": unit,
             "params": served.factors.params,
             "tracks": len(served.factors.item_ids),
-            **Fitted(as_of, len(plays), listeners_digest(plays["user_id"])).card(),
+            **fitted_record(plays, as_of).card(),
             "evaluation": _evaluation_card(evaluation) if evaluation else None,
             "not_evaluated": why or None,
         }
@@ -629,8 +644,12 @@ def _serve_stored(stored: Stored, plays: pd.DataFrame, as_of: dt.date, out: Mode
         "plays_since_fit": new,
         "tracks_factorised": len(stored.factors.item_ids),
     }
+    why = ""
     if evaluation is not None:
         out.metadata |= _evaluation_metadata(evaluation)
-    why = "" if evaluation else stored.card.get("not_evaluated") or "the fit was not evaluated"
+    else:
+        why = f"the fit of {day} was not evaluated: "
+        why += stored.card.get("not_evaluated") or "no reason recorded"
+        out.metadata["not_evaluated"] = why
     log = [(logging.INFO, f"ALS served by the fit of {day}; not refitted")]
     return AlsRun(out, evaluation, why, log, served_from=day)

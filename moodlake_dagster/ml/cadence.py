@@ -3,8 +3,8 @@
 Refitting for every new day made a day's build cost what the fits cost (ALS alone 12 s for six
 new plays). A model fitted as of day D0 serves a later day D while all of these hold:
 - it is younger than `MOODLAKE_REFIT_DAYS` days (0: refit every run, as before);
-- the plays it was fitted on still stand: as many plays up to D0 as it saw (an erasure or a
-  rewritten export changes them);
+- the plays it was fitted on still stand: the same plays up to D0, by count and by a digest of
+  their content (an erasure or a rewritten export changes them);
 - the plays since D0 are fewer than `MOODLAKE_REFIT_GROWTH` of those it saw;
 - the same listeners play (a new one has no row in it; an erased one must lose theirs);
 and the build is not forced. Its evaluation stays the fit's, reported as of D0; what a model
@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -34,16 +37,26 @@ class Fitted:
 
     as_of: dt.date
     plays: int
+    history: str  # `plays_digest` of the plays it was fitted on
     listeners: str  # `listeners_digest` of those it was fitted on
 
     def card(self) -> dict:
-        return {"fitted_plays": self.plays, "fitted_listeners": self.listeners}
+        return {
+            "fitted_plays": self.plays,
+            "fitted_history": self.history,
+            "fitted_listeners": self.listeners,
+        }
 
     @classmethod
     def from_card(cls, as_of: dt.date, card: dict) -> Fitted | None:
-        if "fitted_plays" not in card or "fitted_listeners" not in card:
-            return None  # a model stored before the cadence: refit
-        return cls(as_of, int(card["fitted_plays"]), str(card["fitted_listeners"]))
+        """None for a card without the record: stored before the cadence, or a model an
+        erasure rewrote (it no longer is what was fitted): either refits."""
+        if not all(key in card for key in CARD_KEYS):
+            return None
+        return cls(as_of, *(t(card[k]) for t, k in zip((int, str, str), CARD_KEYS, strict=True)))
+
+
+CARD_KEYS = ("fitted_plays", "fitted_history", "fitted_listeners")
 
 
 def listeners_digest(user_ids: Iterable[str]) -> str:
@@ -52,11 +65,18 @@ def listeners_digest(user_ids: Iterable[str]) -> str:
     return hashlib.sha256(joined.encode()).hexdigest()[:16]
 
 
+def plays_digest(plays: pd.DataFrame, columns: Sequence[str]) -> str:
+    """An order-free digest of plays' content: the same plays give it in any order."""
+    rows = pd.util.hash_pandas_object(plays[list(columns)], index=False).to_numpy()
+    return f"{int(rows.sum(dtype=np.uint64)):016x}"  # wraps modulo 2**64, as meant
+
+
 def why_refit(
     fitted: Fitted | None,
     as_of: dt.date,
     *,
     plays_then: int,
+    history_then: str,
     plays_now: int,
     listeners: str,
     cadence: Cadence,
@@ -64,7 +84,8 @@ def why_refit(
 ) -> str | None:
     """Why the stored model cannot serve `as_of` (None: it can).
 
-    `plays_then` counts today's plays up to the fit's day, `plays_now` all of them."""
+    `plays_then` counts today's plays up to the fit's day and `history_then` digests them;
+    `plays_now` counts all of them."""
     if forced:
         return "a forced build refits"
     if cadence.days == 0:
@@ -76,6 +97,8 @@ def why_refit(
         return f"the model is {age} days old (MOODLAKE_REFIT_DAYS={cadence.days})"
     if plays_then != fitted.plays:
         return f"its plays changed: fitted on {fitted.plays:,}, {plays_then:,} up to that day now"
+    if history_then != fitted.history:
+        return f"its plays changed: {plays_then:,} up to that day, as it saw, but not the same"
     if listeners != fitted.listeners:
         return "the listeners changed"
     new = plays_now - plays_then

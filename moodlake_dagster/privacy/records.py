@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
+from moodlake_dagster.ml.cadence import CARD_KEYS
 from moodlake_dagster.ml.store import model_files, read_model, write_model
 
 ERASED = "[erased on request]"
@@ -146,6 +147,18 @@ def own_card(folder: Path, user_id: str) -> dict:
     return mine(card)
 
 
+def _forget_fit_record(card_path: Path) -> None:
+    """A rewritten model is no longer what was fitted: without the retraining cadence's record
+    of its fit (digests of its plays and listeners, which counted theirs), it never serves
+    again and the next build refits (ml/cadence.py)."""
+    if not card_path.exists():
+        return
+    card = json.loads(card_path.read_text())
+    if any(key in card for key in CARD_KEYS):
+        card = {k: v for k, v in card.items() if k not in CARD_KEYS}
+        card_path.write_text(json.dumps(card, indent=2, default=str))
+
+
 def scrub_models(models_root: Path, user_id: str) -> list[str]:
     """Remove the listener's per-listener models and card entries; the folders changed."""
     changed = []
@@ -153,6 +166,7 @@ def scrub_models(models_root: Path, user_id: str) -> list[str]:
         kept = without_listener(read_model(path), user_id)
         if kept is not None:
             write_model(kept, path)
+            _forget_fit_record(path.parent / "card.json")
             changed.append(str(path.parent.relative_to(models_root)))
     for card in sorted(models_root.glob("*/*/card.json")):
         text = card.read_text()
