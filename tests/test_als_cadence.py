@@ -9,9 +9,10 @@ import datetime as dt
 
 import pandas as pd
 import pytest
-from helpers import CATALOG_SAMPLE
+from deltalake import DeltaTable
+from helpers import CATALOG_SAMPLE, cli_env, run_cli
 
-from moodlake_dagster.demo.generator import generate_plays
+from moodlake_dagster.demo.generator import generate_history, generate_plays
 from moodlake_dagster.ml import als
 from moodlake_dagster.ml.cadence import (
     EVERY_RUN,
@@ -143,3 +144,34 @@ def test_an_older_fit_is_asked_the_same_questions(spark):
     assert (old.cutoff, old.n_train, old.n_eval) == (fresh.cutoff, fresh.n_train, fresh.n_eval)
     assert old.baseline_ndcg == fresh.baseline_ndcg > 0
     assert old.ndcg != fresh.ndcg  # another model answered
+
+
+SUMMARY_LINE = "  gold/als_recommendations "  # the build summary's line for the asset
+
+
+def test_a_build_of_the_next_day_is_served_and_a_forced_one_refits(spark_url, tmp_path):
+    """Through `moodlake build`: the day after a fit is served by it (nothing stored, no
+    metric recorded for the day); `--force` fits again."""
+    generate_history(CATALOG_SAMPLE, tmp_path / "landing", days=30)
+    fit_day, next_day = "2025-01-29", "2025-01-30"  # a day's plays: about 3 % more
+    models = tmp_path / "home" / "models" / als.STORE_NAME
+    with cli_env(tmp_path, spark_url, "cadence-test-key"):
+        code, out = run_cli("build", "--start", "2025-01-01", "--end", fit_day)
+        assert code == 0, out
+        assert [p.name for p in models.iterdir()] == [fit_day]
+        code, out = run_cli("build", "--start", next_day, "--end", next_day)
+        assert code == 0, out
+        (line,) = [s for s in out.splitlines() if s.startswith(SUMMARY_LINE)]
+        assert f"served_from_fit_of={fit_day}" in line, line
+        assert [p.name for p in models.iterdir()] == [fit_day]
+        gold = tmp_path / "home" / "lake" / "gold"
+        metrics = DeltaTable(str(gold / "model_metrics")).to_pandas()
+        assert set(metrics.loc[metrics["model"] == "als", "as_of_date"].astype(str)) == {fit_day}
+        recs = DeltaTable(str(gold / "als_recommendations")).to_pandas()
+        assert next_day in set(recs["as_of_date"].astype(str))
+
+        code, out = run_cli("build", "--start", next_day, "--end", next_day, "--force")
+        assert code == 0, out
+        (line,) = [s for s in out.splitlines() if s.startswith(SUMMARY_LINE)]
+        assert "served_from_fit_of" not in line, line
+        assert sorted(p.name for p in models.iterdir()) == [fit_day, next_day]
