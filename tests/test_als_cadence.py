@@ -151,7 +151,8 @@ SUMMARY_LINE = "  gold/als_recommendations "  # the build summary's line for the
 
 def test_a_build_of_the_next_day_is_served_and_a_forced_one_refits(spark_url, tmp_path):
     """Through `moodlake build`: the day after a fit is served by it (nothing stored, no
-    metric recorded for the day); `--force` fits again."""
+    metric recorded for the day), for ALS and the per-listener preference and match models;
+    `--force` fits them all again."""
     generate_history(CATALOG_SAMPLE, tmp_path / "landing", days=30)
     fit_day, next_day = "2025-01-29", "2025-01-30"  # a day's plays: about 3 % more
     models = tmp_path / "home" / "models" / als.STORE_NAME
@@ -169,9 +170,38 @@ def test_a_build_of_the_next_day_is_served_and_a_forced_one_refits(spark_url, tm
         assert set(metrics.loc[metrics["model"] == "als", "as_of_date"].astype(str)) == {fit_day}
         recs = DeltaTable(str(gold / "als_recommendations")).to_pandas()
         assert next_day in set(recs["as_of_date"].astype(str))
+        _per_listener_models_served(tmp_path / "home", out, fit_day, next_day)
 
         code, out = run_cli("build", "--start", next_day, "--end", next_day, "--force")
         assert code == 0, out
         (line,) = [s for s in out.splitlines() if s.startswith(SUMMARY_LINE)]
         assert "served_from_fit_of" not in line, line
         assert sorted(p.name for p in models.iterdir()) == [fit_day, next_day]
+        for name in ("preference_model", "match_model"):
+            folders = sorted(p.name for p in (models.parent / name).iterdir())
+            assert folders == [fit_day, next_day], name
+
+
+def _per_listener_models_served(home, out: str, fit_day: str, next_day: str) -> None:
+    """The preference and match models were served by their fit of the day before, as ALS
+    was: nothing stored, no AUC recorded for the day, the fit's preference rows as the day's."""
+    for name, asset in (
+        ("preference_model", "preference_model"),
+        ("match_model", "recommendations"),
+    ):
+        assert [p.name for p in (home / "models" / name).iterdir()] == [fit_day], name
+        (line,) = [s for s in out.splitlines() if s.startswith(f"  gold/{asset} ")]
+        assert f"served_from_fit_of={fit_day}" in line, line
+    gold = home / "lake" / "gold"
+    metrics = DeltaTable(str(gold / "model_metrics")).to_pandas()
+    aucs = metrics[metrics["metric"] == "auc"]
+    for model in ("preference_model", "match_model"):
+        assert set(aucs.loc[aucs["model"] == model, "as_of_date"].astype(str)) == {fit_day}, model
+    table = DeltaTable(str(gold / "preference_model")).to_pandas()
+    days = {
+        d: rows.drop(columns="as_of_date").sort_values("user_id").reset_index(drop=True)
+        for d, rows in table.groupby(table["as_of_date"].astype(str))
+    }
+    assert len(days[fit_day]) and days[next_day].equals(days[fit_day])
+    recs = DeltaTable(str(gold / "recommendations")).to_pandas()
+    assert next_day in set(recs["as_of_date"].astype(str))

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from moodlake_dagster import model_plots
+from moodlake_dagster.assets.cadence import cadence_for, fit_rows, latest_fit
 from moodlake_dagster.assets.common import (
     AUC_CHECK,
     ML_KINDS,
@@ -12,7 +13,7 @@ from moodlake_dagster.assets.common import (
 )
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.inputs import fingerprint
-from moodlake_dagster.ml import preference
+from moodlake_dagster.ml import cadence, preference
 from moodlake_dagster.partitions import day_range
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig
 from moodlake_dagster.tables import PLAYS, PREFERENCE_MODEL, TRACKS
@@ -20,8 +21,12 @@ from moodlake_dagster.transform.policy import training_plays
 from moodlake_dagster.vocabulary import PREFERENCE_AUC_BAR
 
 
-def preference_check(results: list[preference.PreferenceResult]) -> dg.AssetCheckResult:
-    """Judge the bar only where enough evaluation plays have audio features."""
+def preference_check(
+    results: list[preference.PreferenceResult], served_from: str | None = None
+) -> dg.AssetCheckResult:
+    """Judge the bar only where enough evaluation plays have audio features; a served day is
+    judged by its fit's evaluation, named."""
+    fit = f" (the fit of {served_from}, which serves this day)" if served_from else ""
     judged = [r for r in results if r.n_eval_with_features >= preference.MIN_EVAL_WITH_FEATURES]
     if not judged:
         return dg.AssetCheckResult(
@@ -31,7 +36,7 @@ def preference_check(results: list[preference.PreferenceResult]) -> dg.AssetChec
             description=(
                 "cannot judge: no listener has "
                 f"{preference.MIN_EVAL_WITH_FEATURES} evaluation plays with audio features "
-                f"(most: {max((r.n_eval_with_features for r in results), default=0)})"
+                f"(most: {max((r.n_eval_with_features for r in results), default=0)})" + fit
             ),
         )
     worst = min(judged, key=lambda r: r.auc)
@@ -40,8 +45,23 @@ def preference_check(results: list[preference.PreferenceResult]) -> dg.AssetChec
         passed=worst.auc >= PREFERENCE_AUC_BAR,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"lowest_auc": worst.auc, "bar": PREFERENCE_AUC_BAR, "judged": len(judged)},
-        description=f"lowest held-out AUC {worst.auc:.3f} vs bar {PREFERENCE_AUC_BAR}",
+        description=f"lowest held-out AUC {worst.auc:.3f} vs bar {PREFERENCE_AUC_BAR}" + fit,
     )
+
+
+def preference_run(context, lake: LakeResource, moodlake: MoodlakeConfig, plays, end):
+    """Served by the latest stored fit where the retraining cadence lets it, else refitted."""
+    inputs = preference.model_inputs(plays, lake.snapshot(TRACKS, end))
+    every, forced = cadence_for(context, moodlake)
+    fitted = latest_fit(context, moodlake, preference.STORE_NAME, end) if every.days else None
+    columns = preference.INPUT_COLUMNS
+    why = cadence.refit_reason(fitted, inputs, columns, end, every, forced)
+    if why is None and (rows := fit_rows(lake, PREFERENCE_MODEL, fitted)) is not None:
+        return preference.served(rows, fitted, end, len(inputs))
+    run = preference.fit_inputs(inputs, end)
+    run.out.card |= cadence.fitted_record(inputs, columns, end).card()
+    run.out.metadata["refitted_because"] = why or "the fit's rows are gone from the table"
+    return run
 
 
 @dg.asset(
@@ -68,11 +88,13 @@ def preference_model(
         return skipped
     plays = lake.frame(PLAYS, [("play_date", "<=", end)])
     plays = training_plays(plays, include_api_plays=settings.api_plays_in_training)
-    run = preference.fit_listeners(plays, lake.snapshot(TRACKS, end), end)
+    run = preference_run(context, lake, moodlake, plays, end)
     for level, message in run.log:
         context.log.log(level, message)
+    served_from = run.out.metadata.get("served_from_fit_of")
     if run.results:
         plot = model_plots.preference_auc_plot(run.results)
-        run.out.figures["plot"] = (plot, "held-out AUC per listener, model vs baseline")
-    checks = [preference_check(run.results)]
+        fit = f" (the fit of {served_from})" if served_from else ""
+        run.out.figures["plot"] = (plot, f"held-out AUC per listener, model vs baseline{fit}")
+    checks = [preference_check(run.results, served_from)]
     return publish_model(lake, moodlake, PREFERENCE_MODEL, run.out, (start, end), inputs, checks)

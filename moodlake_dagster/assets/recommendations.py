@@ -4,6 +4,7 @@ import dagster as dg
 import pandas as pd
 
 from moodlake_dagster import model_plots
+from moodlake_dagster.assets.cadence import cadence_for, latest_fit
 from moodlake_dagster.assets.common import (
     ML_KINDS,
     metadata_on_last_day,
@@ -14,7 +15,7 @@ from moodlake_dagster.assets.common import (
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.inputs import fingerprint
 from moodlake_dagster.insights import preview
-from moodlake_dagster.ml import recommend
+from moodlake_dagster.ml import cadence, recommend
 from moodlake_dagster.partitions import day_range
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig
 from moodlake_dagster.tables import (
@@ -80,6 +81,21 @@ def als_suggestions(lake: LakeResource, end) -> pd.DataFrame:
     return lake.frame(ALS_RECOMMENDATIONS, [("as_of_date", "=", end)])
 
 
+def match_fit(context, moodlake: MoodlakeConfig, liked, catalog: str, end):
+    """(the latest fit's record, its match models, None) where the retraining cadence lets
+    that fit serve `end`; else (None, None, why the models are refitted)."""
+    every, forced = cadence_for(context, moodlake)
+    fitted = latest_fit(context, moodlake, recommend.MATCH_MODEL, end) if every.days else None
+    why = cadence.refit_reason(fitted, liked, recommend.INPUT_COLUMNS, end, every, forced, catalog)
+    if why is not None:
+        return None, None, why
+    try:
+        stored, _ = model_store(moodlake).load(recommend.MATCH_MODEL, fitted.as_of)
+    except Exception as err:  # the store is a cache here: a refit replaces what it held
+        return None, None, f"its stored match models could not be read ({err!r})"
+    return fitted, stored, None
+
+
 def show(run: recommend.Recommendations) -> None:
     """The busiest listener's lists on the asset page: the plot of one day part, a preview."""
     if run.shown is None:
@@ -117,15 +133,26 @@ def recommendations(
         [("play_date", "<=", end), ("has_features", "=", True)],
         ["user_id", "track_id", "play_date", "day_part", "skipped", "source_format"],
     )
+    plays = training_plays(plays, include_api_plays=settings.api_plays_in_training)
+    liked, catalog = recommend.match_inputs(plays, tracks)
+    fitted, stored, why = match_fit(context, moodlake, liked, catalog, end)
     run = recommend.recommend_all(
-        training_plays(plays, include_api_plays=settings.api_plays_in_training),
+        plays,
         tracks,
         als_suggestions(lake, end),
         listeners(lake, end),
         *mode_names(lake, moodlake, end),
         as_of=end,
         warn=context.log.warning,
+        stored=stored,
     )
+    if stored is None:
+        record = cadence.fitted_record(liked, recommend.INPUT_COLUMNS, end, catalog)
+        run.output.card |= record.card()
+        run.output.metadata["refitted_because"] = why
+    else:
+        run.output.metadata |= cadence.served_metadata(fitted, end, len(liked))
+        context.log.info(f"match models served by the fit of {fitted.as_of}; not refitted")
     show(run)
     return publish_model(
         lake,

@@ -27,14 +27,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from moodlake_dagster.ml.cadence import (
-    EVERY_RUN,
-    Cadence,
-    Fitted,
-    listeners_digest,
-    plays_digest,
-    why_refit,
-)
+from moodlake_dagster.ml.cadence import EVERY_RUN, Cadence, Fitted, served_metadata
+from moodlake_dagster.ml.cadence import fitted_record as cadence_record
+from moodlake_dagster.ml.cadence import refit_reason as cadence_refit_reason
 from moodlake_dagster.ml.metrics import metric
 from moodlake_dagster.ml.output import ModelOutput
 from moodlake_dagster.ml.store import ModelStore
@@ -529,9 +524,7 @@ def _evaluation_metadata(evaluation: Evaluation) -> dict:
 
 def fitted_record(plays: pd.DataFrame, as_of: dt.date) -> Fitted:
     """What the cadence needs to know later about a fit on these training plays."""
-    return Fitted(
-        as_of, len(plays), plays_digest(plays, PLAY_COLUMNS), listeners_digest(plays["user_id"])
-    )
+    return cadence_record(plays, PLAY_COLUMNS, as_of)
 
 
 def refit_reason(
@@ -546,17 +539,7 @@ def refit_reason(
     if stored is not None and stored.factors.unit != unit and not forced and cadence.days:
         return f"the stored fit has {stored.factors.unit} rows; these plays need {unit} rows"
     fitted = stored.fitted if stored is not None else None
-    then = plays[pd.to_datetime(plays["play_date"]).dt.date <= fitted.as_of] if fitted else plays
-    return why_refit(
-        fitted,
-        as_of,
-        plays_then=len(then),
-        history_then=plays_digest(then, PLAY_COLUMNS) if fitted else "",
-        plays_now=len(plays),
-        listeners=listeners_digest(plays["user_id"]),
-        cadence=cadence,
-        forced=forced,
-    )
+    return cadence_refit_reason(fitted, plays, PLAY_COLUMNS, as_of, cadence, forced)
 
 
 def run(
@@ -634,16 +617,12 @@ def _serve_stored(stored: Stored, plays: pd.DataFrame, as_of: dt.date, out: Mode
     """Today's lists from the stored fit: each listener's taste from their plays up to today.
 
     Nothing is stored and no metric recorded: `model_metrics` keeps the fit's, as of its day."""
-    day, new = stored.fitted.as_of, len(plays) - stored.fitted.plays
+    day = stored.fitted.as_of
+    out.metadata |= served_metadata(stored.fitted, as_of, len(plays))
     plays = with_units(plays, stored.factors.unit)
     out.rows = _recommendations(taste(stored.factors, plays), stored.factors.unit, as_of)
     evaluation = stored.evaluation()
-    out.metadata |= {
-        "served_from_fit_of": day.isoformat(),
-        "model_age_days": (as_of - day).days,
-        "plays_since_fit": new,
-        "tracks_factorised": len(stored.factors.item_ids),
-    }
+    out.metadata["tracks_factorised"] = len(stored.factors.item_ids)
     why = ""
     if evaluation is not None:
         out.metadata |= _evaluation_metadata(evaluation)

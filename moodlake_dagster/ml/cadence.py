@@ -9,6 +9,11 @@ new plays). A model fitted as of day D0 serves a later day D while all of these 
 - the same listeners play (a new one has no row in it; an erased one must lose theirs);
 and the build is not forced. Its evaluation stays the fit's, reported as of D0; what a model
 that old loses against a daily refit is measured in `benchmarks/refit_cadence.py`.
+
+ALS has it, and so have the per-listener models (preference, listening modes, the match
+model), which refit a crowd one listener at a time: on a thousand listeners a refit costs
+minutes where serving costs seconds. Their "plays" are the model's own inputs, the plays joined
+to the audio features they were fitted with, so new features for a played track refit too.
 """
 
 from __future__ import annotations
@@ -39,13 +44,15 @@ class Fitted:
     plays: int
     history: str  # `plays_digest` of the plays it was fitted on
     listeners: str  # `listeners_digest` of those it was fitted on
+    catalog: str = ""  # a digest of the catalog it drew from, for a model that draws one
 
     def card(self) -> dict:
-        return {
+        card = {
             "fitted_plays": self.plays,
             "fitted_history": self.history,
             "fitted_listeners": self.listeners,
         }
+        return card | ({CATALOG_KEY: self.catalog} if self.catalog else {})
 
     @classmethod
     def from_card(cls, as_of: dt.date, card: dict) -> Fitted | None:
@@ -53,10 +60,13 @@ class Fitted:
         erasure rewrote (it no longer is what was fitted): either refits."""
         if not all(key in card for key in CARD_KEYS):
             return None
-        return cls(as_of, *(t(card[k]) for t, k in zip((int, str, str), CARD_KEYS, strict=True)))
+        typed = (t(card[k]) for t, k in zip((int, str, str), CARD_KEYS, strict=True))
+        return cls(as_of, *typed, catalog=str(card.get(CATALOG_KEY, "")))
 
 
 CARD_KEYS = ("fitted_plays", "fitted_history", "fitted_listeners")
+CATALOG_KEY = "fitted_catalog"
+RECORD_KEYS = (*CARD_KEYS, CATALOG_KEY)  # what an erasure strips from a rewritten model's card
 
 
 def listeners_digest(user_ids: Iterable[str]) -> str:
@@ -71,6 +81,59 @@ def plays_digest(plays: pd.DataFrame, columns: Sequence[str]) -> str:
     return f"{int(rows.sum(dtype=np.uint64)):016x}"  # wraps modulo 2**64, as meant
 
 
+def fitted_record(
+    inputs: pd.DataFrame, columns: Sequence[str], as_of: dt.date, catalog: str = ""
+) -> Fitted:
+    """What the cadence needs to know later about a fit on these inputs (one row per play)."""
+    history = plays_digest(inputs, columns)
+    return Fitted(as_of, len(inputs), history, listeners_digest(inputs["user_id"]), catalog)
+
+
+def served_metadata(fitted: Fitted, as_of: dt.date, plays_now: int) -> dict:
+    """What a served day says in the UI about the fit that serves it."""
+    return {
+        "served_from_fit_of": fitted.as_of.isoformat(),
+        "model_age_days": (as_of - fitted.as_of).days,
+        "plays_since_fit": plays_now - fitted.plays,
+    }
+
+
+def catalog_digest(catalog: pd.DataFrame, columns: Sequence[str]) -> str:
+    """A digest of a catalog's rows in their order: a model that samples it by position draws
+    other tracks from the same rows in another order."""
+    positioned = catalog[list(columns)].reset_index(drop=True)
+    rows = pd.util.hash_pandas_object(positioned, index=True).to_numpy()
+    return f"{int(rows.sum(dtype=np.uint64)):016x}"
+
+
+def refit_reason(
+    fitted: Fitted | None,
+    inputs: pd.DataFrame,
+    columns: Sequence[str],
+    as_of: dt.date,
+    cadence: Cadence,
+    forced: bool = False,
+    catalog: str = "",
+) -> str | None:
+    """Why the fit `fitted` records cannot serve these inputs as of `as_of` (None: it can).
+    `inputs` holds every play up to `as_of`, with its `play_date`; `catalog` digests the
+    catalog today, for a model whose record has one."""
+    then = inputs
+    if fitted is not None:
+        then = inputs[pd.to_datetime(inputs["play_date"]).dt.date <= fitted.as_of]
+    return why_refit(
+        fitted,
+        as_of,
+        plays_then=len(then),
+        history_then=plays_digest(then, columns) if fitted is not None else "",
+        plays_now=len(inputs),
+        listeners=listeners_digest(inputs["user_id"]),
+        cadence=cadence,
+        forced=forced,
+        catalog=catalog,
+    )
+
+
 def why_refit(
     fitted: Fitted | None,
     as_of: dt.date,
@@ -81,6 +144,7 @@ def why_refit(
     listeners: str,
     cadence: Cadence,
     forced: bool = False,
+    catalog: str = "",
 ) -> str | None:
     """Why the stored model cannot serve `as_of` (None: it can).
 
@@ -101,6 +165,8 @@ def why_refit(
         return f"its plays changed: {plays_then:,} up to that day, as it saw, but not the same"
     if listeners != fitted.listeners:
         return "the listeners changed"
+    if fitted.catalog != catalog:
+        return "the catalog it drew its background tracks from changed"
     new = plays_now - plays_then
     if new >= cadence.growth * max(fitted.plays, 1):
         return (

@@ -28,6 +28,10 @@ the held-out AUC does not move beyond noise, old beside new:
 - 200 listeners of the 1,000-listener crowd (`moodlake demo --crowd 1000`, seed 7; 192
   trained): mean AUC 0.5486 → 0.5489, beating the baseline (mean 0.4927) for 76 % → 78 % of
   them; one process, 27.3 s → 15.8 s.
+
+Retraining cadence (ml/cadence.py): a new day is served by the latest stored fit while its
+inputs stand, as ALS's is. Serving refits nothing: the day's table rows are the fit's rows,
+its evaluation as of the fit's day, and model_metrics keeps the fit's rows only.
 """
 
 from __future__ import annotations
@@ -39,10 +43,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 
 from moodlake_dagster.ml import parallel
+from moodlake_dagster.ml.cadence import Fitted, served_metadata
 from moodlake_dagster.ml.metrics import metric
 from moodlake_dagster.ml.output import ModelOutput
 from moodlake_dagster.tables import PREFERENCE_MODEL
@@ -71,6 +77,22 @@ SEED = 5
 # Half the trees of the first design (200 at 0.05) at twice the rate: the same AUC, half the
 # fitting and half the model to store (see the module docstring).
 ITERATIONS, LEARNING_RATE = 100, 0.1
+STORE_NAME = "preference_model"
+# What the retraining cadence digests of a fit's inputs: every column the features read.
+INPUT_COLUMNS = (
+    "user_id",
+    "play_id",
+    "played_at_utc",
+    "play_date",
+    "local_hour",
+    "skipped",
+    "artist_name",
+    "dedup_key",
+    "day_part",
+    "shuffle",
+    "reason_start",
+    *AUDIO,
+)
 
 
 class CannotTrain(ValueError):
@@ -86,7 +108,7 @@ class PreferenceResult:
     n_eval_with_features: int
     auc: float
     baseline_auc: float
-    model: HistGradientBoostingClassifier
+    model: HistGradientBoostingClassifier | None  # None: read back from a served fit's row
     eval_days: list[str]
     features: tuple[str, ...] = FEATURES
     left_out: tuple[str, ...] = ()
@@ -207,17 +229,28 @@ class PreferenceRun:
     log: list[tuple[int, str]]
 
 
+def model_inputs(plays: pd.DataFrame, tracks: pd.DataFrame) -> pd.DataFrame:
+    """Every listener's plays with their tracks' audio features (Silver as of the day) where
+    a track has them: what a fit reads, and what the cadence digests."""
+    plays = plays[plays["user_id"].notna()]  # as `groupby("user_id")` always left them out
+    return plays.merge(tracks[["track_id", *AUDIO]], on="track_id", how="left")
+
+
 def fit_listeners(
     plays: pd.DataFrame, tracks: pd.DataFrame, as_of: dt.date, *, n_workers: int | None = None
 ) -> PreferenceRun:
     """A model per listener in `plays` (their training plays), audio features from `tracks`
-    (Silver as of `as_of`) where a track has them; one row per listener, trained or why not.
+    (Silver as of `as_of`) where a track has them; one row per listener, trained or why not."""
+    return fit_inputs(model_inputs(plays, tracks), as_of, n_workers=n_workers)
 
-    Features are computed for all listeners in one grouped pass; the fits run in `n_workers`
-    processes (default `parallel.workers()`), with the same results as one process."""
-    plays = plays[plays["user_id"].notna()]  # as `groupby("user_id")` always left them out
-    plays = plays.merge(tracks[["track_id", *AUDIO]], on="track_id", how="left")
-    p = _features(plays, by_user=True)
+
+def fit_inputs(
+    inputs: pd.DataFrame, as_of: dt.date, *, n_workers: int | None = None
+) -> PreferenceRun:
+    """`fit_listeners` on `model_inputs`. Features are computed for all listeners in one
+    grouped pass; the fits run in `n_workers` processes (default `parallel.workers()`), with
+    the same results as one process."""
+    p = _features(inputs, by_user=True)
     p = p[["user_id", "play_date", "enjoyed", *FEATURES]].assign(
         play_date=p["play_date"].astype(str)
     )
@@ -247,37 +280,73 @@ def fit_listeners(
                 "baseline_auc": r.baseline_auc,
             }
         )
-    out = ModelOutput(
-        rows=pa.Table.from_pylist(
+    out = _output(
+        pa.Table.from_pylist(
             [{"as_of_date": as_of} | row for row in rows], schema=PREFERENCE_MODEL.schema
         ),
-        metrics={
-            "preference_model": [
-                metric("auc", r.auc, baseline=r.baseline_auc, n_eval=r.n_eval, note=r.user_id)
-                for r in results
-            ]
-        },
+        results,
+    )
+    out.metrics = {
+        "preference_model": [
+            metric("auc", r.auc, baseline=r.baseline_auc, n_eval=r.n_eval, note=r.user_id)
+            for r in results
+        ]
+    }
+    if results:
+        out.store_name = STORE_NAME
+        out.artifact = {r.user_id: r.model for r in results}
+        out.card = {
+            "features": {r.user_id: list(r.features) for r in results},
+            "label": "played through, not skipped",
+        }
+    return PreferenceRun(out, results, log)
+
+
+def served(rows: pd.DataFrame, fitted: Fitted, as_of: dt.date, plays_now: int) -> PreferenceRun:
+    """Today's run from a stored fit: its table rows (`rows`, as of its day) as today's.
+    Nothing is fitted or stored, and no model_metrics row is written: those are the fit's."""
+    rows = rows.assign(as_of_date=as_of)[PREFERENCE_MODEL.schema.names]
+    trained = rows[rows["status"] == "trained"]
+    results = [
+        PreferenceResult(
+            user_id=r.user_id,
+            cutoff=r.cutoff,
+            n_train=int(r.n_train),
+            n_eval=int(r.n_eval),
+            n_eval_with_features=int(r.n_eval_with_features),
+            auc=float(r.auc),
+            baseline_auc=float(r.baseline_auc),
+            model=None,
+            eval_days=[],
+        )
+        for r in trained.itertuples()
+    ]
+    table = pa.Table.from_pandas(rows, schema=PREFERENCE_MODEL.schema, preserve_index=False)
+    out = _output(table, results)
+    out.metadata |= served_metadata(fitted, as_of, plays_now)
+    log = [(logging.INFO, f"preference model served by the fit of {fitted.as_of}; not refitted")]
+    return PreferenceRun(out, results, log)
+
+
+def _output(rows: pa.Table, results: list[PreferenceResult]) -> ModelOutput:
+    """The table rows and what the UI shows of them: who was trained, who not and why, and
+    the listener with the most evaluation plays."""
+    skipped = rows.filter(pc.equal(rows["status"], "skipped")).to_pylist()
+    out = ModelOutput(
+        rows=rows,
         metadata={
             "users_trained": len(results),
-            "users_skipped": {
-                row["user_id"]: row["reason"] for row in rows if row["status"] == "skipped"
-            },
+            "users_skipped": {row["user_id"]: row["reason"] for row in skipped},
             "features_left_out": {r.user_id: list(r.left_out) for r in results if r.left_out},
         },
         empty_reason="no listener yet",
     )
     if results:
         main = max(results, key=lambda r: r.n_eval)
-        out.store_name = "preference_model"
-        out.artifact = {r.user_id: r.model for r in results}
-        out.card = {
-            "features": {r.user_id: list(r.features) for r in results},
-            "label": "played through, not skipped",
-        }
         out.metadata |= {
             "auc": main.auc,
             "baseline_auc": main.baseline_auc,
             "n_eval": main.n_eval,
             "cutoff": main.cutoff,
         }
-    return PreferenceRun(out, results, log)
+    return out

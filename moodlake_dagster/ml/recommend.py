@@ -40,6 +40,13 @@ Later-days AUC, old beside new: the two real histories 0.9337 → 0.9363 and 0.9
 (baseline 0.790 on average); the first 100 listeners of the 1,000-listener crowd (`moodlake
 demo --crowd 1000`, seed 7; 97 evaluated) mean 0.8215 → 0.8247, lowest 0.685 → 0.719,
 baseline 0.781; their recommendations in one process 24.0 s → 17.1 s.
+
+**Retraining cadence** (ml/cadence.py): the lists are made every day from the recent mood, but
+the match models may be the latest stored fit's, while its inputs stand: the liked plays (with
+their audio) of the listeners who have a model, and the catalog the background was drawn from.
+A listener who now has enough plays for a model changes those listeners, and refits. Serving
+saves each listener's two fits, about two thirds of their work; the day records no match AUC
+(model_metrics keeps the fit's), only who got no list and why.
 """
 
 from __future__ import annotations
@@ -60,6 +67,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 
 from moodlake_dagster.ml import modes, parallel
+from moodlake_dagster.ml.cadence import catalog_digest
 from moodlake_dagster.ml.metrics import metric
 from moodlake_dagster.ml.output import ModelOutput
 from moodlake_dagster.tables import RECOMMENDATIONS
@@ -93,6 +101,10 @@ SEED = 13
 # Half the rounds of the first histogram design (150 at 0.05) at twice the rate: the same AUC,
 # half the fitting, the stored model and the SHAP work (see the module docstring).
 ITERATIONS, LEARNING_RATE = 75, 0.1
+
+
+# What the retraining cadence digests of a match model's inputs (`match_inputs`).
+INPUT_COLUMNS = ("user_id", "track_id", "play_date", "day_part", *AUDIO)
 
 
 class CannotRecommend(ValueError):
@@ -448,6 +460,7 @@ class _Listener:
     als: pd.DataFrame | None
     fitted_modes: dict | None
     mode_names: pd.DataFrame
+    match: MatchModel | None = None  # a stored fit's, on a day it serves
 
 
 class _Shared:
@@ -475,13 +488,29 @@ class _Shared:
         _Shared._held.pop(self.path, None)
 
 
+def background_catalog(tracks: pd.DataFrame) -> pd.DataFrame:
+    """The tracks a listener may be recommended and a match model draws its background from:
+    artist estimates feed a listener's taste but are no song to recommend or contrast with."""
+    return tracks[tracks["features_source"] != ESTIMATE]
+
+
+def match_inputs(plays: pd.DataFrame, tracks: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """(the liked plays with audio features of every listener who can have a match model,
+    a digest of the background catalog): what the retraining cadence judges a fit by."""
+    liked = plays[~plays["skipped"].astype(bool)]
+    liked = liked.merge(tracks[["track_id", *AUDIO]], on="track_id")
+    counts = liked["user_id"].value_counts()
+    liked = liked[liked["user_id"].isin(counts.index[counts >= MIN_PLAYS])]
+    return liked, catalog_digest(background_catalog(tracks), AUDIO)
+
+
 def _listener_lists(
     user_id: str, own: _Listener, *, shared: _Shared, as_of: dt.date
 ) -> tuple[MatchModel | None, pd.DataFrame | None, str | None]:
     """(match model, lists, None), or (None, None, why not): a worker's unit of work."""
     catalog, main, audio = shared.get()
     try:
-        match = train_match(user_id, own.plays, audio)
+        match = own.match or train_match(user_id, own.plays, audio)
         pool = candidates(own.plays, catalog, own.als, main)
     except CannotRecommend as err:
         return None, None, str(err)
@@ -499,6 +528,7 @@ def recommend_all(
     as_of: dt.date,
     warn: Callable[[str], None] = lambda message: None,
     n_workers: int | None = None,
+    stored: dict[str, MatchModel] | None = None,
 ) -> Recommendations:
     """Mirror and coach lists for every listener with enough plays, as of `as_of`.
 
@@ -509,9 +539,10 @@ def recommend_all(
     models per listener and their names. `warn` hears each listener left without a list.
     Listeners are fitted in parallel processes (`n_workers`, default `parallel.workers()`);
     every fit is seeded per listener, so the table is the same however many there are.
+    `stored`: a stored fit's match models, on a day it serves: nothing is fitted for the
+    listeners it holds and no AUC recorded.
     """
-    # Artist estimates feed a listener's taste but are no song to recommend or contrast with.
-    catalog = tracks[tracks["features_source"] != ESTIMATE]
+    catalog = background_catalog(tracks)
     plays = plays.merge(tracks[["track_id", "primary_artist", *AUDIO]], on="track_id")
     # Everything a listener's lists need, split once (a filter of the whole frame per
     # listener is quadratic); the catalog-wide parts travel once with the work.
@@ -526,6 +557,7 @@ def recommend_all(
                 als_by_user.get(str(user_id), als_rows.iloc[:0]),
                 fitted_by_user.get(str(user_id)),
                 names_by_user.get(str(user_id), mode_names.iloc[:0]),
+                (stored or {}).get(str(user_id)),
             ),
         )
         for user_id, own in plays.groupby("user_id")
@@ -560,13 +592,13 @@ def recommend_all(
         metrics={
             MATCH_MODEL: [
                 metric("auc", m.auc, baseline=m.baseline_auc, n_eval=m.n_eval, note=m.user_id)
-                for m in evaluated
+                for m in (evaluated if stored is None else [])
             ]
             # Who got no list and why, where `moodlake recommend` can find it.
             + [metric(NOT_RECOMMENDED, None, note=f"{u}: {why}") for u, why in skipped.items()]
         },
         store_name=MATCH_MODEL,
-        artifact=matches or None,
+        artifact=(matches or None) if stored is None else None,
         card=MATCH_CARD,
         metadata={"listeners": len(matches), "listeners_skipped": skipped, "rows": len(table)},
         empty_reason="no listener has enough plays with audio features",

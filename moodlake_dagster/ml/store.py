@@ -94,6 +94,13 @@ class ModelStore:
         earlier = [d for d in days if d <= as_of]
         return earlier[-1] if earlier else None
 
+    def latest_card(self, name: str, as_of: dt.date) -> tuple[dt.date, dict] | None:
+        """(day, card) of the newest model trained as of `as_of`, without loading the model."""
+        day = self.latest_day(name, as_of)
+        if day is None:
+            return None
+        return day, json.loads((self.path(name, day) / "card.json").read_text())
+
     def load(self, name: str, as_of: dt.date):
         day = self.latest_day(name, as_of)
         if day is None:

@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
-from moodlake_dagster.ml.cadence import CARD_KEYS
+from moodlake_dagster.ml.cadence import RECORD_KEYS
 from moodlake_dagster.ml.store import model_files, read_model, write_model
 
 ERASED = "[erased on request]"
@@ -154,8 +154,8 @@ def _forget_fit_record(card_path: Path) -> None:
     if not card_path.exists():
         return
     card = json.loads(card_path.read_text())
-    if any(key in card for key in CARD_KEYS):
-        card = {k: v for k, v in card.items() if k not in CARD_KEYS}
+    if any(key in card for key in RECORD_KEYS):
+        card = {k: v for k, v in card.items() if k not in RECORD_KEYS}
         card_path.write_text(json.dumps(card, indent=2, default=str))
 
 

@@ -1,0 +1,131 @@
+"""The retraining cadence for the per-listener models (ml/cadence.py): a stored preference or
+match-model fit serves a later day with the same rows and lists a refit of the same inputs
+gives, records no metric and stores nothing; it refits when a played track's features, the
+listeners who can have a model or the background catalog change."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import CATALOG_SAMPLE
+from test_recommend_scale import NO_NAMES, _silver_tracks
+
+from moodlake_dagster.demo.crowd import crowd
+from moodlake_dagster.ml import cadence, preference, recommend
+from moodlake_dagster.ml.cadence import Cadence
+
+WEEKLY = Cadence(days=7, growth=0.1)
+
+
+@pytest.fixture(scope="module")
+def people() -> tuple[pd.DataFrame, pd.DataFrame, dt.date]:
+    """Six generated listeners over 40 days, with what the preference model reads."""
+    c = crowd(CATALOG_SAMPLE, listeners=6, days=40, seed=20251, farms=0)
+    plays = c.plays.assign(
+        shuffle=c._extra["shuffle"].astype(object).to_numpy(),
+        reason_start=c._extra["reason_start"].to_numpy(),
+        play_id=[f"p{i:07d}" for i in range(len(c.plays))],
+        dedup_key=c.plays["artist_name"] + "|" + c.plays["track_name"],
+    )
+    return plays, _silver_tracks(c.tracks), plays["play_date"].max()
+
+
+def _up_to(plays: pd.DataFrame, day: dt.date) -> pd.DataFrame:
+    return plays[plays["play_date"] <= day].reset_index(drop=True)
+
+
+def test_a_served_preference_day_has_the_fits_rows_and_records_nothing(people):
+    plays, tracks, last = people
+    fit_day = last - dt.timedelta(days=1)
+    inputs = preference.model_inputs(_up_to(plays, fit_day), tracks)
+    fit = preference.fit_inputs(inputs, fit_day, n_workers=1)
+    record = cadence.fitted_record(inputs, preference.INPUT_COLUMNS, fit_day)
+    assert fit.out.metrics["preference_model"] and fit.out.artifact
+
+    today = preference.model_inputs(plays, tracks)
+    assert len(today) > len(inputs)  # the last day brought plays
+    assert cadence.refit_reason(record, today, preference.INPUT_COLUMNS, last, WEEKLY) is None
+    rows = fit.out.rows.to_pandas()
+    served = preference.served(rows, record, last, len(today))
+    table = served.out.rows.to_pandas()
+    assert set(table["as_of_date"]) == {last}
+    pd.testing.assert_frame_equal(table.drop(columns="as_of_date"), rows.drop(columns="as_of_date"))
+    assert served.out.metrics == {} and served.out.artifact is None
+    assert served.out.metadata["served_from_fit_of"] == fit_day.isoformat()
+    assert served.out.metadata["plays_since_fit"] == len(today) - len(inputs)
+    # The check and the plot judge the fit's evaluation, listener by listener.
+    assert [(r.user_id, r.auc) for r in served.results] == [(r.user_id, r.auc) for r in fit.results]
+    assert served.out.metadata["auc"] == fit.out.metadata["auc"]
+
+
+def test_new_audio_features_for_a_played_track_refit_the_preference_model(people):
+    plays, tracks, last = people
+    fit_day = last - dt.timedelta(days=1)
+    inputs = preference.model_inputs(_up_to(plays, fit_day), tracks)
+    record = cadence.fitted_record(inputs, preference.INPUT_COLUMNS, fit_day)
+    played = inputs["track_id"].iloc[0]
+    changed = tracks.assign(
+        valence=np.where(tracks["track_id"] == played, 0.123, tracks["valence"])
+    )
+    today = preference.model_inputs(plays, changed)
+    why = cadence.refit_reason(record, today, preference.INPUT_COLUMNS, last, WEEKLY)
+    assert why is not None and why.startswith("its plays changed")
+
+
+def _lists(plays, tracks, as_of, stored=None) -> recommend.Recommendations:
+    no_als = pd.DataFrame(columns=["user_id", "track_id", "als_score"])
+    users = sorted(plays["user_id"].unique())
+    return recommend.recommend_all(
+        plays, tracks, no_als, users, {}, NO_NAMES, as_of, n_workers=1, stored=stored
+    )
+
+
+def test_served_match_models_make_the_lists_a_refit_makes_and_record_no_auc(people):
+    plays, tracks, last = people
+    plays = plays[["user_id", "track_id", "play_date", "day_part", "skipped"]]
+    fit_day = last - dt.timedelta(days=1)
+    fit = _lists(_up_to(plays, fit_day), tracks, fit_day)
+    inputs, catalog = recommend.match_inputs(_up_to(plays, fit_day), tracks)
+    record = cadence.fitted_record(inputs, recommend.INPUT_COLUMNS, fit_day, catalog)
+    assert fit.output.artifact and any(
+        m["metric"] == "auc" for m in fit.output.metrics["match_model"]
+    )
+
+    today, catalog_now = recommend.match_inputs(plays, tracks)
+    columns = recommend.INPUT_COLUMNS
+    assert cadence.refit_reason(record, today, columns, last, WEEKLY, catalog=catalog_now) is None
+    # Served on the fit's own inputs, the lists are the fit's, pick for pick.
+    again = _lists(_up_to(plays, fit_day), tracks, fit_day, stored=fit.output.artifact)
+    pd.testing.assert_frame_equal(again.table, fit.table)
+    assert again.output.artifact is None
+    assert {m["metric"] for m in again.output.metrics["match_model"]} <= {"not_recommended"}
+    assert again.output.metadata["match_auc"] == fit.output.metadata["match_auc"]
+    # A day later: today's lists, from the stored models.
+    served = _lists(plays, tracks, last, stored=fit.output.artifact)
+    assert set(served.table["as_of_date"]) == {last}
+    assert set(served.table["user_id"]) == set(fit.table["user_id"])
+
+
+def test_a_new_listener_with_a_model_or_a_reordered_catalog_refits_the_match_models(people):
+    plays, tracks, last = people
+    fit_day = last - dt.timedelta(days=1)
+    inputs, catalog = recommend.match_inputs(_up_to(plays, fit_day), tracks)
+    record = cadence.fitted_record(inputs, recommend.INPUT_COLUMNS, fit_day, catalog)
+    columns = recommend.INPUT_COLUMNS
+
+    # Someone new whose first day already holds enough liked plays for a model.
+    first = plays[plays["user_id"] == plays["user_id"].iloc[0]]
+    newcomer = first.assign(user_id="u_newcomer", play_date=last)
+    grown, same_catalog = recommend.match_inputs(pd.concat([plays, newcomer]), tracks)
+    assert cadence.refit_reason(
+        record, grown, columns, last, Cadence(days=7, growth=10.0), catalog=same_catalog
+    ) == ("the listeners changed")
+
+    today, _ = recommend.match_inputs(plays, tracks)
+    reordered = tracks.sample(frac=1, random_state=1).reset_index(drop=True)
+    _, other = recommend.match_inputs(plays, reordered)
+    why = cadence.refit_reason(record, today, columns, last, WEEKLY, catalog=other)
+    assert why == "the catalog it drew its background tracks from changed"
