@@ -177,16 +177,17 @@ def test_a_build_of_the_next_day_is_served_and_a_forced_one_refits(spark_url, tm
         (line,) = [s for s in out.splitlines() if s.startswith(SUMMARY_LINE)]
         assert "served_from_fit_of" not in line, line
         assert sorted(p.name for p in models.iterdir()) == [fit_day, next_day]
-        for name in ("preference_model", "match_model"):
+        for name in ("preference_model", "listening_modes", "match_model"):
             folders = sorted(p.name for p in (models.parent / name).iterdir())
             assert folders == [fit_day, next_day], name
 
 
 def _per_listener_models_served(home, out: str, fit_day: str, next_day: str) -> None:
-    """The preference and match models were served by their fit of the day before, as ALS
-    was: nothing stored, no AUC recorded for the day, the fit's preference rows as the day's."""
+    """The preference, modes and match models were served by their fit of the day before, as
+    ALS was: nothing stored, no metric recorded for the day, the fit's rows as the day's."""
     for name, asset in (
         ("preference_model", "preference_model"),
+        ("listening_modes", "listening_modes"),
         ("match_model", "recommendations"),
     ):
         assert [p.name for p in (home / "models" / name).iterdir()] == [fit_day], name
@@ -194,14 +195,17 @@ def _per_listener_models_served(home, out: str, fit_day: str, next_day: str) -> 
         assert f"served_from_fit_of={fit_day}" in line, line
     gold = home / "lake" / "gold"
     metrics = DeltaTable(str(gold / "model_metrics")).to_pandas()
-    aucs = metrics[metrics["metric"] == "auc"]
-    for model in ("preference_model", "match_model"):
-        assert set(aucs.loc[aucs["model"] == model, "as_of_date"].astype(str)) == {fit_day}, model
-    table = DeltaTable(str(gold / "preference_model")).to_pandas()
-    days = {
-        d: rows.drop(columns="as_of_date").sort_values("user_id").reset_index(drop=True)
-        for d, rows in table.groupby(table["as_of_date"].astype(str))
-    }
-    assert len(days[fit_day]) and days[next_day].equals(days[fit_day])
+    scores = metrics[metrics["metric"] != "not_recommended"]  # who got no list: every day
+    for model in ("preference_model", "listening_modes", "match_model"):
+        days = set(scores.loc[scores["model"] == model, "as_of_date"].astype(str))
+        assert days == {fit_day}, model
+    for name in ("preference_model", "listening_modes"):
+        table = DeltaTable(str(gold / name)).to_pandas()
+        by_day = {
+            day: rows.drop(columns="as_of_date").sort_values(list(rows.columns[1:3]))
+            for day, rows in table.groupby(table["as_of_date"].astype(str))
+        }
+        fit, served = (by_day[d].reset_index(drop=True) for d in (fit_day, next_day))
+        assert len(fit) and served.equals(fit), name
     recs = DeltaTable(str(gold / "recommendations")).to_pandas()
     assert next_day in set(recs["as_of_date"].astype(str))

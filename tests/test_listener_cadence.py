@@ -1,11 +1,12 @@
-"""The retraining cadence for the per-listener models (ml/cadence.py): a stored preference or
-match-model fit serves a later day with the same rows and lists a refit of the same inputs
-gives, records no metric and stores nothing; it refits when a played track's features, the
-listeners who can have a model or the background catalog change."""
+"""The retraining cadence for the per-listener models (ml/cadence.py): a stored preference,
+listening-modes or match-model fit serves a later day with the same rows and lists a refit of
+the same inputs gives, records no metric and stores nothing; it refits when a played track's
+features, the listeners who can have a model or the background catalog change."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,7 @@ from helpers import CATALOG_SAMPLE
 from test_recommend_scale import NO_NAMES, _silver_tracks
 
 from moodlake_dagster.demo.crowd import crowd
-from moodlake_dagster.ml import cadence, preference, recommend
+from moodlake_dagster.ml import cadence, modes, preference, recommend
 from moodlake_dagster.ml.cadence import Cadence
 
 WEEKLY = Cadence(days=7, growth=0.1)
@@ -73,6 +74,37 @@ def test_new_audio_features_for_a_played_track_refit_the_preference_model(people
     today = preference.model_inputs(plays, changed)
     why = cadence.refit_reason(record, today, preference.INPUT_COLUMNS, last, WEEKLY)
     assert why is not None and why.startswith("its plays changed")
+
+
+def test_served_listening_modes_show_the_fits_rows_k_and_curves(people):
+    plays, tracks, last = people
+    fit_day = last - dt.timedelta(days=1)
+    listeners = set(plays["user_id"]) | {"u_silent"}  # someone with no play with features
+    joined = modes.model_inputs(_up_to(plays, fit_day), tracks)
+    fit = modes.fit_inputs(joined, listeners, fit_day, n_workers=1)
+    record = cadence.fitted_record(joined, modes.INPUT_COLUMNS, fit_day)
+    assert fit.out.metrics["listening_modes"] and fit.fitted
+
+    today = modes.model_inputs(plays, tracks)
+    assert cadence.refit_reason(record, today, modes.INPUT_COLUMNS, last, WEEKLY) is None
+    # The card as the store keeps it: JSON, so the curves' k come back as text.
+    card = json.loads(json.dumps(fit.out.card))
+    rows = fit.out.rows.to_pandas()
+    served = modes.served(rows, fit.out.artifact, card, today, listeners, record, last)
+    table = served.out.rows.to_pandas()
+    assert set(table["as_of_date"]) == {last}
+    pd.testing.assert_frame_equal(table.drop(columns="as_of_date"), rows.drop(columns="as_of_date"))
+    assert served.out.metrics == {} and served.out.artifact is None
+    assert [(u.user_id, u.k, u.silhouette, u.curve) for u in served.fitted] == [
+        (u.user_id, u.k, u.silhouette, u.curve) for u in fit.fitted
+    ]
+    assert served.out.metadata["users_skipped"] == fit.out.metadata["users_skipped"]
+    assert served.out.metadata["users_skipped"]["u_silent"] == "no play with audio features"
+    assert served.out.metadata["served_from_fit_of"] == fit_day.isoformat()
+    # The map: the day's plays of the main listener, in the modes the fit found.
+    main = served.fitted[0].user_id
+    assert set(served.sample["user_id"]) == {main}
+    assert set(served.sample["mode_id"]) <= set(rows.loc[rows["user_id"] == main, "mode_id"])
 
 
 def _lists(plays, tracks, as_of, stored=None) -> recommend.Recommendations:

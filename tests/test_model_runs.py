@@ -169,7 +169,14 @@ def test_listening_modes_for_who_can_have_them_and_why_not_for_the_others():
         ]
     }
     assert out.store_name == "listening_modes" and set(out.artifact) == {A}
-    assert out.card == {"features": list(MODE_FEATURES), "k": {A: 2}}
+    assert out.card == {
+        "features": list(MODE_FEATURES),
+        "k": {A: 2},
+        # What a served day shows (ml/cadence.py): the fit's silhouettes and who has no modes.
+        "silhouette": {A: fitted.silhouette},
+        "curve": {A: fitted.curve},
+        "skipped": {B: why_b, C: "no play with audio features"},
+    }
     # The map's sample: A's plays, each in the mode the model puts it in.
     assert len(run.sample) == len(tracks) and set(run.sample["user_id"]) == {A}
     quiet = run.sample["track_id"].str.startswith("q")

@@ -3,19 +3,41 @@
 import dagster as dg
 
 from moodlake_dagster import model_plots
+from moodlake_dagster.assets.cadence import cadence_for, fit_rows, latest_fit
 from moodlake_dagster.assets.common import (
     ML_KINDS,
     metadata_on_last_day,
+    model_store,
     publish_model,
     table_asset,
 )
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.inputs import fingerprint
-from moodlake_dagster.ml import modes
+from moodlake_dagster.ml import cadence, modes
 from moodlake_dagster.partitions import day_range
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig
 from moodlake_dagster.tables import LISTENING_MODES, PLAYS, TRACKS
 from moodlake_dagster.transform.policy import training_plays
+
+
+def modes_run(context, lake: LakeResource, moodlake: MoodlakeConfig, plays, end) -> modes.ModesRun:
+    """Served by the latest stored fit where the retraining cadence lets it, else refitted."""
+    joined = modes.model_inputs(plays, lake.snapshot(TRACKS, end))
+    listeners = set(plays["user_id"])
+    every, forced = cadence_for(context, moodlake)
+    fitted = latest_fit(context, moodlake, modes.STORE_NAME, end) if every.days else None
+    why = cadence.refit_reason(fitted, joined, modes.INPUT_COLUMNS, end, every, forced)
+    if why is None and (rows := fit_rows(lake, LISTENING_MODES, fitted)) is not None:
+        try:
+            models, card = model_store(moodlake).load(modes.STORE_NAME, fitted.as_of)
+        except Exception as err:  # the store is a cache here: a refit replaces what it held
+            why = f"its stored models could not be read ({err!r})"
+        else:
+            return modes.served(rows, models, card, joined, listeners, fitted, end)
+    run = modes.fit_inputs(joined, listeners, end)
+    run.out.card |= cadence.fitted_record(joined, modes.INPUT_COLUMNS, end).card()
+    run.out.metadata["refitted_because"] = why or "the fit's rows are gone from the table"
+    return run
 
 
 @dg.asset(
@@ -38,10 +60,10 @@ def listening_modes(
     plays = lake.frame(
         PLAYS,
         [("play_date", "<=", end), ("has_features", "=", True)],
-        ["user_id", "track_id", "day_part", "local_hour", "source_format"],
+        ["user_id", "track_id", "play_date", "day_part", "local_hour", "source_format"],
     )
     plays = training_plays(plays, include_api_plays=settings.api_plays_in_training)
-    run = modes.fit_listeners(plays, lake.snapshot(TRACKS, end), end)
+    run = modes_run(context, lake, moodlake, plays, end)
     for level, message in run.log:
         context.log.log(level, message)
     if run.fitted:

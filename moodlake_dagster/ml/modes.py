@@ -14,6 +14,11 @@ and its distance matrix are drawn once per listener, not once per k (`_silhouett
 without its per-row Python loop; 43 s -> 34 s serial). Silhouette stays
 O(min(plays, SILHOUETTE_SAMPLE)²) per listener. The tables, curves, k and silhouettes are the
 same as the serial sklearn path's (tests/test_modes_scale.py).
+
+Retraining cadence (ml/cadence.py): a new day is served by the latest stored fit while its
+inputs stand, the plays joined to their mood features. The day's rows are the fit's; its card
+keeps each listener's k, silhouette curve and why someone has no modes, so the page shows
+the same plots; the map places the day's plays in the stored modes.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import pairwise_distances
 from sklearn.preprocessing import StandardScaler
 
+from moodlake_dagster.ml.cadence import Fitted, served_metadata
 from moodlake_dagster.ml.metrics import metric
 from moodlake_dagster.ml.output import ModelOutput
 from moodlake_dagster.ml.parallel import per_listener
@@ -41,6 +47,9 @@ MIN_PLAYS = 30
 SILHOUETTE_SAMPLE = 3_000
 SEED = 11
 MAP_SAMPLE = 2_000  # plays of the main listener drawn on the mode map
+STORE_NAME = "listening_modes"
+# What the retraining cadence digests of a fit's inputs: every column a fit reads.
+INPUT_COLUMNS = ("user_id", "play_date", *MODE_FEATURES, "day_part", "local_hour")
 PLURAL = {
     "night": "nights",
     "morning": "mornings",
@@ -167,13 +176,26 @@ class ModesRun:
     log: list[tuple[int, str]]
 
 
+def model_inputs(plays: pd.DataFrame, tracks: pd.DataFrame) -> pd.DataFrame:
+    """The plays that have mood features (from `tracks`, Silver as of the day), with them:
+    what a fit reads, and what the cadence digests."""
+    return plays.merge(tracks[["track_id", *MODE_FEATURES]], on="track_id")
+
+
 def fit_listeners(
     plays: pd.DataFrame, tracks: pd.DataFrame, as_of: dt.date, *, n_workers: int | None = None
 ) -> ModesRun:
     """Modes for every listener in `plays` (training plays with audio features) from the
     features in `tracks` (Silver as of `as_of`); a listener who cannot have any is named with
     the reason. `n_workers` processes (default: `parallel.workers()`); 1 fits in this one."""
-    joined = plays.merge(tracks[["track_id", *MODE_FEATURES]], on="track_id")
+    joined = model_inputs(plays, tracks)
+    return fit_inputs(joined, set(plays["user_id"]), as_of, n_workers=n_workers)
+
+
+def fit_inputs(
+    joined: pd.DataFrame, listeners: set, as_of: dt.date, *, n_workers: int | None = None
+) -> ModesRun:
+    """`fit_listeners` on `model_inputs`; `listeners`: everyone with a training play."""
     fitted, skipped = [], {}
     columns = ["user_id", *MODE_FEATURES, "day_part", "local_hour"]
     groups = list(joined[columns].groupby("user_id"))
@@ -183,8 +205,6 @@ def fit_listeners(
             fitted.append(result)
         else:
             skipped[str(user_id)] = result
-    for user_id in set(plays["user_id"]) - set(joined["user_id"]):
-        skipped[str(user_id)] = "no play with audio features"
     fitted.sort(key=lambda u: -u.modes["plays"].sum())
     table = (
         pd.concat([u.modes for u in fitted], ignore_index=True)
@@ -192,9 +212,64 @@ def fit_listeners(
         else pd.DataFrame(columns=LISTENING_MODES.schema.names[1:])
     )
     table.insert(0, "as_of_date", as_of)
+    rows = pa.Table.from_pandas(table, schema=LISTENING_MODES.schema, preserve_index=False)
+    run = _run(rows, fitted, skipped, joined, listeners)
+    run.out.metrics = {"listening_modes": [row for u in fitted for row in _metrics(u)]}
+    if fitted:
+        run.out.store_name = STORE_NAME
+        run.out.artifact = {u.user_id: {"scaler": u.scaler, "kmeans": u.kmeans} for u in fitted}
+        run.out.card = {
+            "features": list(MODE_FEATURES),
+            "k": {u.user_id: u.k for u in fitted},
+            # What a day this fit serves shows without refitting (`served`).
+            "silhouette": {u.user_id: u.silhouette for u in fitted},
+            "curve": {u.user_id: u.curve for u in fitted},
+            "skipped": skipped,
+        }
+    return run
+
+
+def served(
+    rows: pd.DataFrame,
+    models: dict,
+    card: dict,
+    joined: pd.DataFrame,
+    listeners: set,
+    fitted: Fitted,
+    as_of: dt.date,
+) -> ModesRun:
+    """Today's run from a stored fit: its table rows (`rows`, as of its day) as today's, its
+    models and card; the map shows today's plays (`joined`) in the main listener's modes.
+    Nothing is fitted or stored, and no model_metrics row is written: those are the fit's."""
+    rows = rows.assign(as_of_date=as_of)[LISTENING_MODES.schema.names]
+    users = [
+        UserModes(
+            user_id,
+            int(card["k"][user_id]),
+            float(card["silhouette"][user_id]),
+            {int(k): v for k, v in card["curve"][user_id].items()},
+            own.drop(columns="as_of_date").reset_index(drop=True),
+            models[user_id]["scaler"],
+            models[user_id]["kmeans"],
+        )
+        for user_id, own in rows.groupby("user_id")  # in order, as a fit sorts them
+    ]
+    users.sort(key=lambda u: -u.modes["plays"].sum())
+    table = pa.Table.from_pandas(rows, schema=LISTENING_MODES.schema, preserve_index=False)
+    run = _run(table, users, dict(card.get("skipped", {})), joined, listeners)
+    run.out.metadata |= served_metadata(fitted, as_of, len(joined))
+    run.log.append((logging.INFO, f"listening modes served by the fit of {fitted.as_of}"))
+    return run
+
+
+def _run(
+    rows: pa.Table, fitted: list[UserModes], skipped: dict, joined: pd.DataFrame, listeners: set
+) -> ModesRun:
+    """The run around a table: who has modes and who not, and the main listener's map."""
+    for user_id in set(listeners) - set(joined["user_id"]):
+        skipped[str(user_id)] = "no play with audio features"
     out = ModelOutput(
-        rows=pa.Table.from_pandas(table, schema=LISTENING_MODES.schema, preserve_index=False),
-        metrics={"listening_modes": [row for u in fitted for row in _metrics(u)]},
+        rows=rows,
         metadata={
             "users_with_modes": len(fitted),
             "users_skipped": skipped,
@@ -205,9 +280,6 @@ def fit_listeners(
     sample = None
     if fitted:
         main = fitted[0]
-        out.store_name = "listening_modes"
-        out.artifact = {u.user_id: {"scaler": u.scaler, "kmeans": u.kmeans} for u in fitted}
-        out.card = {"features": list(MODE_FEATURES), "k": {u.user_id: u.k for u in fitted}}
         out.metadata |= {"k": main.k, "silhouette": main.silhouette}
         own = joined[joined["user_id"] == main.user_id]
         sample = own.sample(n=min(MAP_SAMPLE, len(own)), random_state=1)
