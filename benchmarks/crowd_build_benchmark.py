@@ -12,13 +12,18 @@ read from /proc and its peak kept, by role:
 - `connect_server`: the Spark Connect server (the driver);
 - `spark_master`, `spark_workers`, `executors` on a cluster (workers and executors summed).
 
+With `--new-day`, the build stops a day short of the crowd's last day, then builds that day
+alone as a daily run would, served by the stored per-listener and ALS fits where the retraining
+cadence lets them (ml/cadence.py), and then the same day again with `--force`, which refits
+every model: what the day would cost without the cadence.
+
 A role's peak is the highest sum over its processes at one sample. Issue 11 targets the
 1,000-listener build at ≤ 5 min; issue 19 wants the build process's peak not to grow with the
 plays. Figures are printed and written to benchmarks/results/crowd_build.json under
 "<listeners>x<days>-<local|N workers>", next to earlier runs.
 
     .venv/bin/python benchmarks/crowd_build_benchmark.py [--listeners 1000] [--days 95]
-        [--cluster-workers 2]
+        [--cluster-workers 2] [--new-day]
 """
 
 from __future__ import annotations
@@ -187,6 +192,17 @@ def stage_seconds(out: str) -> dict[str, float]:
     }
 
 
+def last_day(landing: Path) -> dt.date:
+    """The last day with a play in the generated histories (UTC, as their `ts`)."""
+    stamps = (
+        record["ts"]
+        for path in landing.rglob("*.json")
+        if "History" in path.name
+        for record in json.loads(path.read_text())
+    )
+    return dt.date.fromisoformat(max(stamps)[:10])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--listeners", type=int, default=1000)
@@ -194,6 +210,11 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--cluster-workers", type=int, default=0, help="0: local mode")
     parser.add_argument("--keep", action="store_true", help="keep the home folder")
+    parser.add_argument(
+        "--new-day",
+        action="store_true",
+        help="build to the day before the last, then the last day served and forced",
+    )
     parser.add_argument(
         "--plays-only",
         action="store_true",
@@ -246,6 +267,13 @@ def main() -> int:
             for way, writes in (("spark_writes", "true"), ("arrow", "false")):
                 env["MOODLAKE_SPARK_WRITES"] = writes
                 figures[f"plays_{way}"] = build(env, home, "--select", "silver/plays", "--force")
+        elif args.new_day:
+            last = last_day(home / "landing")
+            before = (last - dt.timedelta(days=1)).isoformat()
+            figures["cold_to_day_before"] = build(env, home, "--end", before)
+            day = ("--start", last.isoformat(), "--end", last.isoformat())
+            figures["new_day"] = build(env, home, *day)
+            figures["new_day_forced"] = build(env, home, *day, "--force")
         else:
             figures |= build(env, home)
             figures["target_s"] = 300 if args.listeners <= 1000 else None
@@ -260,6 +288,7 @@ def main() -> int:
         f"{args.listeners}x{args.days}-"
         + (f"{args.cluster_workers}workers" if args.cluster_workers else "local")
         + ("-plays" if args.plays_only else "")
+        + ("-new-day" if args.new_day else "")
     )
     kept = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     RESULTS.parent.mkdir(exist_ok=True)

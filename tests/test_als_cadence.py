@@ -62,6 +62,9 @@ def test_a_young_fit_on_the_same_plays_and_listeners_serves():
         ({"history": "h1"}, "its plays changed: 1,000 up to that day, as it saw, but not the same"),
         ({"listeners": listeners_digest(["u_a"])}, "the listeners changed"),
         ({"now": 1_100}, "100 new plays, 10.0% of the fitted (MOODLAKE_REFIT_GROWTH=0.1)"),
+        ({"days": 0}, "a rebuild of the fit's own day refits (something it read changed)"),
+        ({"cadence": Cadence(7, 0.1, code="v2")}, "the code that fits it changed"),
+        ({"catalog": "c1"}, "the catalog it drew its background tracks from changed"),
     ],
 )
 def test_each_reason_to_refit_is_named(change, reason):
@@ -70,6 +73,8 @@ def test_each_reason_to_refit_is_named(change, reason):
 
 def test_a_fit_record_round_trips_through_its_card_and_older_cards_refit():
     assert Fitted.from_card(D0, FIT.card()) == FIT
+    versioned = dataclasses.replace(FIT, catalog="c0", code="v1")
+    assert Fitted.from_card(D0, versioned.card()) == versioned
     assert Fitted.from_card(D0, {"unit": "user"}) is None  # stored before the cadence
     assert listeners_digest(["u_b", "u_a", "u_a"]) == CROWD  # a set, in any order
 

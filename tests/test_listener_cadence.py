@@ -76,6 +76,46 @@ def test_new_audio_features_for_a_played_track_refit_the_preference_model(people
     assert why is not None and why.startswith("its plays changed")
 
 
+def _late(plays: pd.DataFrame, before: int, fit_day: dt.date, last: dt.date) -> pd.DataFrame:
+    """A listener with `before` plays up to the fit's day and ten more on the last day."""
+    earliest = plays.sort_values("played_at_utc").head(before + 10)  # others' plays, re-owned
+    late = earliest.assign(user_id="u_late", play_id=lambda f: "late-" + f["play_id"])
+    assert (late["play_date"].head(before) <= fit_day).all()
+    return late.assign(play_date=[*late["play_date"].head(before)] + [last] * 10)
+
+
+@pytest.mark.parametrize("model", [preference, modes])
+def test_a_listener_who_now_has_enough_plays_for_a_model_refits_it(people, model):
+    """They were skipped by the fit; serving it would skip them for days."""
+    plays, tracks, last = people
+    fit_day = last - dt.timedelta(days=1)
+    plays = pd.concat([plays, _late(plays, model.MIN_PLAYS - 1, fit_day, last)])
+    then = model.model_inputs(_up_to(plays, fit_day), tracks)
+    assert "u_late" not in model.eligible(then)
+    record = cadence.fitted_record(
+        then, model.INPUT_COLUMNS, fit_day, listeners=model.eligible(then)
+    )
+    today = model.model_inputs(plays, tracks)
+    assert "u_late" in model.eligible(today)
+    roomy = Cadence(days=7, growth=10.0)  # the new plays alone would not call for a refit
+    why = cadence.refit_reason(
+        record, today, model.INPUT_COLUMNS, last, roomy, listeners=model.eligible(today)
+    )
+    assert why == "the listeners changed"
+    # Without them, the same fit serves.
+    others = today[today["user_id"] != "u_late"]
+    assert (
+        cadence.refit_reason(
+            cadence.fitted_record(then[then["user_id"] != "u_late"], model.INPUT_COLUMNS, fit_day),
+            others,
+            model.INPUT_COLUMNS,
+            last,
+            roomy,
+        )
+        is None
+    )
+
+
 def test_served_listening_modes_show_the_fits_rows_k_and_curves(people):
     plays, tracks, last = people
     fit_day = last - dt.timedelta(days=1)
@@ -115,13 +155,13 @@ def _lists(plays, tracks, as_of, stored=None) -> recommend.Recommendations:
     )
 
 
-def test_served_match_models_make_the_lists_a_refit_makes_and_record_no_auc(people):
+def test_served_match_models_make_the_lists_a_refit_makes_and_record_no_auc(people, monkeypatch):
     plays, tracks, last = people
     plays = plays[["user_id", "track_id", "play_date", "day_part", "skipped"]]
     fit_day = last - dt.timedelta(days=1)
     fit = _lists(_up_to(plays, fit_day), tracks, fit_day)
     inputs, catalog = recommend.match_inputs(_up_to(plays, fit_day), tracks)
-    record = cadence.fitted_record(inputs, recommend.INPUT_COLUMNS, fit_day, catalog)
+    record = cadence.fitted_record(inputs, recommend.INPUT_COLUMNS, fit_day, catalog=catalog)
     assert fit.output.artifact and any(
         m["metric"] == "auc" for m in fit.output.metrics["match_model"]
     )
@@ -129,7 +169,15 @@ def test_served_match_models_make_the_lists_a_refit_makes_and_record_no_auc(peop
     today, catalog_now = recommend.match_inputs(plays, tracks)
     columns = recommend.INPUT_COLUMNS
     assert cadence.refit_reason(record, today, columns, last, WEEKLY, catalog=catalog_now) is None
-    # Served on the fit's own inputs, the lists are the fit's, pick for pick.
+    # Served on the fit's own inputs, the lists are the fit's, pick for pick, with no fit for
+    # anyone who has a stored model.
+    train = recommend.train_match
+
+    def only_for_others(user_id, *args):
+        assert user_id not in fit.output.artifact, f"{user_id} was fitted again"
+        return train(user_id, *args)
+
+    monkeypatch.setattr(recommend, "train_match", only_for_others)
     again = _lists(_up_to(plays, fit_day), tracks, fit_day, stored=fit.output.artifact)
     pd.testing.assert_frame_equal(again.table, fit.table)
     assert again.output.artifact is None
@@ -141,11 +189,11 @@ def test_served_match_models_make_the_lists_a_refit_makes_and_record_no_auc(peop
     assert set(served.table["user_id"]) == set(fit.table["user_id"])
 
 
-def test_a_new_listener_with_a_model_or_a_reordered_catalog_refits_the_match_models(people):
+def test_a_new_listener_with_a_model_or_a_changed_catalog_refits_the_match_models(people):
     plays, tracks, last = people
     fit_day = last - dt.timedelta(days=1)
     inputs, catalog = recommend.match_inputs(_up_to(plays, fit_day), tracks)
-    record = cadence.fitted_record(inputs, recommend.INPUT_COLUMNS, fit_day, catalog)
+    record = cadence.fitted_record(inputs, recommend.INPUT_COLUMNS, fit_day, catalog=catalog)
     columns = recommend.INPUT_COLUMNS
 
     # Someone new whose first day already holds enough liked plays for a model.
@@ -156,8 +204,14 @@ def test_a_new_listener_with_a_model_or_a_reordered_catalog_refits_the_match_mod
         record, grown, columns, last, Cadence(days=7, growth=10.0), catalog=same_catalog
     ) == ("the listeners changed")
 
+    # A catalog track nobody played gains features: the background it is drawn from changed.
     today, _ = recommend.match_inputs(plays, tracks)
-    reordered = tracks.sample(frac=1, random_state=1).reset_index(drop=True)
-    _, other = recommend.match_inputs(plays, reordered)
+    unplayed = ~tracks["track_id"].isin(plays["track_id"])
+    assert unplayed.any()
+    changed = tracks.assign(
+        valence=np.where(unplayed & (unplayed.cumsum() == 1), 0.321, tracks["valence"])
+    )
+    liked, other = recommend.match_inputs(plays, changed)
+    pd.testing.assert_frame_equal(liked, today)
     why = cadence.refit_reason(record, today, columns, last, WEEKLY, catalog=other)
     assert why == "the catalog it drew its background tracks from changed"

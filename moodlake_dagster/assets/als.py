@@ -5,6 +5,7 @@ import datetime as dt
 import dagster as dg
 
 from moodlake_dagster import model_plots
+from moodlake_dagster.assets.cadence import cadence_for
 from moodlake_dagster.assets.common import (
     metadata_on_last_day,
     model_store,
@@ -13,10 +14,8 @@ from moodlake_dagster.assets.common import (
 )
 from moodlake_dagster.assets.platform import platform_farms
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
-from moodlake_dagster.fingerprints import FORCE_TAG
 from moodlake_dagster.inputs import fingerprint
 from moodlake_dagster.ml import als
-from moodlake_dagster.ml.cadence import Cadence
 from moodlake_dagster.partitions import day_range
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig, SparkConnectResource
 from moodlake_dagster.tables import ALS_RECOMMENDATIONS, FARM_FLAGS, PLAYS
@@ -88,8 +87,7 @@ def als_recommendations(
     farms = set(platform_farms(lake, end))
     farmed = plays["user_id"].isin(farms)
     plays = plays[~farmed].reset_index(drop=True)
-    cadence = Cadence(days=settings.refit_days, growth=settings.refit_growth)
-    forced = context.run.tags.get(FORCE_TAG) == "true"
+    cadence, forced = cadence_for(context, moodlake)
     run = als.run(
         spark.get_session(context),
         plays,

@@ -1,16 +1,19 @@
 """What a model asset needs to serve a day from its stored fit (ml/cadence.py): the cadence the
-settings ask for, the record of the latest fit, and the rows that fit wrote."""
+settings ask for, whether the latest fit may serve, the rows it wrote, and what a refit
+records for the next day to be judged by."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Sequence
 
 import dagster as dg
 import pandas as pd
 
 from moodlake_dagster.assets.common import model_store
-from moodlake_dagster.fingerprints import FORCE_TAG
-from moodlake_dagster.ml.cadence import Cadence, Fitted
+from moodlake_dagster.fingerprints import FORCE_TAG, code_version
+from moodlake_dagster.ml.cadence import Cadence, Fitted, fitted_record, refit_reason
+from moodlake_dagster.ml.output import ModelOutput
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig
 from moodlake_dagster.tables import Table
 
@@ -21,7 +24,8 @@ def cadence_for(
     """(the cadence the settings ask for, whether this build is forced to refit)."""
     settings = moodlake.settings()
     forced = context.run.tags.get(FORCE_TAG) == "true"
-    return Cadence(days=settings.refit_days, growth=settings.refit_growth), forced
+    every = Cadence(days=settings.refit_days, growth=settings.refit_growth, code=code_version())
+    return every, forced
 
 
 def latest_fit(
@@ -35,6 +39,44 @@ def latest_fit(
         context.log.warning(f"the stored {name} fit could not be read ({err!r}): refitting")
         return None
     return Fitted.from_card(*found) if found else None
+
+
+def judge(
+    context: dg.AssetExecutionContext,
+    moodlake: MoodlakeConfig,
+    name: str,
+    inputs: pd.DataFrame,
+    columns: Sequence[str],
+    end: dt.date,
+    *,
+    listeners: Iterable[str] | None = None,
+    catalog: str = "",
+) -> tuple[Fitted | None, str | None]:
+    """(the latest fit of `name`, None) where it may serve `end`; else (None, why a refit)."""
+    every, forced = cadence_for(context, moodlake)
+    fitted = latest_fit(context, moodlake, name, end) if every.days else None
+    why = refit_reason(
+        fitted, inputs, columns, end, every, forced, listeners=listeners, catalog=catalog
+    )
+    return (fitted, None) if why is None else (None, why)
+
+
+def record_refit(
+    out: ModelOutput,
+    inputs: pd.DataFrame,
+    columns: Sequence[str],
+    end: dt.date,
+    why: str,
+    *,
+    listeners: Iterable[str] | None = None,
+    catalog: str = "",
+) -> None:
+    """Put the fit's record in its card, for the next day's `judge`, and say why it refitted."""
+    record = fitted_record(
+        inputs, columns, end, listeners=listeners, catalog=catalog, code=code_version()
+    )
+    out.card |= record.card()
+    out.metadata["refitted_because"] = why
 
 
 def fit_rows(lake: LakeResource, table: Table, fitted: Fitted) -> pd.DataFrame | None:

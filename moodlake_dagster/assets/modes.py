@@ -1,9 +1,12 @@
 """The listening-modes asset: each listener's kinds of listening, named in plain words."""
 
+import datetime as dt
+
 import dagster as dg
+import pandas as pd
 
 from moodlake_dagster import model_plots
-from moodlake_dagster.assets.cadence import cadence_for, fit_rows, latest_fit
+from moodlake_dagster.assets.cadence import fit_rows, judge, record_refit
 from moodlake_dagster.assets.common import (
     ML_KINDS,
     metadata_on_last_day,
@@ -13,30 +16,36 @@ from moodlake_dagster.assets.common import (
 )
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.inputs import fingerprint
-from moodlake_dagster.ml import cadence, modes
+from moodlake_dagster.ml import modes
 from moodlake_dagster.partitions import day_range
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig
 from moodlake_dagster.tables import LISTENING_MODES, PLAYS, TRACKS
 from moodlake_dagster.transform.policy import training_plays
 
 
-def modes_run(context, lake: LakeResource, moodlake: MoodlakeConfig, plays, end) -> modes.ModesRun:
+def modes_run(
+    context: dg.AssetExecutionContext,
+    lake: LakeResource,
+    moodlake: MoodlakeConfig,
+    plays: pd.DataFrame,
+    end: dt.date,
+) -> modes.ModesRun:
     """Served by the latest stored fit where the retraining cadence lets it, else refitted."""
     joined = modes.model_inputs(plays, lake.snapshot(TRACKS, end))
     listeners = set(plays["user_id"])
-    every, forced = cadence_for(context, moodlake)
-    fitted = latest_fit(context, moodlake, modes.STORE_NAME, end) if every.days else None
-    why = cadence.refit_reason(fitted, joined, modes.INPUT_COLUMNS, end, every, forced)
-    if why is None and (rows := fit_rows(lake, LISTENING_MODES, fitted)) is not None:
-        try:
-            models, card = model_store(moodlake).load(modes.STORE_NAME, fitted.as_of)
-        except Exception as err:  # the store is a cache here: a refit replaces what it held
-            why = f"its stored models could not be read ({err!r})"
-        else:
-            return modes.served(rows, models, card, joined, listeners, fitted, end)
+    columns, gated = modes.INPUT_COLUMNS, modes.eligible(joined)
+    fitted, why = judge(context, moodlake, modes.STORE_NAME, joined, columns, end, listeners=gated)
+    if fitted is not None:
+        why = "the fit's rows are gone from the table"
+        if (rows := fit_rows(lake, LISTENING_MODES, fitted)) is not None:
+            try:
+                models, card = model_store(moodlake).load(modes.STORE_NAME, fitted.as_of)
+            except Exception as err:  # the store is a cache here: a refit replaces it
+                why = f"its stored models could not be read ({err!r})"
+            else:
+                return modes.served(rows, models, card, joined, listeners, fitted, end)
     run = modes.fit_inputs(joined, listeners, end)
-    run.out.card |= cadence.fitted_record(joined, modes.INPUT_COLUMNS, end).card()
-    run.out.metadata["refitted_because"] = why or "the fit's rows are gone from the table"
+    record_refit(run.out, joined, columns, end, why, listeners=gated)
     return run
 
 

@@ -1,9 +1,12 @@
 """The preference-model asset: will this listener play a track through? Scored on later days."""
 
+import datetime as dt
+
 import dagster as dg
+import pandas as pd
 
 from moodlake_dagster import model_plots
-from moodlake_dagster.assets.cadence import cadence_for, fit_rows, latest_fit
+from moodlake_dagster.assets.cadence import fit_rows, judge, record_refit
 from moodlake_dagster.assets.common import (
     AUC_CHECK,
     ML_KINDS,
@@ -13,7 +16,7 @@ from moodlake_dagster.assets.common import (
 )
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.inputs import fingerprint
-from moodlake_dagster.ml import cadence, preference
+from moodlake_dagster.ml import preference
 from moodlake_dagster.partitions import day_range
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig
 from moodlake_dagster.tables import PLAYS, PREFERENCE_MODEL, TRACKS
@@ -49,18 +52,25 @@ def preference_check(
     )
 
 
-def preference_run(context, lake: LakeResource, moodlake: MoodlakeConfig, plays, end):
+def preference_run(
+    context: dg.AssetExecutionContext,
+    lake: LakeResource,
+    moodlake: MoodlakeConfig,
+    plays: pd.DataFrame,
+    end: dt.date,
+) -> preference.PreferenceRun:
     """Served by the latest stored fit where the retraining cadence lets it, else refitted."""
     inputs = preference.model_inputs(plays, lake.snapshot(TRACKS, end))
-    every, forced = cadence_for(context, moodlake)
-    fitted = latest_fit(context, moodlake, preference.STORE_NAME, end) if every.days else None
-    columns = preference.INPUT_COLUMNS
-    why = cadence.refit_reason(fitted, inputs, columns, end, every, forced)
-    if why is None and (rows := fit_rows(lake, PREFERENCE_MODEL, fitted)) is not None:
-        return preference.served(rows, fitted, end, len(inputs))
+    columns, gated = preference.INPUT_COLUMNS, preference.eligible(inputs)
+    fitted, why = judge(
+        context, moodlake, preference.STORE_NAME, inputs, columns, end, listeners=gated
+    )
+    if fitted is not None:
+        if (rows := fit_rows(lake, PREFERENCE_MODEL, fitted)) is not None:
+            return preference.served(rows, fitted, end, len(inputs))
+        why = "the fit's rows are gone from the table"
     run = preference.fit_inputs(inputs, end)
-    run.out.card |= cadence.fitted_record(inputs, columns, end).card()
-    run.out.metadata["refitted_because"] = why or "the fit's rows are gone from the table"
+    record_refit(run.out, inputs, columns, end, why, listeners=gated)
     return run
 
 

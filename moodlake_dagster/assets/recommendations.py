@@ -4,7 +4,7 @@ import dagster as dg
 import pandas as pd
 
 from moodlake_dagster import model_plots
-from moodlake_dagster.assets.cadence import cadence_for, latest_fit
+from moodlake_dagster.assets.cadence import judge, record_refit
 from moodlake_dagster.assets.common import (
     ML_KINDS,
     metadata_on_last_day,
@@ -15,7 +15,8 @@ from moodlake_dagster.assets.common import (
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.inputs import fingerprint
 from moodlake_dagster.insights import preview
-from moodlake_dagster.ml import cadence, recommend
+from moodlake_dagster.ml import recommend
+from moodlake_dagster.ml.cadence import served_metadata
 from moodlake_dagster.partitions import day_range
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig
 from moodlake_dagster.tables import (
@@ -81,13 +82,14 @@ def als_suggestions(lake: LakeResource, end) -> pd.DataFrame:
     return lake.frame(ALS_RECOMMENDATIONS, [("as_of_date", "=", end)])
 
 
-def match_fit(context, moodlake: MoodlakeConfig, liked, catalog: str, end):
+def stored_matches(context, moodlake: MoodlakeConfig, liked, catalog: str, end):
     """(the latest fit's record, its match models, None) where the retraining cadence lets
     that fit serve `end`; else (None, None, why the models are refitted)."""
-    every, forced = cadence_for(context, moodlake)
-    fitted = latest_fit(context, moodlake, recommend.MATCH_MODEL, end) if every.days else None
-    why = cadence.refit_reason(fitted, liked, recommend.INPUT_COLUMNS, end, every, forced, catalog)
-    if why is not None:
+    columns = recommend.INPUT_COLUMNS
+    fitted, why = judge(
+        context, moodlake, recommend.MATCH_MODEL, liked, columns, end, catalog=catalog
+    )
+    if fitted is None:
         return None, None, why
     try:
         stored, _ = model_store(moodlake).load(recommend.MATCH_MODEL, fitted.as_of)
@@ -135,7 +137,7 @@ def recommendations(
     )
     plays = training_plays(plays, include_api_plays=settings.api_plays_in_training)
     liked, catalog = recommend.match_inputs(plays, tracks)
-    fitted, stored, why = match_fit(context, moodlake, liked, catalog, end)
+    fitted, stored, why = stored_matches(context, moodlake, liked, catalog, end)
     run = recommend.recommend_all(
         plays,
         tracks,
@@ -147,11 +149,9 @@ def recommendations(
         stored=stored,
     )
     if stored is None:
-        record = cadence.fitted_record(liked, recommend.INPUT_COLUMNS, end, catalog)
-        run.output.card |= record.card()
-        run.output.metadata["refitted_because"] = why
+        record_refit(run.output, liked, recommend.INPUT_COLUMNS, end, why, catalog=catalog)
     else:
-        run.output.metadata |= cadence.served_metadata(fitted, end, len(liked))
+        run.output.metadata |= served_metadata(fitted, end, len(liked))
         context.log.info(f"match models served by the fit of {fitted.as_of}; not refitted")
     show(run)
     return publish_model(

@@ -522,9 +522,9 @@ def _evaluation_metadata(evaluation: Evaluation) -> dict:
     }
 
 
-def fitted_record(plays: pd.DataFrame, as_of: dt.date) -> Fitted:
+def fitted_record(plays: pd.DataFrame, as_of: dt.date, code: str = "") -> Fitted:
     """What the cadence needs to know later about a fit on these training plays."""
-    return cadence_record(plays, PLAY_COLUMNS, as_of)
+    return cadence_record(plays, PLAY_COLUMNS, as_of, code=code)
 
 
 def refit_reason(
@@ -593,7 +593,7 @@ def run(
             "unit": unit,
             "params": served.factors.params,
             "tracks": len(served.factors.item_ids),
-            **fitted_record(plays, as_of).card(),
+            **fitted_record(plays, as_of, cadence.code).card(),
             "evaluation": _evaluation_card(evaluation) if evaluation else None,
             "not_evaluated": why or None,
         }

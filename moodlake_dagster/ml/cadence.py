@@ -6,7 +6,11 @@ new plays). A model fitted as of day D0 serves a later day D while all of these 
 - the plays it was fitted on still stand: the same plays up to D0, by count and by a digest of
   their content (an erasure or a rewritten export changes them);
 - the plays since D0 are fewer than `MOODLAKE_REFIT_GROWTH` of those it saw;
-- the same listeners play (a new one has no row in it; an erased one must lose theirs);
+- the same listeners play (a new one has no row in it; an erased one must lose theirs), or for
+  a per-listener model the same listeners pass its size gates (one who now has enough plays
+  for a model of their own refits it);
+- it was fitted by the same code (`fingerprints.code_version`) on an earlier day (a rebuild of
+  its own day means something it read changed);
 and the build is not forced. Its evaluation stays the fit's, reported as of D0; what a model
 that old loses against a daily refit is measured in `benchmarks/refit_cadence.py`.
 
@@ -31,6 +35,7 @@ import pandas as pd
 class Cadence:
     days: int  # a stored model older than this is refitted (0: always refit)
     growth: float  # new plays, as a share of the fitted ones, that call for a refit
+    code: str = ""  # the version of the code that fits: a fit by other code refits
 
 
 EVERY_RUN = Cadence(days=0, growth=0.0)  # no cadence: every run refits
@@ -45,6 +50,7 @@ class Fitted:
     history: str  # `plays_digest` of the plays it was fitted on
     listeners: str  # `listeners_digest` of those it was fitted on
     catalog: str = ""  # a digest of the catalog it drew from, for a model that draws one
+    code: str = ""  # the version of the code that fitted it
 
     def card(self) -> dict:
         card = {
@@ -52,7 +58,8 @@ class Fitted:
             "fitted_history": self.history,
             "fitted_listeners": self.listeners,
         }
-        return card | ({CATALOG_KEY: self.catalog} if self.catalog else {})
+        card |= {CATALOG_KEY: self.catalog} if self.catalog else {}
+        return card | ({CODE_KEY: self.code} if self.code else {})
 
     @classmethod
     def from_card(cls, as_of: dt.date, card: dict) -> Fitted | None:
@@ -61,16 +68,18 @@ class Fitted:
         if not all(key in card for key in CARD_KEYS):
             return None
         typed = (t(card[k]) for t, k in zip((int, str, str), CARD_KEYS, strict=True))
-        return cls(as_of, *typed, catalog=str(card.get(CATALOG_KEY, "")))
+        optional = {"catalog": str(card.get(CATALOG_KEY, "")), "code": str(card.get(CODE_KEY, ""))}
+        return cls(as_of, *typed, **optional)
 
 
 CARD_KEYS = ("fitted_plays", "fitted_history", "fitted_listeners")
-CATALOG_KEY = "fitted_catalog"
-RECORD_KEYS = (*CARD_KEYS, CATALOG_KEY)  # what an erasure strips from a rewritten model's card
+CATALOG_KEY, CODE_KEY = "fitted_catalog", "fitted_code"
+# What an erasure strips from the card of a model it rewrites.
+RECORD_KEYS = (*CARD_KEYS, CATALOG_KEY, CODE_KEY)
 
 
 def listeners_digest(user_ids: Iterable[str]) -> str:
-    """A digest of a set of listeners: cards name nobody (an export shows a listener's card)."""
+    """A digest of a set of listeners: the record names nobody."""
     joined = "\n".join(sorted(set(map(str, user_ids))))
     return hashlib.sha256(joined.encode()).hexdigest()[:16]
 
@@ -82,11 +91,18 @@ def plays_digest(plays: pd.DataFrame, columns: Sequence[str]) -> str:
 
 
 def fitted_record(
-    inputs: pd.DataFrame, columns: Sequence[str], as_of: dt.date, catalog: str = ""
+    inputs: pd.DataFrame,
+    columns: Sequence[str],
+    as_of: dt.date,
+    *,
+    listeners: Iterable[str] | None = None,
+    catalog: str = "",
+    code: str = "",
 ) -> Fitted:
-    """What the cadence needs to know later about a fit on these inputs (one row per play)."""
-    history = plays_digest(inputs, columns)
-    return Fitted(as_of, len(inputs), history, listeners_digest(inputs["user_id"]), catalog)
+    """What the cadence needs to know later about a fit on these inputs (one row per play).
+    `listeners`: those who can have a model, where not everyone in `inputs` can."""
+    who = listeners_digest(inputs["user_id"] if listeners is None else listeners)
+    return Fitted(as_of, len(inputs), plays_digest(inputs, columns), who, catalog, code)
 
 
 def served_metadata(fitted: Fitted, as_of: dt.date, plays_now: int) -> dict:
@@ -113,11 +129,13 @@ def refit_reason(
     as_of: dt.date,
     cadence: Cadence,
     forced: bool = False,
+    *,
+    listeners: Iterable[str] | None = None,
     catalog: str = "",
 ) -> str | None:
     """Why the fit `fitted` records cannot serve these inputs as of `as_of` (None: it can).
-    `inputs` holds every play up to `as_of`, with its `play_date`; `catalog` digests the
-    catalog today, for a model whose record has one."""
+    `inputs` holds every play up to `as_of`, with its `play_date`; `listeners` and `catalog`
+    are today's, as `fitted_record` took them."""
     then = inputs
     if fitted is not None:
         then = inputs[pd.to_datetime(inputs["play_date"]).dt.date <= fitted.as_of]
@@ -127,7 +145,7 @@ def refit_reason(
         plays_then=len(then),
         history_then=plays_digest(then, columns) if fitted is not None else "",
         plays_now=len(inputs),
-        listeners=listeners_digest(inputs["user_id"]),
+        listeners=listeners_digest(inputs["user_id"] if listeners is None else listeners),
         cadence=cadence,
         forced=forced,
         catalog=catalog,
@@ -157,8 +175,12 @@ def why_refit(
     if fitted is None:
         return "no stored fit to serve from"
     age = (as_of - fitted.as_of).days
+    if age == 0:
+        return "a rebuild of the fit's own day refits (something it read changed)"
     if age >= cadence.days:
         return f"the model is {age} days old (MOODLAKE_REFIT_DAYS={cadence.days})"
+    if cadence.code and fitted.code != cadence.code:
+        return "the code that fits it changed"
     if plays_then != fitted.plays:
         return f"its plays changed: fitted on {fitted.plays:,}, {plays_then:,} up to that day now"
     if history_then != fitted.history:

@@ -182,6 +182,13 @@ def model_inputs(plays: pd.DataFrame, tracks: pd.DataFrame) -> pd.DataFrame:
     return plays.merge(tracks[["track_id", *MODE_FEATURES]], on="track_id")
 
 
+def eligible(joined: pd.DataFrame) -> list[str]:
+    """Listeners with enough plays with features for modes: one who has them since a fit
+    could have modes now, so the retraining cadence refits for them."""
+    counts = joined["user_id"].value_counts()
+    return [str(u) for u in counts.index[counts >= MIN_PLAYS]]
+
+
 def fit_listeners(
     plays: pd.DataFrame, tracks: pd.DataFrame, as_of: dt.date, *, n_workers: int | None = None
 ) -> ModesRun:
@@ -213,6 +220,7 @@ def fit_inputs(
     )
     table.insert(0, "as_of_date", as_of)
     rows = pa.Table.from_pandas(table, schema=LISTENING_MODES.schema, preserve_index=False)
+    why_not = dict(skipped)  # for the card: a served day adds who has no feature then
     run = _run(rows, fitted, skipped, joined, listeners)
     run.out.metrics = {"listening_modes": [row for u in fitted for row in _metrics(u)]}
     if fitted:
@@ -224,7 +232,7 @@ def fit_inputs(
             # What a day this fit serves shows without refitting (`served`).
             "silhouette": {u.user_id: u.silhouette for u in fitted},
             "curve": {u.user_id: u.curve for u in fitted},
-            "skipped": skipped,
+            "skipped": why_not,
         }
     return run
 

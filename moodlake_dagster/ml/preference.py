@@ -236,6 +236,13 @@ def model_inputs(plays: pd.DataFrame, tracks: pd.DataFrame) -> pd.DataFrame:
     return plays.merge(tracks[["track_id", *AUDIO]], on="track_id", how="left")
 
 
+def eligible(inputs: pd.DataFrame) -> list[str]:
+    """Listeners past the model's gates of size (plays, days with plays): one who passes them
+    since a fit could have a model now, so the retraining cadence refits for them."""
+    per = inputs.groupby("user_id")["play_date"].agg(["size", "nunique"])
+    return [str(u) for u in per.index[(per["size"] >= MIN_PLAYS) & (per["nunique"] >= 5)]]
+
+
 def fit_listeners(
     plays: pd.DataFrame, tracks: pd.DataFrame, as_of: dt.date, *, n_workers: int | None = None
 ) -> PreferenceRun:

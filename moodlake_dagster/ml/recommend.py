@@ -599,7 +599,7 @@ def recommend_all(
         },
         store_name=MATCH_MODEL,
         artifact=(matches or None) if stored is None else None,
-        card=MATCH_CARD,
+        card=dict(MATCH_CARD),  # the asset adds the fit's record to it
         metadata={"listeners": len(matches), "listeners_skipped": skipped, "rows": len(table)},
         empty_reason="no listener has enough plays with audio features",
     )
