@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from helpers import CATALOG_SAMPLE
+from test_preference_scale import preference_columns
 from test_recommend_scale import NO_NAMES, _silver_tracks
 
 from moodlake_dagster.demo.crowd import crowd
@@ -25,12 +26,7 @@ WEEKLY = Cadence(days=7, growth=0.1)
 def people() -> tuple[pd.DataFrame, pd.DataFrame, dt.date]:
     """Six generated listeners over 40 days, with what the preference model reads."""
     c = crowd(CATALOG_SAMPLE, listeners=6, days=40, seed=20251, farms=0)
-    plays = c.plays.assign(
-        shuffle=c._extra["shuffle"].astype(object).to_numpy(),
-        reason_start=c._extra["reason_start"].to_numpy(),
-        play_id=[f"p{i:07d}" for i in range(len(c.plays))],
-        dedup_key=c.plays["artist_name"] + "|" + c.plays["track_name"],
-    )
+    plays = preference_columns(c)
     return plays, _silver_tracks(c.tracks), plays["play_date"].max()
 
 

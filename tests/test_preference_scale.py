@@ -19,17 +19,22 @@ CATALOG = Path(__file__).parents[1] / "moodlake_dagster" / "demo_data" / "catalo
 AS_OF = dt.date(2025, 2, 10)
 
 
-@pytest.fixture(scope="module")
-def small_crowd() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Ten generated listeners over 40 days: most train, the lightest are refused, and one
-    lacks what an account-data export lacks (shuffle, start reason)."""
-    c = crowd(CATALOG, listeners=10, days=40, seed=20251, farms=0)
-    plays = c.plays.assign(
+def preference_columns(c) -> pd.DataFrame:
+    """A generated crowd's plays with the columns Silver plays give the preference model."""
+    return c.plays.assign(
         shuffle=c._extra["shuffle"].astype(object).to_numpy(),
         reason_start=c._extra["reason_start"].to_numpy(),
         play_id=[f"p{i:07d}" for i in range(len(c.plays))],
         dedup_key=c.plays["artist_name"] + "|" + c.plays["track_name"],
     )
+
+
+@pytest.fixture(scope="module")
+def small_crowd() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Ten generated listeners over 40 days: most train, the lightest are refused, and one
+    lacks what an account-data export lacks (shuffle, start reason)."""
+    c = crowd(CATALOG, listeners=10, days=40, seed=20251, farms=0)
+    plays = preference_columns(c)
     bare = plays["user_id"] == plays["user_id"].value_counts().idxmax()
     plays.loc[bare, ["shuffle", "reason_start"]] = None
     # Shuffled rows: the model must put each listener's plays back in time order itself.
