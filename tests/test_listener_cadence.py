@@ -15,9 +15,13 @@ from helpers import CATALOG_SAMPLE
 from test_preference_scale import preference_columns
 from test_recommend_scale import NO_NAMES, _silver_tracks
 
+from moodlake_dagster.assets.cadence import load_fit
 from moodlake_dagster.demo.crowd import crowd
 from moodlake_dagster.ml import cadence, modes, preference, recommend
 from moodlake_dagster.ml.cadence import Cadence
+from moodlake_dagster.ml.store import ModelStore
+from moodlake_dagster.resources import MoodlakeConfig
+from moodlake_dagster.settings import load_settings
 
 WEEKLY = Cadence(days=7, growth=0.1)
 
@@ -69,7 +73,8 @@ def test_new_audio_features_for_a_played_track_refit_the_preference_model(people
     )
     today = preference.model_inputs(plays, changed)
     why = cadence.refit_reason(record, today, preference.INPUT_COLUMNS, last, WEEKLY)
-    assert why is not None and why.startswith("its plays changed")
+    # The same count as the fit saw: only the digest of their content can tell.
+    assert why == f"its plays changed: {len(inputs):,} up to that day, as it saw, but not the same"
 
 
 def _late(plays: pd.DataFrame, before: int, fit_day: dt.date, last: dt.date) -> pd.DataFrame:
@@ -211,3 +216,16 @@ def test_a_new_listener_with_a_model_or_a_changed_catalog_refits_the_match_model
     pd.testing.assert_frame_equal(liked, today)
     why = cadence.refit_reason(record, today, columns, last, WEEKLY, catalog=other)
     assert why == "the catalog it drew its background tracks from changed"
+
+
+def test_a_stored_fit_that_cannot_be_read_is_refitted_and_says_why(tmp_path):
+    """The model store is a cache for serving: a damaged file means a refit, not a failed build."""
+    moodlake = MoodlakeConfig.from_settings(load_settings({"MOODLAKE_HOME": str(tmp_path)}))
+    day = dt.date(2025, 3, 1)
+    folder = ModelStore(tmp_path / "models").save(modes.STORE_NAME, day, {"u_a": 1}, card={})
+    record = cadence.Fitted(day, 1, "h", "l")
+    assert load_fit(moodlake, modes.STORE_NAME, record)[0] == {"u_a": 1}
+    (folder / "model.pickle").write_bytes(b"not a pickle")
+    model, card, why = load_fit(moodlake, modes.STORE_NAME, record)
+    assert model is None and card == {}
+    assert why.startswith("its stored listening_modes models could not be read (UnpicklingError")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -77,6 +78,19 @@ def record_refit(
     )
     out.card |= record.card()
     out.metadata["refitted_because"] = why
+
+
+ROWS_GONE = "the fit's rows are gone from the table"
+
+
+def load_fit(moodlake: MoodlakeConfig, name: str, fitted: Fitted) -> tuple[Any, dict, str | None]:
+    """(model, card, None) of the fit `fitted` records; (None, {}, why) where it cannot be
+    read: the store is a cache here, and a refit replaces what it held."""
+    try:
+        model, card = model_store(moodlake).load(name, fitted.as_of)
+    except Exception as err:
+        return None, {}, f"its stored {name} models could not be read ({err!r})"
+    return model, card, None
 
 
 def fit_rows(lake: LakeResource, table: Table, fitted: Fitted) -> pd.DataFrame | None:

@@ -6,11 +6,10 @@ import dagster as dg
 import pandas as pd
 
 from moodlake_dagster import model_plots
-from moodlake_dagster.assets.cadence import fit_rows, judge, record_refit
+from moodlake_dagster.assets.cadence import ROWS_GONE, fit_rows, judge, load_fit, record_refit
 from moodlake_dagster.assets.common import (
     ML_KINDS,
     metadata_on_last_day,
-    model_store,
     publish_model,
     table_asset,
 )
@@ -35,15 +34,12 @@ def modes_run(
     listeners = set(plays["user_id"])
     columns, gated = modes.INPUT_COLUMNS, modes.eligible(joined)
     fitted, why = judge(context, moodlake, modes.STORE_NAME, joined, columns, end, listeners=gated)
+    if fitted is not None and (rows := fit_rows(lake, LISTENING_MODES, fitted)) is None:
+        fitted, why = None, ROWS_GONE
     if fitted is not None:
-        why = "the fit's rows are gone from the table"
-        if (rows := fit_rows(lake, LISTENING_MODES, fitted)) is not None:
-            try:
-                models, card = model_store(moodlake).load(modes.STORE_NAME, fitted.as_of)
-            except Exception as err:  # the store is a cache here: a refit replaces it
-                why = f"its stored models could not be read ({err!r})"
-            else:
-                return modes.served(rows, models, card, joined, listeners, fitted, end)
+        models, card, why = load_fit(moodlake, modes.STORE_NAME, fitted)
+        if why is None:
+            return modes.served(rows, models, card, joined, listeners, fitted, end)
     run = modes.fit_inputs(joined, listeners, end)
     record_refit(run.out, joined, columns, end, why, listeners=gated)
     return run

@@ -6,7 +6,7 @@ import dagster as dg
 import pandas as pd
 
 from moodlake_dagster import model_plots
-from moodlake_dagster.assets.cadence import fit_rows, judge, record_refit
+from moodlake_dagster.assets.cadence import ROWS_GONE, fit_rows, judge, record_refit
 from moodlake_dagster.assets.common import (
     AUC_CHECK,
     ML_KINDS,
@@ -65,10 +65,10 @@ def preference_run(
     fitted, why = judge(
         context, moodlake, preference.STORE_NAME, inputs, columns, end, listeners=gated
     )
+    if fitted is not None and (rows := fit_rows(lake, PREFERENCE_MODEL, fitted)) is None:
+        fitted, why = None, ROWS_GONE
     if fitted is not None:
-        if (rows := fit_rows(lake, PREFERENCE_MODEL, fitted)) is not None:
-            return preference.served(rows, fitted, end, len(inputs))
-        why = "the fit's rows are gone from the table"
+        return preference.served(rows, fitted, end, len(inputs))
     run = preference.fit_inputs(inputs, end)
     record_refit(run.out, inputs, columns, end, why, listeners=gated)
     return run

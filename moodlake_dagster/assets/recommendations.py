@@ -1,10 +1,12 @@
 """The recommendations asset: mirror and coach lists per listener and day part."""
 
+import datetime as dt
+
 import dagster as dg
 import pandas as pd
 
 from moodlake_dagster import model_plots
-from moodlake_dagster.assets.cadence import judge, record_refit
+from moodlake_dagster.assets.cadence import judge, load_fit, record_refit
 from moodlake_dagster.assets.common import (
     ML_KINDS,
     metadata_on_last_day,
@@ -16,7 +18,7 @@ from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.inputs import fingerprint
 from moodlake_dagster.insights import preview
 from moodlake_dagster.ml import recommend
-from moodlake_dagster.ml.cadence import served_metadata
+from moodlake_dagster.ml.cadence import Fitted, served_metadata
 from moodlake_dagster.partitions import day_range
 from moodlake_dagster.resources import LakeResource, MoodlakeConfig
 from moodlake_dagster.tables import (
@@ -82,7 +84,13 @@ def als_suggestions(lake: LakeResource, end) -> pd.DataFrame:
     return lake.frame(ALS_RECOMMENDATIONS, [("as_of_date", "=", end)])
 
 
-def stored_matches(context, moodlake: MoodlakeConfig, liked, catalog: str, end):
+def stored_matches(
+    context: dg.AssetExecutionContext,
+    moodlake: MoodlakeConfig,
+    liked: pd.DataFrame,
+    catalog: str,
+    end: dt.date,
+) -> tuple[Fitted | None, dict | None, str | None]:
     """(the latest fit's record, its match models, None) where the retraining cadence lets
     that fit serve `end`; else (None, None, why the models are refitted)."""
     columns = recommend.INPUT_COLUMNS
@@ -91,11 +99,8 @@ def stored_matches(context, moodlake: MoodlakeConfig, liked, catalog: str, end):
     )
     if fitted is None:
         return None, None, why
-    try:
-        stored, _ = model_store(moodlake).load(recommend.MATCH_MODEL, fitted.as_of)
-    except Exception as err:  # the store is a cache here: a refit replaces what it held
-        return None, None, f"its stored match models could not be read ({err!r})"
-    return fitted, stored, None
+    stored, _, why = load_fit(moodlake, recommend.MATCH_MODEL, fitted)
+    return (fitted, stored, None) if why is None else (None, None, why)
 
 
 def show(run: recommend.Recommendations) -> None:
