@@ -216,6 +216,8 @@ def test_short_history_or_few_listeners_give_no_rows_and_say_why():
     few = churn.fit(plays, profiles, START + dt.timedelta(days=119))
     assert few.rows.num_rows == 0 and few.metrics == {"churn": []}
     assert "30 needed" in few.empty_reason
+    # Judged on the evaluation cutoff before any training cutoff is labelled.
+    assert few.metadata["n_eval"] == 20 and "n_train" not in few.metadata
     steady = frame([(f"u{u}", START + dt.timedelta(days=d)) for u in range(40) for d in range(120)])
     one = churn.fit(steady, None, START + dt.timedelta(days=119))
     assert one.rows.num_rows == 0 and "one class" in one.empty_reason

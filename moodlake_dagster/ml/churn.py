@@ -412,21 +412,24 @@ def _fit(
         return out
     c_eval = end - horizon
     cutoffs = list(range(c_eval - horizon, first + horizon - 1, -STEP))[::-1]
-    train = pd.concat([_labelled(daily, people, c, horizon) for c in cutoffs])
     test = _labelled(daily, people, c_eval, horizon)
     out.metadata = {
         "eval_cutoff": str(_date(c_eval)),
         "train_cutoffs": [str(_date(c)) for c in cutoffs],
-        "n_train": len(train),
         "n_eval": len(test),
     }
+    # The evaluation cutoff is judged first: a household's two listeners over ten years would
+    # otherwise label some 500 weekly cutoffs for a model that cannot be evaluated.
     problem = None
     if len(test) < MIN_EVAL:
         problem = f"{len(test)} labelled listeners at the evaluation cutoff; {MIN_EVAL} needed"
     elif test["churned"].nunique() < 2:
         problem = "every labelled listener at the evaluation cutoff is in one class"
-    elif train["churned"].nunique() < 2:
-        problem = "every training label is in one class"
+    else:
+        train = pd.concat([_labelled(daily, people, c, horizon) for c in cutoffs])
+        out.metadata["n_train"] = len(train)
+        if train["churned"].nunique() < 2:
+            problem = "every training label is in one class"
     if problem:
         out.empty_reason = f"churn not trained as of {as_of}: {problem}"
         return out
