@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.layout_engine import ConstrainedLayoutEngine  # noqa: E402
 
 from moodlake_dagster.vocabulary import DAY_PARTS  # noqa: E402
 
@@ -31,7 +32,9 @@ def preview(df: pd.DataFrame, rows: int = 10) -> dg.MetadataValue:
 
 def figure_md(fig: plt.Figure, alt: str) -> dg.MetadataValue:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    # A constrained layout fits its figure already; a tight box would draw it twice over.
+    tight = None if isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine) else "tight"
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches=tight)
     plt.close(fig)
     encoded = base64.b64encode(buffer.getvalue()).decode()
     return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{encoded})")

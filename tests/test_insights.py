@@ -4,6 +4,7 @@ the drawn values are read back from the figures and compared with the frames."""
 from __future__ import annotations
 
 import base64
+import struct
 
 import numpy as np
 import pandas as pd
@@ -34,6 +35,23 @@ def test_a_figure_is_embedded_as_a_png():
     assert md.startswith("![alt text](data:image/png;base64,")
     png = base64.b64decode(md.split(",", 1)[1].rstrip(")"))
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _png_size(md: str) -> tuple[int, int]:
+    png = base64.b64decode(md.split(",", 1)[1].rstrip(")"))
+    return struct.unpack(">II", png[16:24])
+
+
+def test_a_constrained_figure_is_drawn_at_its_size_and_others_are_trimmed():
+    from matplotlib.figure import Figure
+
+    constrained = Figure(figsize=(4, 3), layout="constrained")
+    constrained.subplots().plot([0, 1], [0, 1])
+    assert _png_size(insights.figure_md(constrained, "c").value) == (360, 270)  # 90 dpi
+    loose = Figure(figsize=(4, 3))
+    loose.subplots().plot([0, 1], [0, 1])
+    width, height = _png_size(insights.figure_md(loose, "l").value)
+    assert width < 360 and height < 270  # the white margin around it trimmed
 
 
 def test_the_day_part_grid_sums_the_main_users_plays():

@@ -4,7 +4,7 @@ from one cached read (Gold, platform)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 Key = TypeVar("Key")
@@ -28,3 +28,13 @@ def in_flight(
             yield key, result.result()
     finally:
         pool.shutdown(cancel_futures=True)
+
+
+def in_background(compute: Callable[[], Result]) -> Future[Result]:
+    """`compute` started now on a thread of its own, for a figure every table's metadata needs
+    but none of their queries waits on."""
+    pool = ThreadPoolExecutor(1, thread_name_prefix="query")
+    try:
+        return pool.submit(compute)
+    finally:
+        pool.shutdown(wait=False)
