@@ -108,7 +108,7 @@ def data_day_range(settings: Settings) -> tuple[dt.date, dt.date]:
     if not store.exists():
         raise SystemExit(f"MOODLAKE_LANDING={settings.landing} is not a folder")
     now = dt.datetime.now(dt.UTC)
-    span = play_day_span(store, now)
+    span = play_day_span(store, now, settings.file_summaries())
     if span is None:
         return now.date(), now.date()
     record_first_play_day(settings.home, span[0])

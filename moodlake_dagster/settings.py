@@ -338,6 +338,18 @@ class Settings(BaseSettings):
     def spark_state_dir(self) -> Path:
         return self.home / "spark"
 
+    @property
+    def landing_summaries(self) -> Path:
+        """What each landing history file held (ingest/file_summaries.py): a cache."""
+        return self.home / "cache" / "landing_files.json"
+
+    def file_summaries(self):
+        """The landing files' summaries, for the code that parses them now."""
+        from moodlake_dagster.fingerprints import code_version
+        from moodlake_dagster.ingest.file_summaries import FileSummaries
+
+        return FileSummaries(self.landing_summaries, code_version())
+
     def resolved_pseudonym_key(self) -> bytes:
         """The HMAC key for account pseudonyms.
 

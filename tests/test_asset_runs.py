@@ -105,6 +105,7 @@ def test_a_history_runs_totals_account_for_every_record():
         "records_outside_range": 7 + 2 + 1 - 7,
         "files": 2,
         "duplicate_files": 1,
+        "files_unread": 0,
         "ignored_files": ["me/notes.pdf"],
     }
     in_files_and_api = totals["records_in_files"] + len(run.api_plays) + len(run.api_bad)

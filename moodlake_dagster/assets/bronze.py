@@ -134,6 +134,7 @@ def listening_events(
         ingested_at=now,
         start=start,
         end=end,
+        summaries=settings.file_summaries(),
     )
     from_api, bad_api, carried = _api_plays(context, lake, (start, end), now)
     run = history.HistoryRun(batch, from_api, bad_api, start, end)

@@ -37,6 +37,7 @@ from typing import IO, TYPE_CHECKING, NamedTuple
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from moodlake_dagster.ingest.file_summaries import FileSummaries, FileSummary
 from moodlake_dagster.ingest.landing_store import LandingStore
 from moodlake_dagster.ingest.privacy import DROPPED_FIELDS, pseudonymize
 from moodlake_dagster.ingest.records import CHUNK_BYTES, BadRecord, iter_json_stream, safe_raw
@@ -140,6 +141,7 @@ class FileReport:
     bad: int = 0
     unknown_fields: Counter = field(default_factory=Counter)
     duplicate_of: str | None = None
+    unread: bool = False  # accounted for from its summary: nothing in it on the run's days
 
 
 class HistoryBatch:
@@ -471,13 +473,15 @@ def parse_history(
     ingested_at: dt.datetime,
     start: dt.date = dt.date.min,
     end: dt.date = dt.date.max,
+    summaries: FileSummaries | None = None,
 ) -> HistoryBatch:
     """Parse every history file under `landing`; each record lands or is quarantined.
 
     Files are streamed, never read whole. Only the rows of the days [start, end] are kept
     (as Arrow record batches), and only the bad records of those days or of no readable day:
     a run over those days owns nothing else (`HistoryRun`), and every record still counts in
-    its file's `records`, so a one-day run of a big file holds one day of it.
+    its file's `records`, so a one-day run of a big file holds one day of it. With
+    `summaries`, a file with nothing on those days is accounted for from its summary, unread.
     """
     files, passed = discover_history_files(landing)
     bad: list[BadRecord] = []
@@ -510,6 +514,19 @@ def parse_history(
         first = seen_hashes.setdefault(report.sha256, source)
         report.duplicate_of = first if first != source else None
         reports.append(report)
+        # A duplicate's records are judged against another file: it is always read.
+        remembers = summaries is not None and not report.duplicate_of
+        known = summaries.get(digest, fmt) if remembers else None
+        if known is not None and known.can_pass_over(start, end):
+            report.records, report.bad, report.unread = known.records, known.bad, True
+            report.unknown_fields.update(known.unknown_fields)
+            if known.play_days:
+                first_day, last_day = (
+                    min(first_day, known.play_days[0]),
+                    max(last_day, known.play_days[1]),
+                )
+            continue
+        summary = FileSummary()
         folder_user = pseudonymize(account_label(file.location, default_user), key)
         with file.open() as stream:  # UTF-8; a re-saved file's BOM is dropped
             for index, (value, error, raw) in enumerate(iter_json_stream(stream)):
@@ -519,6 +536,7 @@ def parse_history(
                         BadRecord(source, None if raw is None else index, error, safe_raw(raw))
                     )
                     report.bad += 1
+                    summary.saw(None, landed=False)
                     continue
                 try:
                     row = conform(value, fmt, now)
@@ -526,6 +544,7 @@ def parse_history(
                     day = record_day(value, fmt, now)
                     keep_bad(BadRecord(source, index, str(err), safe_raw(value), day))
                     report.bad += 1
+                    summary.saw(day, landed=False)
                     continue
                 if report.duplicate_of:
                     reason = f"duplicate file: byte-identical to {report.duplicate_of}"
@@ -536,6 +555,7 @@ def parse_history(
                 report.unknown_fields.update(unknown)
                 day = row["play_date"]
                 first_day, last_day = min(first_day, day), max(last_day, day)
+                summary.saw(day, landed=True)
                 if not start <= day <= end:
                     continue
                 username = value.get("username")
@@ -554,6 +574,12 @@ def parse_history(
                 if len(pending) >= BATCH_ROWS:
                     batches.append(pa.RecordBatch.from_pylist(pending, LISTENING_EVENTS.schema))
                     pending = []
+        if remembers:
+            summary.records, summary.bad = report.records, report.bad
+            summary.unknown_fields = Counter(report.unknown_fields)
+            summaries.put(digest, fmt, summary)
+    if summaries is not None:
+        summaries.save()
     if pending:
         batches.append(pa.RecordBatch.from_pylist(pending, LISTENING_EVENTS.schema))
     passed_over = [PassedOver(lineage_path(PurePosixPath(p), key), why) for p, why in passed]
@@ -569,10 +595,13 @@ def parse_history(
 
 
 def play_day_span(
-    landing: LandingStore | Path | str, now: dt.datetime
+    landing: LandingStore | Path | str,
+    now: dt.datetime,
+    summaries: FileSummaries | None = None,
 ) -> tuple[dt.date, dt.date] | None:
     """First and last play day of the records that would land (None: none would), with no
-    row kept: every file is streamed and judged as `parse_history` judges it."""
+    row kept: every file is streamed and judged as `parse_history` judges it (or taken from
+    its summary)."""
     batch = parse_history(
         landing,
         key=b"range-scan",
@@ -582,6 +611,7 @@ def play_day_span(
         ingested_at=now,
         start=dt.date.max,
         end=dt.date.min,
+        summaries=summaries,
     )
     return batch.play_days
 
@@ -763,6 +793,8 @@ class HistoryRun:
             - bad,
             "files": len(self.batch.files),
             "duplicate_files": sum(1 for f in self.batch.files if f.duplicate_of),
+            # Accounted for from their summaries: nothing in them on the run's days.
+            "files_unread": sum(1 for f in self.batch.files if f.unread),
             "ignored_files": self.batch.ignored_files,
         }
 
