@@ -15,7 +15,10 @@ read from /proc and its peak kept, by role:
 With `--new-day`, the build stops a day short of the crowd's last day, then builds that day
 alone as a daily run would, served by the stored per-listener and ALS fits where the retraining
 cadence lets them (ml/cadence.py), and then the same day again with `--force`, which refits
-every model: what the day would cost without the cadence.
+every model: what the day would cost without the cadence (`--no-forced` leaves that out). With
+`--new-file` as well, the last day's plays are held back from the generated files and land as a
+new file per listener before that day's build, as a new export does (the files of the days
+before are then accounted for from their summaries, unread: ingest/file_summaries.py).
 
 A role's peak is the highest sum over its processes at one sample. Issue 11 targets the
 1,000-listener build at ≤ 5 min; issue 19 wants the build process's peak not to grow with the
@@ -23,7 +26,7 @@ plays. Figures are printed and written to benchmarks/results/crowd_build.json un
 "<listeners>x<days>-<local|N workers>", next to earlier runs.
 
     .venv/bin/python benchmarks/crowd_build_benchmark.py [--listeners 1000] [--days 95]
-        [--cluster-workers 2] [--new-day]
+        [--cluster-workers 2] [--new-day [--new-file] [--no-forced]]
 """
 
 from __future__ import annotations
@@ -203,6 +206,23 @@ def last_day(landing: Path) -> dt.date:
     return dt.date.fromisoformat(max(stamps)[:10])
 
 
+NEW_FILE = "Streaming_History_Audio_new_day_GENERATED.json"
+
+
+def hold_back(landing: Path, day: dt.date) -> dict[Path, list[dict]]:
+    """Take `day`'s plays out of every generated history file: {folder: its held records}."""
+    held: dict[Path, list[dict]] = {}
+    for path in sorted(landing.rglob("*.json")):
+        if "History" not in path.name:
+            continue
+        records = json.loads(path.read_text())
+        taken = [r for r in records if r["ts"][:10] == day.isoformat()]
+        if taken:
+            held.setdefault(path.parent, []).extend(taken)
+            path.write_text(json.dumps([r for r in records if r["ts"][:10] != day.isoformat()]))
+    return held
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--listeners", type=int, default=1000)
@@ -215,6 +235,8 @@ def main() -> int:
         action="store_true",
         help="build to the day before the last, then the last day served and forced",
     )
+    parser.add_argument("--new-file", action="store_true", help="the last day lands as new files")
+    parser.add_argument("--no-forced", action="store_true", help="no forced rebuild of the day")
     parser.add_argument(
         "--plays-only",
         action="store_true",
@@ -269,11 +291,16 @@ def main() -> int:
                 figures[f"plays_{way}"] = build(env, home, "--select", "silver/plays", "--force")
         elif args.new_day:
             last = last_day(home / "landing")
+            held = hold_back(home / "landing", last) if args.new_file else {}
             before = (last - dt.timedelta(days=1)).isoformat()
             figures["cold_to_day_before"] = build(env, home, "--end", before)
+            for folder, records in held.items():
+                (folder / NEW_FILE).write_text(json.dumps(records))
+            figures["new_day_plays"] = sum(map(len, held.values())) if held else None
             day = ("--start", last.isoformat(), "--end", last.isoformat())
             figures["new_day"] = build(env, home, *day)
-            figures["new_day_forced"] = build(env, home, *day, "--force")
+            if not args.no_forced:
+                figures["new_day_forced"] = build(env, home, *day, "--force")
         else:
             figures |= build(env, home)
             figures["target_s"] = 300 if args.listeners <= 1000 else None
@@ -289,6 +316,7 @@ def main() -> int:
         + (f"{args.cluster_workers}workers" if args.cluster_workers else "local")
         + ("-plays" if args.plays_only else "")
         + ("-new-day" if args.new_day else "")
+        + ("-new-file" if args.new_day and args.new_file else "")
     )
     kept = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     RESULTS.parent.mkdir(exist_ok=True)
