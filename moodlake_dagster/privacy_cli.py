@@ -189,6 +189,8 @@ def _landing(settings: Settings, listener: Listener, delete: bool) -> None:
         done = rights.erase_landing(settings.landing, listener, key)
         if done.files:
             print(f"  landing: {len(done.files)} file(s) deleted")
+            # Counts and days only, but of their files: the next build summarises what is left.
+            settings.landing_summaries.unlink(missing_ok=True)
         for path, n in sorted(done.rows.items()):
             print(f"  landing: {path.name}: {_rows(n)} removed, the other rows kept")
     elif files or profiles:

@@ -344,11 +344,15 @@ class Settings(BaseSettings):
         return self.home / "cache" / "landing_files.json"
 
     def file_summaries(self):
-        """The landing files' summaries, for the code that parses them now."""
+        """The landing files' summaries, for the code (and Python) that parses them now."""
+        import platform
+
         from moodlake_dagster.fingerprints import code_version
         from moodlake_dagster.ingest.file_summaries import FileSummaries
 
-        return FileSummaries(self.landing_summaries, code_version())
+        return FileSummaries(
+            self.landing_summaries, f"{code_version()}-{platform.python_version()}"
+        )
 
     def resolved_pseudonym_key(self) -> bytes:
         """The HMAC key for account pseudonyms.

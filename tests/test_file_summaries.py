@@ -138,3 +138,65 @@ def test_summaries_keep_only_the_files_still_landed(tmp_path):
     (root / "me" / "Streaming_History_Audio_2024.json").unlink()
     parse(root, dt.date(2026, 10, 7), FileSummaries(path, CODE))
     assert len(json.loads(path.read_text())["files"]) == 2
+
+
+def test_a_day_with_only_a_bad_record_of_a_remembered_file_reads_it(tmp_path):
+    root = landing(tmp_path)
+    old = root / "me" / "Streaming_History_Audio_2024.json"
+    records = json.loads(old.read_text()) + [record("2024-04-02", ms_played="lots")]
+    old.write_text(json.dumps(records))  # its only record of 2024-04-02 is a bad one
+    path = tmp_path / "summaries.json"
+    parse(root, dt.date(2026, 10, 5), FileSummaries(path, CODE))
+    day = dt.date(2024, 4, 2)
+    remembered = parse(root, day, FileSummaries(path, CODE))
+    same(remembered, parse(root, day))
+    assert [r.record_date for r in remembered.bad if r.record_date] == [day]
+
+
+def test_a_duplicate_file_is_read_not_taken_from_its_originals_summary(tmp_path):
+    root = landing(tmp_path)
+    original = root / "me" / "Streaming_History_Audio_2026.json"
+    path = tmp_path / "summaries.json"
+    parse(root, dt.date(2026, 10, 5), FileSummaries(path, CODE))
+    (root / "me" / "Streaming_History_Audio_2026_2.json").write_bytes(original.read_bytes())
+    day = dt.date(2026, 10, 7)
+    remembered = parse(root, day, FileSummaries(path, CODE))
+    same(remembered, parse(root, day))
+    duplicate = next(f for f in remembered.files if f.duplicate_of)
+    assert not duplicate.unread and duplicate.bad == 30  # every record a duplicate's
+    assert sum("duplicate file" in r.reason for r in remembered.bad) == 1  # the day's one
+
+
+def test_a_run_with_an_earlier_clock_reads_the_file_again(tmp_path):
+    root = landing(tmp_path)
+    path = tmp_path / "summaries.json"
+    parse(root, dt.date(2026, 10, 5), FileSummaries(path, CODE))
+    earlier = NOW - dt.timedelta(days=400)  # the 2026 plays lie in this clock's future
+    batch = parse_history(
+        root,
+        key=KEY,
+        default_user="me",
+        now=earlier,
+        batch_id="b",
+        ingested_at=earlier,
+        start=dt.date(2024, 3, 2),
+        end=dt.date(2024, 3, 2),
+        summaries=FileSummaries(path, CODE),
+    )
+    assert not any(f.unread for f in batch.files)
+
+
+def test_the_summaries_name_no_listener_and_no_file(tmp_path):
+    folder = tmp_path / "landing" / "alice.smith"
+    folder.mkdir(parents=True)
+    plays = [
+        record(f"2024-03-{d:02d}", username="alice.smith", ip_addr="203.0.113.7")
+        for d in range(1, 5)
+    ]
+    (folder / "endsong_0.json").write_text(json.dumps(plays))
+    path = tmp_path / "summaries.json"
+    parse(tmp_path / "landing", dt.date(2024, 3, 2), FileSummaries(path, CODE))
+    text = path.read_text()
+    assert json.loads(text)["files"]  # remembered
+    for clear in ("alice", "203.0.113.7", "endsong_0.json", "landing"):
+        assert clear not in text

@@ -562,3 +562,17 @@ def test_one_new_day_rewrites_only_the_local_days_it_reaches(lake):
     pd.testing.assert_frame_equal(kept_before, kept_after)
     # The rewritten days hold what they held: the same plays, computed again.
     assert redone_after["plays"].sum() == redone_before["plays"].sum() > 0
+
+
+def test_the_second_run_accounts_for_files_without_its_days_unread(lake):
+    """The first run read every landing file; the ranged run took the summaries of the files
+    with no record on its days (ingest/file_summaries.py) and accounts for the same records."""
+
+    def bronze(result):
+        events = materializations(result)["listening_events"]
+        return next(m.metadata for m in events if "files_unread" in m.metadata)
+
+    first, second = bronze(lake["single"]), bronze(lake["ranged"])
+    assert first["files_unread"].value == 0
+    assert 0 < second["files_unread"].value < second["files"].value
+    assert second["records_in_files"].value == first["records_in_files"].value > 0

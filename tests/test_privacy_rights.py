@@ -216,8 +216,11 @@ def test_after_an_erase_no_file_holds_them_and_bob_is_untouched(lake):
 
 
 def test_a_later_erase_with_landing_deletes_the_files_that_would_bring_them_back(lake):
+    summaries = lake["home"] / "cache" / "landing_files.json"  # counts and days of their file
+    assert summaries.is_file()
     code, printed = run_cli("privacy", "erase", "--user", ALICE_NAME, "--yes", "--landing")
     assert code == 0, printed
     assert "landing: 1 file(s) deleted" in printed
+    assert not summaries.exists()
     assert not any((lake["root"] / "landing" / ALICE_NAME).iterdir())
     assert any((lake["root"] / "landing" / BOB_NAME).iterdir())

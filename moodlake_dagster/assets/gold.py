@@ -7,6 +7,7 @@ snapshot), which Spark then caches once instead of each table's step scanning a 
 
 import functools
 from collections.abc import Callable
+from concurrent import futures
 from dataclasses import dataclass
 
 import dagster as dg
@@ -53,6 +54,7 @@ class GoldInputs:
         return self._coverage.result()
 
     def release(self) -> None:
+        futures.wait([self._coverage])  # no query of this step outlives it
         for frame in (self.sessions, self.engagement, self.enriched, self.tracks, self.plays):
             frame.unpersist()
 
@@ -164,6 +166,7 @@ GOLD_TABLES = {
 def _publish(
     lake: LakeResource, inputs: GoldInputs, spec: GoldTable, table: pa.Table
 ) -> dg.MaterializeResult:
+    coverage = inputs.coverage  # before anything is written: its failure is the step's
     uri = lake.replace_range(spec.table, table, inputs.start, inputs.end, inputs=inputs.fingerprint)
     df = table.to_pandas()
     metadata = {
@@ -173,7 +176,7 @@ def _publish(
         "preview": insights.preview(df),
         **spec.table.columns(table.schema),
         # Every mood figure rests on the plays with audio features: say how many there are.
-        **inputs.coverage,
+        **coverage,
     }
     if len(df):
         metadata |= spec.extra(df) | {"plot": insights.figure_md(spec.plot(df), spec.table.name)}
@@ -220,9 +223,10 @@ def gold_tables(context: dg.AssetExecutionContext, lake: LakeResource, spark: Sp
         yield from unchanged
         return
     inputs = GoldInputs(context, lake, spark, fingerprint)
+    built = in_flight((spec, functools.partial(spec.build, inputs)) for spec in selected)
     try:
-        built = in_flight((spec, functools.partial(spec.build, inputs)) for spec in selected)
         for spec, table in built:
             yield _publish(lake, inputs, spec, table)
     finally:
+        built.close()  # the queries still in flight finish or are cancelled first
         inputs.release()

@@ -271,7 +271,10 @@ def platform_tables(
         yield from (skipped for skipped in unchanged if skipped)
         changed = [s for s, skipped in zip(selected, unchanged, strict=True) if not skipped]
         built = in_flight((spec, functools.partial(spec.build, inputs)) for spec in changed)
-        for spec, rows in built:
-            yield _publish(lake, inputs, spec, prints[spec.table], rows)
+        try:
+            for spec, rows in built:
+                yield _publish(lake, inputs, spec, prints[spec.table], rows)
+        finally:
+            built.close()  # the queries still in flight finish or are cancelled first
     finally:
         inputs.release()

@@ -37,6 +37,7 @@ class FileSummary:
     play_days: Span | None = None  # the days of its landed plays
     dated: Span | None = None  # the days of every record that has one, landed or bad
     undated_bad: int = 0
+    read_at: dt.datetime | None = None  # the clock of the run that read it
 
     def saw(self, day: dt.date | None, *, landed: bool) -> None:
         """One record of the file: a landed play on `day`, or a bad record (`day` None where
@@ -48,9 +49,11 @@ class FileSummary:
         if landed:
             self.play_days = _widen(self.play_days, day)
 
-    def can_pass_over(self, start: dt.date, end: dt.date) -> bool:
-        """Whether a run over [start, end] may take this summary instead of reading the file."""
-        if self.undated_bad:
+    def can_pass_over(self, start: dt.date, end: dt.date, now: dt.datetime) -> bool:
+        """Whether a run over [start, end] at `now` may take this summary instead of reading
+        the file. A clock behind the one that read it could find some of its plays in the
+        future."""
+        if self.undated_bad or self.read_at is None or now < self.read_at:
             return False
         return self.dated is None or self.dated[1] < start or self.dated[0] > end
 
@@ -62,6 +65,7 @@ class FileSummary:
             "play_days": _span_json(self.play_days),
             "dated": _span_json(self.dated),
             "undated_bad": self.undated_bad,
+            "read_at": self.read_at.isoformat() if self.read_at else None,
         }
 
     @classmethod
@@ -73,6 +77,7 @@ class FileSummary:
             play_days=_span(data["play_days"]),
             dated=_span(data["dated"]),
             undated_bad=int(data["undated_bad"]),
+            read_at=dt.datetime.fromisoformat(data["read_at"]) if data.get("read_at") else None,
         )
 
 
@@ -108,7 +113,7 @@ class FileSummaries:
             return {key: FileSummary.from_json(s) for key, s in data["files"].items()}
         except FileNotFoundError:
             return {}
-        except (ValueError, KeyError, TypeError) as err:  # a cache: read the files instead
+        except Exception as err:  # a cache: the files are read instead
             log.warning(f"file summaries in {self.path} unreadable ({err!r}): reading every file")
             return {}
 
@@ -125,8 +130,14 @@ class FileSummaries:
         """Keep the summaries of the files this run saw (a file gone from the landing folder
         takes its summary with it), written whole or not at all."""
         data = {"code": self.code, "files": {k: s.to_json() for k, s in self._seen.items()}}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=".summaries-")
-        with os.fdopen(fd, "w") as out:
-            json.dump(data, out)
-        os.replace(temp, self.path)
+        temp = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=".summaries-")
+            with os.fdopen(fd, "w") as out:
+                json.dump(data, out)
+            os.replace(temp, self.path)
+        except OSError as err:  # a cache: the next run reads the files again
+            log.warning(f"file summaries not saved to {self.path} ({err!r})")
+            if temp is not None:
+                Path(temp).unlink(missing_ok=True)

@@ -517,7 +517,7 @@ def parse_history(
         # A duplicate's records are judged against another file: it is always read.
         remembers = summaries is not None and not report.duplicate_of
         known = summaries.get(digest, fmt) if remembers else None
-        if known is not None and known.can_pass_over(start, end):
+        if known is not None and known.can_pass_over(start, end, now):
             report.records, report.bad, report.unread = known.records, known.bad, True
             report.unknown_fields.update(known.unknown_fields)
             if known.play_days:
@@ -526,7 +526,7 @@ def parse_history(
                     max(last_day, known.play_days[1]),
                 )
             continue
-        summary = FileSummary()
+        summary = FileSummary(read_at=now)
         folder_user = pseudonymize(account_label(file.location, default_user), key)
         with file.open() as stream:  # UTF-8; a re-saved file's BOM is dropped
             for index, (value, error, raw) in enumerate(iter_json_stream(stream)):
