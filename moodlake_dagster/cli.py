@@ -99,6 +99,7 @@ def data_day_range(settings: Settings) -> tuple[dt.date, dt.date]:
 
     The first is recorded as where the daily partitions begin (see partitions.py)."""
     from moodlake_dagster.demo.landing import ensure_demo_landing
+    from moodlake_dagster.ingest import file_summaries
     from moodlake_dagster.ingest.history import play_day_span
     from moodlake_dagster.ingest.landing_store import LandingStore
 
@@ -108,7 +109,7 @@ def data_day_range(settings: Settings) -> tuple[dt.date, dt.date]:
     if not store.exists():
         raise SystemExit(f"MOODLAKE_LANDING={settings.landing} is not a folder")
     now = dt.datetime.now(dt.UTC)
-    span = play_day_span(store, now, settings.file_summaries())
+    span = play_day_span(store, now, file_summaries.kept_at(settings.landing_summaries))
     if span is None:
         return now.date(), now.date()
     record_first_play_day(settings.home, span[0])

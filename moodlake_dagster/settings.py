@@ -343,17 +343,6 @@ class Settings(BaseSettings):
         """What each landing history file held (ingest/file_summaries.py): a cache."""
         return self.home / "cache" / "landing_files.json"
 
-    def file_summaries(self):
-        """The landing files' summaries, for the code (and Python) that parses them now."""
-        import platform
-
-        from moodlake_dagster.fingerprints import code_version
-        from moodlake_dagster.ingest.file_summaries import FileSummaries
-
-        return FileSummaries(
-            self.landing_summaries, f"{code_version()}-{platform.python_version()}"
-        )
-
     def resolved_pseudonym_key(self) -> bytes:
         """The HMAC key for account pseudonyms.
 

@@ -8,7 +8,7 @@ from moodlake_dagster.assets.common import log_problems, metadata_on_last_day, t
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
 from moodlake_dagster.checks import empty_result, validate
 from moodlake_dagster.demo.landing import ensure_demo_landing
-from moodlake_dagster.ingest import catalog, history
+from moodlake_dagster.ingest import catalog, file_summaries, history
 from moodlake_dagster.ingest.api import api_events, carry_over_api_rows
 from moodlake_dagster.ingest.landing_store import LandingStore
 from moodlake_dagster.ingest.records import BadRecord, quarantine_table
@@ -134,7 +134,7 @@ def listening_events(
         ingested_at=now,
         start=start,
         end=end,
-        summaries=settings.file_summaries(),
+        summaries=file_summaries.kept_at(settings.landing_summaries),
     )
     from_api, bad_api, carried = _api_plays(context, lake, (start, end), now)
     run = history.HistoryRun(batch, from_api, bad_api, start, end)

@@ -19,10 +19,13 @@ import datetime as dt
 import json
 import logging
 import os
+import platform
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from moodlake_dagster.fingerprints import code_version
 
 log = logging.getLogger(__name__)
 
@@ -141,3 +144,9 @@ class FileSummaries:
             log.warning(f"file summaries not saved to {self.path} ({err!r})")
             if temp is not None:
                 Path(temp).unlink(missing_ok=True)
+
+
+def kept_at(path: Path) -> FileSummaries:
+    """The summaries kept at `path` (`Settings.landing_summaries`), for the code and the
+    Python that parse the files now."""
+    return FileSummaries(path, f"{code_version()}-{platform.python_version()}")
