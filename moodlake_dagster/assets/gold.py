@@ -8,6 +8,7 @@ snapshot), which Spark then caches once instead of each table's step scanning a 
 import functools
 from collections.abc import Callable
 from concurrent import futures
+from contextlib import closing
 from dataclasses import dataclass
 
 import dagster as dg
@@ -225,8 +226,9 @@ def gold_tables(context: dg.AssetExecutionContext, lake: LakeResource, spark: Sp
     inputs = GoldInputs(context, lake, spark, fingerprint)
     built = in_flight((spec, functools.partial(spec.build, inputs)) for spec in selected)
     try:
-        for spec, table in built:
-            yield _publish(lake, inputs, spec, table)
+        # Closed before the release: the queries still in flight finish or are cancelled first.
+        with closing(built):
+            for spec, table in built:
+                yield _publish(lake, inputs, spec, table)
     finally:
-        built.close()  # the queries still in flight finish or are cancelled first
         inputs.release()

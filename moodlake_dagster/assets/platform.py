@@ -6,6 +6,7 @@ and country."""
 import datetime as dt
 import functools
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -270,11 +271,10 @@ def platform_tables(
     try:
         yield from (skipped for skipped in unchanged if skipped)
         changed = [s for s, skipped in zip(selected, unchanged, strict=True) if not skipped]
+        # Closed before the release: the queries still in flight finish or are cancelled first.
         built = in_flight((spec, functools.partial(spec.build, inputs)) for spec in changed)
-        try:
+        with closing(built):
             for spec, rows in built:
                 yield _publish(lake, inputs, spec, prints[spec.table], rows)
-        finally:
-            built.close()  # the queries still in flight finish or are cancelled first
     finally:
         inputs.release()
