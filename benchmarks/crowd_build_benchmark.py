@@ -20,7 +20,9 @@ every model: what the day would cost without the cadence (`--no-forced` leaves t
 new file per listener before that day's build, as a new export does (the files of the days
 before are then accounted for from their summaries, unread: ingest/file_summaries.py).
 
-A role's peak is the highest sum over its processes at one sample. Issue 11 targets the
+A role's peak is the highest sum over its processes at one sample. Each step's figures
+(`steps_memory_mib`) are the roles' peaks while it ran and `build_growth`, how far it raised the
+build process above where it began: which steps the build's memory follows. Issue 11 targets the
 1,000-listener build at ≤ 5 min; issue 19 wants the build process's peak not to grow with the
 plays. Figures are printed and written to benchmarks/results/crowd_build.json under
 "<listeners>x<days>-<local|N workers>", next to earlier runs.
@@ -77,6 +79,8 @@ class MemoryWatch:
         self.build_pid = build_pid
         self._marker = f"MOODLAKE_HOME={home}\0".encode()
         self.peak_kib: dict[str, int] = {}
+        # Every sample, by role: (unix time, KiB), to find each step's peak afterwards.
+        self.series: dict[str, list[tuple[float, int]]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -115,12 +119,34 @@ class MemoryWatch:
             for pid, (parent, cmdline, rss) in procs.items():
                 if role := self._role(pid, parent, cmdline):
                     totals[role] = totals.get(role, 0) + rss
+            now = time.time()
             for role, kib in totals.items():
                 self.peak_kib[role] = max(self.peak_kib.get(role, 0), kib)
+                self.series.setdefault(role, []).append((now, kib))
             self._stop.wait(SAMPLE_S)
 
     def peaks_mib(self) -> dict[str, float]:
         return {role: round(kib / 1024, 1) for role, kib in sorted(self.peak_kib.items())}
+
+    def step_memory_mib(self, windows: dict[str, tuple[float, float]]) -> dict[str, dict]:
+        """Each step's peak per role while it ran, and how far the build process grew in it.
+
+        A step shorter than a sample is judged by the samples either side of it. Freed memory is
+        not always handed back to the system, so a step's growth is what it added to the high
+        water mark, and a later step may peak on memory an earlier one left behind."""
+        memory = {}
+        for step, (start, end) in windows.items():
+            figures = {}
+            for role, samples in sorted(self.series.items()):
+                during = [kib for t, kib in samples if start - SAMPLE_S <= t <= end + SAMPLE_S]
+                if during:
+                    figures[f"{role}_peak"] = round(max(during) / 1024, 1)
+            build = self.series.get("build", [])
+            before = [kib for t, kib in build if t <= start] or [kib for _, kib in build[:1]]
+            if before and "build_peak" in figures:
+                figures["build_growth"] = round(figures["build_peak"] - before[-1] / 1024, 1)
+            memory[step] = figures
+        return memory
 
 
 def moodlake(env: dict, *args: str) -> str:
@@ -156,11 +182,13 @@ def build(env: dict, home: Path, *args: str) -> dict:
             "failed": failed,
             "peak_memory_mib": watch.peaks_mib(),
         }
+    windows = step_windows([db for db in run_logs(home) if db not in earlier])
     return {
         "build_s": round(seconds, 1),
         "stages_s": stage_seconds(out),
-        "steps_s": step_seconds([db for db in run_logs(home) if db not in earlier]),
+        "steps_s": {step: round(end - start, 1) for step, (start, end) in windows.items()},
         "peak_memory_mib": watch.peaks_mib(),
+        "steps_memory_mib": watch.step_memory_mib(windows),
     }
 
 
@@ -169,9 +197,15 @@ def run_logs(home: Path) -> list[Path]:
     return sorted((home / "dagster" / "history" / "runs").glob("*-*.db"))
 
 
-def step_seconds(runs: list[Path]) -> dict[str, float]:
-    """Wall seconds of each step of these runs, from their event logs."""
-    seconds, started = {}, {}
+def _unix(stamp: str) -> float:
+    """An event log time stamp (naive UTC) as unix time."""
+    when = dt.datetime.fromisoformat(stamp)
+    return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).timestamp()
+
+
+def step_windows(runs: list[Path]) -> dict[str, tuple[float, float]]:
+    """When each step of these runs started and ended (unix time), from their event logs."""
+    windows, started = {}, {}
     for db in runs:
         with sqlite3.connect(db) as con:
             rows = con.execute(
@@ -179,12 +213,11 @@ def step_seconds(runs: list[Path]) -> dict[str, float]:
                 "dagster_event_type in ('STEP_START', 'STEP_SUCCESS', 'STEP_FAILURE') order by id"
             ).fetchall()
         for step, kind, stamp in rows:
-            stamp = dt.datetime.fromisoformat(stamp).timestamp()
             if kind == "STEP_START":
-                started[step] = stamp
+                started[step] = _unix(stamp)
             else:
-                seconds[step] = round(stamp - started[step], 1)
-    return seconds
+                windows[step] = (started[step], _unix(stamp))
+    return windows
 
 
 def stage_seconds(out: str) -> dict[str, float]:

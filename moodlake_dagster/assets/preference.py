@@ -96,7 +96,7 @@ def preference_model(
     inputs = fingerprint(PREFERENCE_MODEL, lake, settings, start, end)
     if skipped := skip_if_unchanged(context, lake, [PREFERENCE_MODEL], inputs):
         return skipped
-    plays = lake.frame(PLAYS, [("play_date", "<=", end)])
+    plays = lake.frame(PLAYS, [("play_date", "<=", end)], preference.PLAY_COLUMNS)
     plays = training_plays(plays, include_api_plays=settings.api_plays_in_training)
     run = preference_run(context, lake, moodlake, plays, end)
     for level, message in run.log:

@@ -93,6 +93,14 @@ INPUT_COLUMNS = (
     "reason_start",
     *AUDIO,
 )
+# What the model reads of Silver plays: the inputs above but the audio features (the tracks
+# give those), the track to join them on, and the source (training_plays' policy). Not every
+# column: a thousand listeners' plays in full weigh gigabytes, and sorting them all costs more.
+PLAY_COLUMNS = [
+    "track_id",
+    "source_format",
+    *(c for c in INPUT_COLUMNS if c not in AUDIO),
+]
 
 
 class CannotTrain(ValueError):
