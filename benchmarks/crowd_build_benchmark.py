@@ -131,20 +131,21 @@ class MemoryWatch:
     def step_memory_mib(self, windows: dict[str, tuple[float, float]]) -> dict[str, dict]:
         """Each step's peak per role while it ran, and how far the build process grew in it.
 
-        A step shorter than a sample is judged by the samples either side of it. Freed memory is
-        not always handed back to the system, so a step's growth is what it added to the high
-        water mark, and a later step may peak on memory an earlier one left behind."""
+        A step shorter than a sample is judged by the samples either side of it. Growth is the
+        build process's peak in the step less its last sample before the step began (its first
+        sample, for a step that began before any): a later step may peak on memory an earlier
+        one left behind, so compare growths, not peaks."""
         memory = {}
+        build = self.series.get("build", [])
         for step, (start, end) in windows.items():
             figures = {}
             for role, samples in sorted(self.series.items()):
                 during = [kib for t, kib in samples if start - SAMPLE_S <= t <= end + SAMPLE_S]
                 if during:
                     figures[f"{role}_peak"] = round(max(during) / 1024, 1)
-            build = self.series.get("build", [])
-            before = [kib for t, kib in build if t <= start] or [kib for _, kib in build[:1]]
-            if before and "build_peak" in figures:
-                figures["build_growth"] = round(figures["build_peak"] - before[-1] / 1024, 1)
+            if "build_peak" in figures:
+                began = next((kib for t, kib in reversed(build) if t <= start), build[0][1])
+                figures["build_growth"] = round(figures["build_peak"] - began / 1024, 1)
             memory[step] = figures
         return memory
 

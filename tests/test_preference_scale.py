@@ -124,3 +124,16 @@ def test_parallel_serial_and_the_old_loop_give_the_same_table(small_crowd):
         np.testing.assert_array_equal(
             r_serial.model.predict_proba(X[:, cols]), r_spread.model.predict_proba(X[:, cols])
         )
+
+
+def test_the_columns_it_reads_of_silver_plays_give_the_same_table(small_crowd):
+    """The asset reads `PLAY_COLUMNS` of Silver plays, not every column: the table must be the
+    one every column gives, and a column the features need must not be left out."""
+    plays, tracks = small_crowd
+    plays = plays.assign(source_format="extended")
+    read = plays[preference.PLAY_COLUMNS]
+    assert set(plays.columns) - set(read.columns)  # something really is left out
+    every = _table(preference.fit_listeners(plays, tracks, AS_OF, n_workers=1))
+    narrow = _table(preference.fit_listeners(read, tracks, AS_OF, n_workers=1))
+    assert (every["status"] == "trained").any()
+    pd.testing.assert_frame_equal(narrow, every, check_exact=True)

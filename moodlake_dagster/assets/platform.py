@@ -271,8 +271,8 @@ def platform_tables(
     try:
         yield from (skipped for skipped in unchanged if skipped)
         changed = [s for s, skipped in zip(selected, unchanged, strict=True) if not skipped]
-        # Closed before the release: the queries still in flight finish or are cancelled first.
         built = in_flight((spec, functools.partial(spec.build, inputs)) for spec in changed)
+        # Closed before the release: the queries still in flight finish or are cancelled first.
         with closing(built):
             for spec, rows in built:
                 yield _publish(lake, inputs, spec, prints[spec.table], rows)
