@@ -125,12 +125,13 @@ def test_landed_plays_are_counted_by_day_listener_and_content_type():
             "content_type": ["track", "episode", "track"],
         }
     )
-    assert history.landed_counts(frame) == {
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    assert history.landed_counts(table) == {
         "days_with_plays": 2,
         "users": 2,
         "content_types": {"track": 2, "episode": 1},
     }
-    assert history.landed_counts(frame.iloc[:0]) == {
+    assert history.landed_counts(table.slice(0, 0)) == {
         "days_with_plays": 0,
         "users": 0,
         "content_types": {},

@@ -8,12 +8,13 @@ import re
 import dagster as dg
 import pandas as pd
 import pandera.pandas as pandera
+import pyarrow as pa
 from helpers import CATALOG_SAMPLE, make_settings
 from pandera.typing import Series
 
 from moodlake_dagster.assets.bronze import catalog_tracks
 from moodlake_dagster.assets.silver import tracks
-from moodlake_dagster.checks import unique_columns, validate, validate_batches
+from moodlake_dagster.checks import unique_columns, validate, validate_arrow, validate_batches
 from moodlake_dagster.checks.schemas import GenreMix, Plays
 from moodlake_dagster.resources import build_resources
 
@@ -112,3 +113,23 @@ def test_a_table_read_in_batches_is_checked_whole():
     assert list(batches[1].index) == [0, 1]  # the batches themselves are left as they were
     good = validate_batches(_Counted, iter(batches[:1] + batches[2:]), duplicates={"id": 0})
     assert good.passed and good.metadata["rows_checked"].value == 4
+
+
+def test_an_arrow_table_checked_in_slices_finds_what_the_whole_frame_check_finds():
+    """Bronze checks the range it holds in Arrow a slice at a time: the same failures, at the
+    same rows, as one check of the whole frame; a value repeated in two slices still fails."""
+    frame = pd.DataFrame({"id": [1, 2, 3, 4, 5, 2], "share": [0.1, 0.2, 0.3, 0.4, 1.5, 0.6]})
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    sliced = validate_arrow(_Counted, table, rows=2)
+    whole = validate(_Counted, frame)
+    assert not sliced.passed and sliced.metadata["rows_checked"].value == 6
+    assert sliced.metadata["failing_checks"].value == {
+        "less_than_or_equal_to(1)": 1,
+        "field_uniqueness (across the table)": 1,
+    }
+    assert whole.metadata["failing_checks"].value["less_than_or_equal_to(1)"] == 1
+    row = r"\| share\s+\| less_than_or_equal_to\(1\)\s+\| 1.5\s+\| 4\s+\|"
+    assert re.search(row, sliced.metadata["examples"].value)  # row 4 of the table
+    assert validate_arrow(_Counted, table.slice(0, 4), rows=2).passed  # clean rows pass
+    empty = validate_arrow(_Counted, pa.table({"id": pa.array([], pa.int64())}))
+    assert not empty.passed  # an empty table is still checked for its columns

@@ -6,7 +6,7 @@ import dagster as dg
 
 from moodlake_dagster.assets.common import log_problems, metadata_on_last_day, table_asset
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
-from moodlake_dagster.checks import empty_result, validate
+from moodlake_dagster.checks import empty_result, validate, validate_arrow
 from moodlake_dagster.demo.landing import ensure_demo_landing
 from moodlake_dagster.ingest import catalog, file_summaries, history
 from moodlake_dagster.ingest.api import api_events, carry_over_api_rows
@@ -142,7 +142,6 @@ def listening_events(
     bad = quarantine_table("listening_events", run.bad, context.run.run_id, now)
     lake.quarantine("listening_events", bad, start, end)
     log_problems(context, run.bad, run.problems())
-    df = run.table.to_pandas()
     accounting = run.accounting()
     return dg.MaterializeResult(
         metadata={
@@ -151,9 +150,9 @@ def listening_events(
             "api_plays_carried_over": carried,
             "file_accounting": accounting,
             "files_read": files_read_md(accounting),
-            **history.landed_counts(df),
+            **history.landed_counts(run.table),
             "quarantine_examples": quarantine_md(run.bad),
-            "preview": preview(df.drop(columns=["_batch_id"])),
+            "preview": preview(run.table.slice(0, 10).drop_columns(["_batch_id"]).to_pandas()),
         },
-        check_results=[validate(LISTENING_EVENTS.model, df)],
+        check_results=[validate_arrow(LISTENING_EVENTS.model, run.table)],
     )

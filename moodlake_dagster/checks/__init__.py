@@ -8,10 +8,13 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow
+import pyarrow.compute as pc
 from pandera.errors import SchemaErrors
 
 CHECK_NAME = "pandera_schema"
 MAX_EXAMPLES = 10
+ARROW_SLICE_ROWS = 50_000
 
 
 def nothing_to_check(reason: str, asset: str | None = None) -> dg.AssetCheckResult:
@@ -112,6 +115,24 @@ def validate_batches(
         metadata=metadata,
         description=f"{len(cases)} failure(s) of {model.__name__}",
     )
+
+
+def validate_arrow(
+    model: type[pa.DataFrameModel],
+    table: pyarrow.Table,
+    asset: str | None = None,
+    rows: int = ARROW_SLICE_ROWS,
+) -> dg.AssetCheckResult:
+    """`validate` over an Arrow table a slice at a time: pandas holds one slice, never the
+    table. Columns the model wants unique are counted in Arrow, across the table."""
+    duplicates = {}
+    for column in unique_columns(model):
+        counts = table.group_by(column).aggregate([([], "count_all")])["count_all"]
+        duplicates[column] = pc.sum(pc.greater(counts, 1)).as_py() or 0
+    # An empty table is still checked for its columns and their types.
+    slices = (batch.to_pandas() for batch in table.to_batches(max_chunksize=rows))
+    slices = slices if table.num_rows else [table.to_pandas()]
+    return validate_batches(model, slices, asset=asset, duplicates=duplicates)
 
 
 def _offset(cases: pd.DataFrame, rows: int) -> pd.DataFrame:

@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path, PurePosixPath
-from typing import IO, TYPE_CHECKING, NamedTuple
+from typing import IO, NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -43,9 +43,6 @@ from moodlake_dagster.ingest.privacy import DROPPED_FIELDS, pseudonymize
 from moodlake_dagster.ingest.records import CHUNK_BYTES, BadRecord, iter_json_stream, safe_raw
 from moodlake_dagster.tables import LISTENING_EVENTS
 from moodlake_dagster.vocabulary import EPISODE_FIELDS
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 # (format, file name): the first match claims a file.
 FORMATS = (
@@ -803,10 +800,16 @@ class HistoryRun:
         return _accounting_rows(self.batch, kinds_by_file(self.table), self.bad)
 
 
-def landed_counts(df: pd.DataFrame) -> dict:
-    """Days, listeners and content types among the landed plays (the asset's pandas frame)."""
+def landed_counts(table: pa.Table) -> dict:
+    """Days, listeners and content types among the landed plays, counted in Arrow (the range
+    is never copied into pandas for them)."""
+    kinds = pc.value_counts(table["content_type"]).to_pylist() if table.num_rows else []
+    by_count = sorted(
+        ((kind["values"], kind["counts"]) for kind in kinds if kind["values"] is not None),
+        key=lambda pair: -pair[1],
+    )
     return {
-        "days_with_plays": int(df["play_date"].nunique()) if len(df) else 0,
-        "users": int(df["user_id"].nunique()) if len(df) else 0,
-        "content_types": df["content_type"].value_counts().to_dict() if len(df) else {},
+        "days_with_plays": pc.count_distinct(table["play_date"]).as_py() if table.num_rows else 0,
+        "users": pc.count_distinct(table["user_id"]).as_py() if table.num_rows else 0,
+        "content_types": dict(by_count),
     }
