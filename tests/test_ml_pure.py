@@ -88,6 +88,33 @@ def test_a_store_written_with_joblib_is_still_read_and_replaced_by_a_new_save(tm
     assert not (old / "model.joblib").exists()
 
 
+def test_a_dict_model_is_written_an_entry_at_a_time_and_read_back_whole(tmp_path):
+    """A per-listener model is pickled a listener at a time (pickling holds what it wrote until
+    it ends); a file of one whole pickle, as stores before wrote, is still read."""
+    import pickle
+
+    from moodlake_dagster.ml.store import ENTRIES, read_model, write_model
+
+    models = {f"u_{i}": {"coef": np.arange(i, i + 3), "name": f"m{i}"} for i in range(5)}
+    path = tmp_path / "model.pickle"
+    write_model(models, path)
+    with path.open("rb") as f:
+        assert pickle.load(f) == (ENTRIES, 5)
+        key, value = pickle.load(f)  # one listener's entry, on its own
+        assert key == "u_0" and value["name"] == "m0"
+    back = read_model(path)
+    assert list(back) == list(models)
+    assert all(np.array_equal(back[k]["coef"], v["coef"]) for k, v in models.items())
+    assert read_model(path) is not back and not (tmp_path / "model.pickle.partial").exists()
+    write_model({}, path)
+    assert read_model(path) == {}
+    whole = tmp_path / "whole.pickle"  # as written before 2026-12-01
+    whole.write_bytes(pickle.dumps({"u_1": [1]}))
+    assert read_model(whole) == {"u_1": [1]}
+    write_model(["not", "a", "dict"], path)
+    assert read_model(path) == ["not", "a", "dict"]
+
+
 # --- estimated features ------------------------------------------------------------------
 
 
