@@ -19,8 +19,6 @@ import random
 import time
 from collections.abc import Callable, Mapping
 
-import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, write_deltalake
@@ -35,10 +33,6 @@ CHECKPOINT_INTERVAL = 10
 TABLE_PROPERTIES = {"delta.checkpointInterval": str(CHECKPOINT_INTERVAL)}
 COMMIT_ATTEMPTS = 6
 log = logging.getLogger(__name__)
-# pandas' `str` dtype (its default from pandas 3): text stays in Arrow buffers, a missing value is
-# NaN and a comparison gives plain booleans, as with object columns. A million plays' ids take a
-# third of the memory they take as Python str objects.
-STRINGS = pd.StringDtype("pyarrow", na_value=np.nan)
 
 
 def layout(column: str) -> list[str]:
@@ -342,11 +336,6 @@ def read_rows(
         raise damaged.missing_file(uri, table.version(), err) from err
 
 
-def to_pandas(table: pa.Table):
-    """An Arrow table as pandas, its text columns as pandas' Arrow-backed `str` dtype."""
-    return table.to_pandas(types_mapper={pa.string(): STRINGS, pa.large_string(): STRINGS}.get)
-
-
 def read_frame(
     uri: str,
     filters: list[tuple] | None = None,
@@ -358,6 +347,6 @@ def read_frame(
         raise MissingTableError(f"no Delta table at {uri}: materialize its asset first")
     table = damaged.open_table(uri, storage_options)
     try:
-        return to_pandas(table.to_pyarrow_table(filters=filters, columns=columns))
+        return table.to_pyarrow_table(filters=filters, columns=columns).to_pandas()
     except FileNotFoundError as err:
         raise damaged.missing_file(uri, table.version(), err) from err
