@@ -25,7 +25,7 @@ WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 def preview(df: pd.DataFrame, rows: int = 10) -> dg.MetadataValue:
     shown = df.head(rows).copy()
     for column in shown.columns:
-        if shown[column].dtype == object or isinstance(shown[column].dtype, pd.StringDtype):
+        if shown[column].dtype == object:
             shown[column] = shown[column].map(lambda v: str(v)[:60])
     return dg.MetadataValue.md(shown.to_markdown(index=False, floatfmt=".3f"))
 
