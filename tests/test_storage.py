@@ -82,6 +82,32 @@ def test_snapshot_day_prefers_latest_on_or_before(tmp_path):
     assert storage.snapshot_day(uri, dt.date(2023, 1, 1)) == A  # earliest, for old backfills
 
 
+def test_a_snapshot_read_from_arrow_is_the_frame_its_rows_would_give(tmp_path):
+    """Models read snapshots as pandas straight from Arrow: the same values and types as the
+    rows gave (nanosecond timestamps, Python lists, NaN for a missing float), one day only."""
+    import pandas as pd
+
+    uri = str(tmp_path / "snap")
+    stamp = dt.datetime(2024, 1, 1, 7, 30, tzinfo=dt.UTC)
+    for d in (A, B):
+        table = pa.table(
+            {
+                "user_id": ["u2", "u1"],
+                "at": pa.array([stamp, None], pa.timestamp("us", tz="UTC")),
+                "sources": pa.array([["silver/plays"], []], pa.list_(pa.string())),
+                "score": pa.array([None, 0.5], pa.float64()),
+                "as_of_date": pa.array([d, d], pa.date32()),
+            }
+        )
+        storage.replace_range(uri, table, column="as_of_date", start=d, end=d)
+    frame = storage.read_snapshot(uri, [("as_of_date", "=", B)])
+    rows = pd.DataFrame(storage.read_rows(uri, [("as_of_date", "=", B)]))
+    pd.testing.assert_frame_equal(frame, rows.astype({"score": "float64"}))
+    assert str(frame["at"].dtype) == "datetime64[ns, UTC]"
+    assert frame["sources"].map(type).eq(list).all()
+    assert set(frame["as_of_date"]) == {B}
+
+
 def test_quarantine_replace_is_idempotent_per_asset_and_range(tmp_path):
     uri = str(tmp_path / "quarantine")
     now = dt.datetime(2024, 1, 3, tzinfo=dt.UTC)

@@ -163,9 +163,11 @@ class LakeResource(dg.ConfigurableResource):
                     f"{table} holds no rows as of {as_of}: it was materialized, with none"
                 )
             raise storage.MissingTableError(f"{table} has no snapshot: materialize it first")
-        rows = storage.read_rows(self.uri(table), [("as_of_date", "=", day)], self.storage_options)
+        frame = storage.read_snapshot(
+            self.uri(table), [("as_of_date", "=", day)], self.storage_options
+        )
         # In one order whatever the files' order: seeded models see the same rows the same way.
-        return canonical(pd.DataFrame(rows))
+        return canonical(frame)
 
     def quarantine(self, asset: str, data: pa.Table, start: dt.date, end: dt.date) -> str:
         uri = self.uri(QUARANTINE)
