@@ -191,3 +191,29 @@ def test_the_mann_whitney_test_gives_scipys_numbers_to_the_last_bit():
             y = np.clip(rng.normal(0.5, 0.4, n2), 0, 1)
         expected = stats.mannwhitneyu(x, y, alternative="two-sided", method="asymptotic")
         assert mann_whitney(x, y) == (float(expected.statistic), float(expected.pvalue))
+
+
+@pytest.mark.spark
+def test_listeners_fetched_in_buckets_give_the_table_all_at_once_gives(spark):
+    """The Gold step brings plays from Spark a bucket of listeners at a time: every listener's
+    plays arrive in one piece, and the pieces' tables make the whole one."""
+    from moodlake_dagster.transform import buckets
+    from moodlake_dagster.transform.thresholds import combined
+
+    plays = pd.concat(
+        [_listener(seed=s, user_id=f"u_{s}", tracks=60) for s in range(12)]
+        + [_listener(seed=3, user_id="u_thin", tracks=5).head(20)],
+        ignore_index=True,
+    )
+    frame = spark.createDataFrame(plays)
+    per_bucket = -(-len(plays) // 4)  # four buckets
+    assert buckets.bucket_count(len(plays), per_bucket) == 4
+    pieces = list(buckets.by_listener(frame, len(plays), per_bucket))
+
+    assert len(pieces) == 4 and sum(map(len, pieces)) == len(plays)
+    owners = [set(piece["user_id"]) for piece in pieces]
+    assert sum(map(len, owners)) == plays["user_id"].nunique()  # no listener in two pieces
+    assert sum(bool(o) for o in owners) >= 2
+    whole = feature_thresholds(plays, AS_OF)
+    in_pieces = combined(feature_thresholds(piece, AS_OF) for piece in pieces)
+    pd.testing.assert_frame_equal(in_pieces, whole)

@@ -26,7 +26,7 @@ from moodlake_dagster.inputs import fingerprint as inputs_fingerprint
 from moodlake_dagster.partitions import daily_partitions, day_range, single_run
 from moodlake_dagster.resources import LakeResource, SparkConnectResource
 from moodlake_dagster.tables import PLAYS, TRACKS, USERS, Table
-from moodlake_dagster.transform import gold, habits, thresholds
+from moodlake_dagster.transform import buckets, gold, habits, thresholds
 from moodlake_dagster.transform import sessions as session_tables
 from moodlake_dagster.vocabulary import AUDIO_FEATURES
 
@@ -112,10 +112,14 @@ def _discovery(i: GoldInputs) -> pa.Table:
 
 
 def _thresholds(i: GoldInputs) -> pa.Table:
-    # One row per resolved play, a few numbers each: small enough to test in SciPy.
+    # One row per resolved play, a few numbers each, tested in SciPy a bucket of listeners at
+    # a time: the step never holds every play of a crowd.
     columns = ["user_id", "track_id", "skipped", "completion", *AUDIO_FEATURES]
-    plays = i.enriched.filter(F.col("track_id").isNotNull()).select(*columns).toPandas()
-    frame = thresholds.feature_thresholds(plays, i.end)
+    resolved = i.enriched.filter(F.col("track_id").isNotNull()).select(*columns)
+    frame = thresholds.combined(
+        thresholds.feature_thresholds(plays, i.end)
+        for plays in buckets.by_listener(resolved, i.coverage["plays"])
+    )
     return pa.Table.from_pandas(
         frame, schema=tables.FEATURE_THRESHOLDS.schema, preserve_index=False
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zlib
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,7 @@ QUANTILES = np.round(np.arange(1, 10) / 10, 1)
 MIN_SIDE = 30
 TEST = "Mann-Whitney U on held-out tracks"
 
+KEY = ["user_id", "feature", "outcome"]
 COLUMNS = [
     "user_id",
     "feature",
@@ -214,4 +216,12 @@ def feature_thresholds(plays: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     for column in ("test", "note"):
         out[column] = out[column].astype(object).where(out[column].notna(), None)
     out["as_of_date"] = as_of
-    return out.sort_values(["user_id", "feature", "outcome"], ignore_index=True)
+    return out.sort_values(KEY, ignore_index=True)
+
+
+def combined(parts: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """The tables of disjoint sets of listeners as one, in the order one table of all of them
+    has."""
+    parts = list(parts)
+    kept = [part for part in parts if len(part)] or parts[:1]
+    return pd.concat(kept, ignore_index=True).sort_values(KEY, ignore_index=True)
