@@ -352,6 +352,11 @@ def _typed(record: dict, name: str, kind: type | tuple[type, ...]) -> object:
     value = record.get(name)
     if value is None:
         return None
+    # The usual case, about 20 fields a record: exactly the type asked for, no float (which
+    # may be infinite) and ASCII text (which holds no lone surrogate).
+    plain = type(value) is kind and kind is not float
+    if plain and (kind is not str or value.isascii() or _is_unicode(value)):
+        return value
     kinds = kind if isinstance(kind, tuple) else (kind,)
     if isinstance(value, bool) and int in kinds and bool not in kinds:
         raise RecordError(f"field {name!r} should be a number, got {value!r}")
