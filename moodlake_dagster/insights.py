@@ -20,6 +20,8 @@ from matplotlib.layout_engine import ConstrainedLayoutEngine  # noqa: E402
 from moodlake_dagster.vocabulary import DAY_PARTS  # noqa: E402
 
 WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+# Bars beside their baseline up to this many scored things; a point each beyond.
+MAX_BARS = 24
 
 
 def preview(df: pd.DataFrame, rows: int = 10) -> dg.MetadataValue:
@@ -131,7 +133,10 @@ def hour_plot(df: pd.DataFrame) -> plt.Figure:
 def versus_baseline_plot(
     scores: pd.DataFrame, *, ylabel: str, baseline: str, bar: float | None = None
 ) -> plt.Figure:
-    """Held-out scores beside their baseline: index = what was scored, columns model/baseline."""
+    """Held-out scores beside their baseline: index = what was scored, columns model/baseline.
+    Beyond a few (a crowd's listeners), one point each against the baseline instead."""
+    if len(scores) > MAX_BARS:
+        return _versus_baseline_points(scores, ylabel=ylabel, baseline=baseline, bar=bar)
     width = min(9, max(5.5, 1.4 * len(scores) + 3.5))
     fig, ax = plt.subplots(figsize=(width, 3.2), layout="constrained")
     x = range(len(scores))
@@ -142,6 +147,26 @@ def versus_baseline_plot(
     ax.set_xticks(list(x), [str(label)[:14] for label in scores.index])
     ax.set_ylabel(ylabel)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    return fig
+
+
+def _versus_baseline_points(
+    scores: pd.DataFrame, *, ylabel: str, baseline: str, bar: float | None
+) -> plt.Figure:
+    """A point per scored thing: above the diagonal, the model beat its baseline there (a
+    thousand listeners' bars could not be read, and took seconds to draw)."""
+    fig, ax = plt.subplots(figsize=(5.5, 4.2), layout="constrained")
+    shown = scores.dropna()
+    ax.scatter(shown["baseline"], shown["model"], s=8, alpha=0.5, color="#264653")
+    low = min(shown.min().min(), bar if bar is not None else 1.0)
+    ax.plot([low, 1], [low, 1], color="grey", linewidth=1, label="model = baseline")
+    if bar is not None:
+        ax.axhline(bar, color="grey", linestyle="--", linewidth=1, label="bar")
+    beat = int((shown["model"] > shown["baseline"]).sum())
+    ax.set_title(f"model above {baseline} for {beat} of {len(shown)}", fontsize=10)
+    ax.set_xlabel(f"{baseline} ({ylabel})")
+    ax.set_ylabel(f"model ({ylabel})")
+    ax.legend(loc="lower right", fontsize=8)
     return fig
 
 

@@ -104,6 +104,22 @@ def test_scores_are_drawn_beside_their_baseline_and_the_bar():
     assert [t.get_text() for t in ax.get_xticklabels()] == ["happy", "sad"]
 
 
+def test_many_scores_are_a_point_each_against_their_baseline():
+    n = insights.MAX_BARS + 6
+    model = np.linspace(0.55, 0.95, n)
+    scores = pd.DataFrame(
+        {"model": model, "baseline": np.where(np.arange(n) % 3 == 0, 0.99, 0.5)},
+        index=[f"u_{i}" for i in range(n)],
+    )
+    fig = insights.versus_baseline_plot(scores, ylabel="AUC", baseline="past skips", bar=0.6)
+    ax = fig.axes[0]
+    (points,) = ax.collections
+    np.testing.assert_array_equal(points.get_offsets()[:, 1], model)
+    assert not ax.patches  # no bars
+    assert ax.get_title() == f"model above past skips for {n - n // 3} of {n}"
+    assert [line.get_ydata()[0] for line in ax.lines][1:] == [0.6]
+
+
 def test_top_genres_and_unexplored_genres_show_the_main_users_best():
     mix = pd.DataFrame(
         {"user_id": "u", "genre": [f"g{i}" for i in range(20)], "share": np.arange(20) / 190}
