@@ -297,3 +297,56 @@ def test_an_unknown_song_by_a_known_artist_takes_the_artist_estimate(spark, tmp_
     estimate = df.iloc[2]
     assert estimate["track_id"].startswith("EST") and estimate["has_features"]
     assert estimate["completion"] != estimate["completion"]  # no duration of this song known
+
+
+def test_users_count_distinct_days_and_tracks_as_spark_does(spark):
+    """Silver users counts a listener's distinct days and tracks from their sets: the numbers
+    `countDistinct` gives, nulls left out, as longs."""
+    from pyspark.sql import functions as F
+
+    from moodlake_dagster.transform.silver import build_users
+
+    t = dt.datetime(2024, 7, 21, 8, tzinfo=dt.UTC)
+    day = dt.date(2024, 7, 21)
+    rows = [  # (user, local day offset, dedup key, has features)
+        ("u_a", 0, "k1", True),
+        ("u_a", 0, "k1", True),
+        ("u_a", 1, "k2", False),
+        ("u_a", 2, None, False),
+        ("u_b", 0, "k1", False),
+    ]
+    plays = spark.createDataFrame(
+        [
+            {
+                "user_id": user,
+                "played_at_utc": t + dt.timedelta(days=offset, minutes=i),
+                "local_date": day + dt.timedelta(days=offset),
+                "timezone": "UTC",
+                "timezone_source": "default",
+                "conn_country": "SE",
+                "source_format": "extended",
+                "has_features": features,
+                "resolution": "id",
+                "dedup_key": key,
+            }
+            for i, (user, offset, key, features) in enumerate(rows)
+        ]
+    )
+    users = build_users(plays, day).toPandas().set_index("user_id")
+    assert users.loc["u_a", ["active_days", "tracks_played", "tracks_with_features"]].tolist() == [
+        3,
+        2,
+        1,
+    ]
+    assert users.loc["u_b", ["active_days", "tracks_played", "tracks_with_features"]].tolist() == [
+        1,
+        1,
+        0,
+    ]
+    counted = plays.groupBy("user_id").agg(
+        F.countDistinct("local_date").alias("active_days"),
+        F.countDistinct("dedup_key").alias("tracks_played"),
+    )
+    expected = counted.toPandas().set_index("user_id").sort_index()
+    got = users[["active_days", "tracks_played"]].sort_index()
+    assert got.equals(expected)  # values and dtypes (int64) alike
