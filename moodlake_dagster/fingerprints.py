@@ -10,6 +10,7 @@ do not count. `moodlake build --force` (the `moodlake/force` run tag) writes reg
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -125,3 +126,50 @@ def files_fingerprint(files: Iterable) -> str:
     """Source files by name, size and modification time (content hashing is not needed: a
     changed file gets a new time)."""
     return digest(sorted((str(f[0]), int(f[1]), int(f[2])) for f in files))
+
+
+PACKAGE = "moodlake_dagster"
+
+
+def _module_files(root: Path, dotted: str) -> list[Path]:
+    """The file of a module of this package and the `__init__.py` of each package above it
+    (all run on import); none for a name that is not a module (an imported function)."""
+    parts = dotted.split(".")[1:]
+    base = root.joinpath(*parts)
+    found = [f for f in (base.with_suffix(".py"), base / "__init__.py") if f.is_file()]
+    if not found:
+        return []
+    inits = [root.joinpath(*parts[:i], "__init__.py") for i in range(len(parts))]
+    return [*found, *(f for f in inits if f.is_file())]
+
+
+def _package_imports(path: Path) -> set[str]:
+    """The modules of this package a source file imports, anywhere in it (a name imported
+    from a package may be a submodule: both are tried)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_bytes())):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module.split(".")[0] == PACKAGE:
+                found |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.split(".")[0] == PACKAGE}
+    return found
+
+
+def source_version(*modules: str, root: Path | None = None) -> str:
+    """A hash of these modules' source and of every module of the package they import, at any
+    depth: what a cache of their results (the landing files' summaries) must be keyed by, so
+    that a change elsewhere in the package does not throw it away."""
+    root = root or Path(__file__).resolve().parent
+    seen: set[Path] = set()
+    todo = list(modules)
+    while todo:
+        for path in _module_files(root, todo.pop()):
+            if path not in seen:
+                seen.add(path)
+                todo += _package_imports(path)
+    sha = hashlib.sha256()
+    for path in sorted(seen):
+        sha.update(path.relative_to(root).as_posix().encode())
+        sha.update(path.read_bytes())
+    return sha.hexdigest()[:16]

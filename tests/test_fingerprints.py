@@ -90,3 +90,34 @@ def test_the_fingerprint_recorded_by_a_write_survives_housekeeping(tmp_path):
     storage.replace_range(uri, _day(day), column="play_date", start=day, end=day)
     assert fingerprints.data_version(uri) > version
     assert fingerprints.recorded(uri) is None  # a write that recorded nothing
+
+
+def test_the_parsers_source_version_follows_what_it_imports_and_nothing_else(tmp_path):
+    """The landing files' summaries are kept while code that does not parse them changes, and
+    thrown away when any module the parser imports, at any depth, changes."""
+    import shutil
+    from pathlib import Path
+
+    from moodlake_dagster.ingest import file_summaries
+
+    root = tmp_path / "moodlake_dagster"
+    shutil.copytree(Path(fingerprints.__file__).parent, root)
+
+    def version() -> str:
+        return fingerprints.source_version(*file_summaries.PARSER, root=root)
+
+    before = version()
+    assert before == fingerprints.source_version(*file_summaries.PARSER)  # same source, same hash
+    for unrelated in ("assets/gold.py", "ml/preference.py", "cli.py"):
+        (root / unrelated).write_text((root / unrelated).read_text() + "\n# changed\n")
+    assert version() == before
+    # columns_platform.py is three imports away (history → tables → columns → it).
+    deep = root / "columns_platform.py"
+    assert "columns_platform" not in (root / "ingest" / "history.py").read_text()
+    deep.write_text(deep.read_text() + "\n# changed\n")
+    after_deep = version()
+    assert after_deep != before
+    (root / "ingest" / "history.py").write_text(
+        "# changed\n" + (root / "ingest/history.py").read_text()
+    )
+    assert version() not in (before, after_deep)

@@ -5,7 +5,8 @@ A run must account for every file in the landing folder (its records, bad record
 fields and the days its plays span), and it used to parse every record of every file to do so:
 a new day of a thousand listeners' histories spent most of its events stage re-reading the
 files of the days before. A summary is keyed by the file's SHA-256 and format, and the summaries
-by the code that parsed them: a changed file, or new parsing code, is read again.
+by the code that parsed them (the parser and what it imports): a changed file, or new parsing
+code, is read again.
 
 A file is passed over unread only where nothing in it can matter to the run: none of its records
 with a day (landed or bad) falls on the run's days, and it has no bad record without a day
@@ -25,7 +26,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from moodlake_dagster.fingerprints import code_version
+from moodlake_dagster.fingerprints import source_version
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,12 @@ class FileSummaries:
                 Path(temp).unlink(missing_ok=True)
 
 
+# The code a summary comes from: the history parser, the summaries, and what they import.
+PARSER = ("moodlake_dagster.ingest.history", "moodlake_dagster.ingest.file_summaries")
+
+
 def kept_at(path: Path) -> FileSummaries:
     """The summaries kept at `path` (`Settings.landing_summaries`), for the code and the
-    Python that parse the files now."""
-    return FileSummaries(path, f"{code_version()}-{platform.python_version()}")
+    Python that parse the files now (a change to code that does not parse them, a model's or
+    a Gold table's, keeps them)."""
+    return FileSummaries(path, f"{source_version(*PARSER)}-{platform.python_version()}")
