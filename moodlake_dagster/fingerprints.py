@@ -135,6 +135,8 @@ def _module_files(root: Path, dotted: str) -> list[Path]:
     """The file of a module of this package and the `__init__.py` of each package above it
     (all run on import); none for a name that is not a module (an imported function)."""
     parts = dotted.split(".")[1:]
+    if not parts:
+        return [root / "__init__.py"]
     base = root.joinpath(*parts)
     found = [f for f in (base.with_suffix(".py"), base / "__init__.py") if f.is_file()]
     if not found:
@@ -148,7 +150,11 @@ def _package_imports(path: Path) -> set[str]:
     from a package may be a submodule: both are tried)."""
     found = set()
     for node in ast.walk(ast.parse(path.read_bytes())):
-        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+        if isinstance(node, ast.ImportFrom) and node.level:
+            # Followed, it would need the importer's package; unfollowed, a cache keyed by
+            # this hash could outlive a change to what it imports.
+            raise ValueError(f"{path}: a relative import; the package imports absolutely")
+        if isinstance(node, ast.ImportFrom) and node.module:
             if node.module.split(".")[0] == PACKAGE:
                 found |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
         elif isinstance(node, ast.Import):

@@ -131,12 +131,22 @@ def hour_plot(df: pd.DataFrame) -> plt.Figure:
 
 
 def versus_baseline_plot(
-    scores: pd.DataFrame, *, ylabel: str, baseline: str, bar: float | None = None
+    scores: pd.DataFrame,
+    *,
+    ylabel: str,
+    baseline: str,
+    bar: float | None = None,
+    limits: tuple[float, float] | None = None,
 ) -> plt.Figure:
-    """Held-out scores beside their baseline: index = what was scored, columns model/baseline.
-    Beyond a few (a crowd's listeners), one point each against the baseline instead."""
+    """Held-out scores beside their baseline: index = what was scored, columns model/baseline;
+    `limits` of the score axis. Beyond a few (a crowd's listeners), one point each against
+    the baseline instead."""
     if len(scores) > MAX_BARS:
-        return _versus_baseline_points(scores, ylabel=ylabel, baseline=baseline, bar=bar)
+        fig = _versus_baseline_points(scores, ylabel=ylabel, baseline=baseline, bar=bar)
+        if limits:
+            fig.axes[0].set_xlim(*limits)
+            fig.axes[0].set_ylim(*limits)
+        return fig
     width = min(9, max(5.5, 1.4 * len(scores) + 3.5))
     fig, ax = plt.subplots(figsize=(width, 3.2), layout="constrained")
     x = range(len(scores))
@@ -147,6 +157,8 @@ def versus_baseline_plot(
     ax.set_xticks(list(x), [str(label)[:14] for label in scores.index])
     ax.set_ylabel(ylabel)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    if limits:
+        ax.set_ylim(*limits)
     return fig
 
 

@@ -20,11 +20,13 @@ def mood_auc_plot(evaluation: mood.MoodEvaluation) -> plt.Figure:
     scores = pd.DataFrame(
         {"model": evaluation.per_class_auc, "baseline": evaluation.baseline_per_class_auc}
     ).sort_index()
-    fig = versus_baseline_plot(
-        scores, ylabel="ROC AUC (artist-grouped CV)", baseline="logistic baseline", bar=MOOD_AUC_BAR
+    return versus_baseline_plot(
+        scores,
+        ylabel="ROC AUC (artist-grouped CV)",
+        baseline="logistic baseline",
+        bar=MOOD_AUC_BAR,
+        limits=(0.5, 1.0),
     )
-    fig.axes[0].set_ylim(0.5, 1.0)
-    return fig
 
 
 def modes_plots(fitted: list[modes.UserModes], sample: pd.DataFrame) -> tuple:
@@ -53,14 +55,13 @@ def preference_auc_plot(results: list[preference.PreferenceResult]):
         {"model": [r.auc for r in results], "baseline": [r.baseline_auc for r in results]},
         index=[r.user_id for r in results],
     )
-    fig = versus_baseline_plot(
+    return versus_baseline_plot(
         scores,
         ylabel="ROC AUC on later days",
         baseline="past-skip-rate baseline",
         bar=PREFERENCE_AUC_BAR,
+        limits=(0.4, 1.0),
     )
-    fig.axes[0].set_ylim(0.4, 1.0)
-    return fig
 
 
 def als_ranking_plot(evaluation: als.Evaluation):

@@ -7,6 +7,7 @@ import datetime as dt
 import re
 
 import pyarrow as pa
+import pytest
 
 from moodlake_dagster import fingerprints, maintenance, storage
 from moodlake_dagster.settings import load_settings
@@ -121,3 +122,8 @@ def test_the_parsers_source_version_follows_what_it_imports_and_nothing_else(tmp
         "# changed\n" + (root / "ingest/history.py").read_text()
     )
     assert version() not in (before, after_deep)
+    # A relative import could hide a dependency from the hash: refused, not skipped.
+    records = root / "ingest" / "records.py"
+    records.write_text("from .privacy import pseudonymize\n" + records.read_text())
+    with pytest.raises(ValueError, match="records.py: a relative import"):
+        version()

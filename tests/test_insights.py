@@ -118,6 +118,9 @@ def test_many_scores_are_a_point_each_against_their_baseline():
     assert not ax.patches  # no bars
     assert ax.get_title() == f"model above past skips for {n - n // 3} of {n}"
     assert [line.get_ydata()[0] for line in ax.lines][1:] == [0.6]
+    # A score axis's limits hold for both axes: the diagonal stays the diagonal.
+    fig = insights.versus_baseline_plot(scores, ylabel="AUC", baseline="b", limits=(0.4, 1.0))
+    assert fig.axes[0].get_xlim() == fig.axes[0].get_ylim() == (0.4, 1.0)
 
 
 def test_top_genres_and_unexplored_genres_show_the_main_users_best():

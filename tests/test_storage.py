@@ -96,6 +96,10 @@ def test_a_snapshot_read_from_arrow_is_the_frame_its_rows_would_give(tmp_path):
                 "at": pa.array([stamp, None], pa.timestamp("us", tz="UTC")),
                 "sources": pa.array([["silver/plays"], []], pa.list_(pa.string())),
                 "score": pa.array([None, 0.5], pa.float64()),
+                "rank": pa.array([2, 1], pa.int32()),
+                "weight": pa.array([0.5, None], pa.float32()),
+                "never": pa.array([None, None], pa.int64()),
+                "pair": pa.array([[1, 2], [3, 4]], pa.list_(pa.int64(), 2)),
                 "as_of_date": pa.array([d, d], pa.date32()),
             }
         )
@@ -104,8 +108,22 @@ def test_a_snapshot_read_from_arrow_is_the_frame_its_rows_would_give(tmp_path):
     rows = pd.DataFrame(storage.read_rows(uri, [("as_of_date", "=", B)]))
     pd.testing.assert_frame_equal(frame, rows.astype({"score": "float64"}))
     assert str(frame["at"].dtype) == "datetime64[ns, UTC]"
-    assert frame["sources"].map(type).eq(list).all()
+    assert frame["sources"].map(type).eq(list).all() and frame["pair"].map(type).eq(list).all()
+    assert frame["rank"].dtype == "int64" and frame["weight"].dtype == "float64"
+    assert frame["never"].isna().all() and frame["never"].dtype == object
     assert set(frame["as_of_date"]) == {B}
+
+    # A time stamp beyond pandas' nanoseconds comes back as rows give it, not as an error.
+    old = dt.datetime(1500, 1, 1, tzinfo=dt.UTC)
+    early = pa.table(
+        {
+            "at": pa.array([old], pa.timestamp("us", tz="UTC")),
+            "as_of_date": pa.array([B], pa.date32()),
+        }
+    )
+    storage.replace_range(str(tmp_path / "early"), early, column="as_of_date", start=B, end=B)
+    frame = storage.read_snapshot(str(tmp_path / "early"), [("as_of_date", "=", B)])
+    assert frame["at"].tolist() == [old]
 
 
 def test_quarantine_replace_is_idempotent_per_asset_and_range(tmp_path):

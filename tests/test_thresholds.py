@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from moodlake_dagster.transform.thresholds import COLUMNS, MIN_SIDE, feature_thresholds
+from moodlake_dagster.transform.thresholds import COLUMNS, MIN_SIDE, combined, feature_thresholds
 from moodlake_dagster.vocabulary import AUDIO_FEATURES
 
 AS_OF = dt.date(2024, 7, 21)
@@ -175,6 +175,8 @@ def test_missing_features_are_left_out_and_no_plays_give_an_empty_frame():
     empty = feature_thresholds(plays.iloc[0:0], AS_OF)
     assert empty.empty
     assert list(empty.columns) == COLUMNS
+    # Buckets of listeners that all came back empty make the same empty table.
+    pd.testing.assert_frame_equal(combined([empty, empty.copy()]), empty)
 
 
 def test_the_mann_whitney_test_gives_scipys_numbers_to_the_last_bit():
@@ -198,7 +200,6 @@ def test_listeners_fetched_in_buckets_give_the_table_all_at_once_gives(spark):
     """The Gold step brings plays from Spark a bucket of listeners at a time: every listener's
     plays arrive in one piece, and the pieces' tables make the whole one."""
     from moodlake_dagster.transform import buckets
-    from moodlake_dagster.transform.thresholds import combined
 
     plays = pd.concat(
         [_listener(seed=s, user_id=f"u_{s}", tracks=60) for s in range(12)]

@@ -153,6 +153,6 @@ PARSER = ("moodlake_dagster.ingest.history", "moodlake_dagster.ingest.file_summa
 
 def kept_at(path: Path) -> FileSummaries:
     """The summaries kept at `path` (`Settings.landing_summaries`), for the code and the
-    Python that parse the files now (a change to code that does not parse them, a model's or
-    a Gold table's, keeps them)."""
+    Python that parse the files now (a change to code the parser does not import, a model's
+    or an asset's, keeps them)."""
     return FileSummaries(path, f"{source_version(*PARSER)}-{platform.python_version()}")

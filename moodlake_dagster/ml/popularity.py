@@ -273,8 +273,9 @@ def fold_plot(evaluation: PopularityEvaluation) -> plt.Figure:
         },
         index=[*(f"fold {i + 1}" for i in range(len(evaluation.fold_auc))), "all (OOF)"],
     )
-    fig = versus_baseline_plot(
-        scores, ylabel="ROC AUC (artist-grouped CV)", baseline="genre-mean baseline"
+    return versus_baseline_plot(
+        scores,
+        ylabel="ROC AUC (artist-grouped CV)",
+        baseline="genre-mean baseline",
+        limits=(0.4, 1.0),
     )
-    fig.axes[0].set_ylim(0.4, 1.0)
-    return fig

@@ -487,7 +487,7 @@ def _with_timezone(
     )
 
 
-def _distinct(column) -> Column:
+def _distinct(column: str | Column) -> Column:
     """`countDistinct(column)` (nulls left out, a long) as the size of the group's set."""
     return F.size(F.collect_set(column)).cast("long")
 
