@@ -84,10 +84,16 @@ NOT_TABLE_CODE = {
 def code_version() -> str:
     """A hash of the source that writes tables: new code rebuilds what it writes."""
     root = Path(__file__).resolve().parent
+    tables_code = (
+        p for p in root.rglob("*.py") if p.relative_to(root).parts[0] not in NOT_TABLE_CODE
+    )
+    return _sources_hash(root, tables_code)
+
+
+def _sources_hash(root: Path, paths: Iterable[Path]) -> str:
+    """A short hash of source files' names (under `root`) and contents, in any order."""
     sha = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        if path.relative_to(root).parts[0] in NOT_TABLE_CODE:
-            continue
+    for path in sorted(paths):
         sha.update(path.relative_to(root).as_posix().encode())
         sha.update(path.read_bytes())
     return sha.hexdigest()[:16]
@@ -174,8 +180,4 @@ def source_version(*modules: str, root: Path | None = None) -> str:
             if path not in seen:
                 seen.add(path)
                 todo += _package_imports(path)
-    sha = hashlib.sha256()
-    for path in sorted(seen):
-        sha.update(path.relative_to(root).as_posix().encode())
-        sha.update(path.read_bytes())
-    return sha.hexdigest()[:16]
+    return _sources_hash(root, seen)
