@@ -384,8 +384,9 @@ def build_locked(settings: Settings, args) -> int:
             f"run {result.run_id}"
         )
         with DagsterInstance.get() as instance:
-            run_log.write_run(log, instance, result.run_id, label)
-            lines += run_log.warnings(instance, result.run_id)
+            told = run_log.records(instance, result.run_id)
+        run_log.write_run(log, told, result.run_id, label)
+        lines += run_log.warnings(told)
         print("\n".join(lines))
         return stage_ok
 

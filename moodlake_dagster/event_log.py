@@ -9,6 +9,8 @@ bookkeeping (dagster-io/dagster#31694). Dagster hands storages batches of these 
 `DAGSTER_EVENT_BATCH_SIZE` is set, but the SQLite storage stores a batch one event at a time.
 This one stores a batch in one transaction per database, with the same rows, so every reader
 (the UI, GraphQL, partition status, sensors) sees exactly what it saw before, only sooner.
+A ranged run's asset check is planned with one row per day, and Dagster serializes the whole
+event again for each of them (11 s for three checks over 5,475 days): here it is serialized once.
 
 Selected in dagster.yaml (`storage: custom:`); the Docker deployment's PostgreSQL storage has
 its own batched writes and needs only the environment variable. It leans on the SQL storage's
@@ -28,10 +30,15 @@ from dagster._core.events import (
     EVENT_TYPE_TO_PIPELINE_RUN_STATUS,
 )
 from dagster._core.events.log import EventLogEntry
-from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from dagster._core.storage.event_log.schema import (
+    AssetCheckExecutionsTable,
+    SqlEventLogStorageTable,
+)
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage, _event_logs_directory
 from dagster._utils import mkdir_p
+from dagster_shared.serdes import serialize_value
 
 BATCH_SIZE_ENV = "DAGSTER_EVENT_BATCH_SIZE"
 # Events per batch: a ranged run of three assets over ten years plans about 11,000 events.
@@ -90,6 +97,23 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         for event, event_id, kind in stored:  # their tables are written on their own connections
             if kind == "check":
                 self.store_asset_check_event(event, event_id)
+
+    def _store_asset_check_evaluation_planned(self, event: EventLogEntry, event_id) -> None:
+        planned = event.get_dagster_event().event_specific_data
+        days = (
+            planned.partitions_subset.get_partition_keys() if planned.partitions_subset else [None]
+        )
+        row = {
+            "asset_key": planned.asset_key.to_string(),
+            "check_name": planned.check_name,
+            "run_id": event.run_id,
+            "execution_status": AssetCheckExecutionRecordStatus.PLANNED.value,
+            "evaluation_event": serialize_value(event),
+            "evaluation_event_timestamp": self._event_insert_timestamp(event),
+            "evaluation_event_storage_id": event_id,
+        }
+        with self.index_connection() as conn:
+            conn.execute(AssetCheckExecutionsTable.insert(), [row | {"partition": d} for d in days])
 
     def register_instance(self, instance) -> None:
         # dagster.yaml names this folder by $DAGSTER_HOME: an instance opened from another

@@ -7,7 +7,11 @@ import shutil
 
 import dagster as dg
 import pytest
+import sqlalchemy as db
+from dagster import EventLogEntry
+from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from dagster_shared.serdes import deserialize_value
 from helpers import REPO
 
 from moodlake_dagster import event_log
@@ -41,6 +45,18 @@ def instance_at(path, batched: bool) -> dg.DagsterInstance:
         shutil.copy(REPO / "dagster.yaml", path / "dagster.yaml")
         return event_log.instance_at(path)
     return dg.DagsterInstance.from_config(str(path))
+
+
+def check_rows(instance: dg.DagsterInstance) -> list[tuple]:
+    """The asset check executions table: a row per planned day, each holding its event."""
+    table = AssetCheckExecutionsTable
+    query = db.select(table.c.partition, table.c.execution_status, table.c.evaluation_event)
+    with instance.event_log_storage.index_connection() as conn:
+        rows = conn.execute(query).fetchall()
+    return sorted(
+        (day or "", status, deserialize_value(event, EventLogEntry).dagster_event_type.value)
+        for day, status, event in rows
+    )
 
 
 def what_is_recorded(instance: dg.DagsterInstance, run_id: str) -> dict:
@@ -85,6 +101,7 @@ def what_is_recorded(instance: dg.DagsterInstance, run_id: str) -> dict:
             )
             for record in instance.get_asset_records()
         },
+        "check_rows": check_rows(instance),
         "of_type": len(
             instance.get_records_for_run(run_id, of_type=kinds.ASSET_MATERIALIZATION).records
         ),
@@ -122,6 +139,9 @@ def test_a_ranged_run_is_recorded_the_same_and_in_batches(tmp_path, monkeypatch)
     assert seen[True]["materialized"]["days_read"] == set(DAYS.get_partition_keys()[:60])
     assert len(seen[True]["failed"]["days_failed"]) == 60  # planned, never materialized
     assert seen[True]["of_type"] == 60 and seen[True]["check"] == "SUCCEEDED"
+    # The check planned for each day of the range (Dagster records its evaluation unpartitioned).
+    planned = [row for row in seen[True]["check_rows"] if row[1] == "PLANNED"]
+    assert len(planned) == 60 and len(seen[True]["check_rows"]) == 61
     assert seen[True]["asset_rows"] == {
         "days_read": ("2024-02-29", True),
         "days_failed": (None, True),  # planned by the run, never materialized

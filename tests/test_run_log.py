@@ -72,11 +72,12 @@ def test_the_terminal_gets_one_line_and_the_log_file_the_stack_trace(tmp_path):
         "  STEP FAILED: silver/plays: moodlake_dagster.damaged.DamagedTableError: "
         "table silver/plays version 3: file x is bad"
     ]
-    assert run_log.warnings(instance, result.run_id) == [
+    told = run_log.records(instance, result.run_id)
+    assert run_log.warnings(told) == [
         "  WARNING silver/plays: landing/a.json, record 7: ms_played is negative"
     ]
     log = run_log.log_path(tmp_path, dt.datetime(2026, 11, 30, 7, 45))
-    run_log.write_run(log, instance, result.run_id, "events")
+    run_log.write_run(log, told, result.run_id, "events")
     text = log.read_text()
     assert log.name == "build-20261130-074500.log"
     assert text.startswith(f"==== events: run {result.run_id}\n")
@@ -85,3 +86,33 @@ def test_the_terminal_gets_one_line_and_the_log_file_the_stack_trace(tmp_path):
     assert "DamagedTableError: table silver/plays version 3" in text
     assert "ValueError: Parquet error: the library's own words" in text
     assert "in failing_plays\n" in text and "raise damaged.DamagedTableError" in text
+
+
+DAYS = dg.DailyPartitionsDefinition(start_date="2024-07-01")
+
+
+@dg.asset(
+    key=["silver", "plays"], partitions_def=DAYS, backfill_policy=dg.BackfillPolicy.single_run()
+)
+def ranged_plays(context) -> None:
+    context.log.warning(f"{len(context.partition_keys)} days")
+
+
+@pytest.mark.parametrize("kind", ["in memory", "sqlite"])
+def test_a_ranged_run_is_told_without_its_per_day_bookkeeping(tmp_path, kind):
+    instance = (
+        dg.DagsterInstance.ephemeral()
+        if kind == "in memory"
+        else dg.DagsterInstance.local_temp(str(tmp_path))
+    )
+    tags = {
+        "dagster/asset_partition_range_start": "2024-07-01",
+        "dagster/asset_partition_range_end": "2024-07-10",
+    }
+    result = dg.materialize([ranged_plays], instance=instance, tags=tags)
+    every = instance.all_logs(result.run_id)
+    per_day = [r for r in every if r.dagster_event_type in run_log.PER_DAY]
+    assert len(per_day) == 20  # one planned and one materialization for each of ten days
+    told = run_log.records(instance, result.run_id)
+    assert told == [r for r in every if r.dagster_event_type not in run_log.PER_DAY]
+    assert run_log.warnings(told) == ["  WARNING silver/plays: 10 days"]
