@@ -11,6 +11,9 @@ This one stores a batch in one transaction per database, with the same rows, so 
 (the UI, GraphQL, partition status, sensors) sees exactly what it saw before, only sooner.
 A ranged run's asset check is planned with one row per day, and Dagster serializes the whole
 event again for each of them (11 s for three checks over 5,475 days): here it is serialized once.
+Its evaluation has no day (a ranged step has none), so Dagster adds a row for it and leaves the
+per-day rows planned for ever: 23 MB of index for ten years of days, and as many "planned"
+executions in the check's history. Here the evaluation replaces them.
 
 Selected in dagster.yaml (`storage: custom:`); the Docker deployment's PostgreSQL storage has
 its own batched writes and needs only the environment variable. It leans on the SQL storage's
@@ -114,6 +117,25 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         }
         with self.index_connection() as conn:
             conn.execute(AssetCheckExecutionsTable.insert(), [row | {"partition": d} for d in days])
+
+    def _update_asset_check_evaluation(self, event: EventLogEntry, event_id) -> None:
+        evaluation = event.get_dagster_event().event_specific_data
+        if evaluation.partition is None:  # the run's per-day plan for this check is done
+            table = AssetCheckExecutionsTable
+            with self.index_connection() as conn:
+                conn.execute(
+                    table.delete().where(
+                        (table.c.asset_key == evaluation.asset_key.to_string())
+                        & (table.c.check_name == evaluation.check_name)
+                        & (table.c.run_id == event.run_id)
+                        & table.c.partition.is_not(None)
+                        & (
+                            table.c.execution_status
+                            == AssetCheckExecutionRecordStatus.PLANNED.value
+                        )
+                    )
+                )
+        super()._update_asset_check_evaluation(event, event_id)
 
     def register_instance(self, instance) -> None:
         # dagster.yaml names this folder by $DAGSTER_HOME: an instance opened from another
