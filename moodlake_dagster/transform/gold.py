@@ -60,8 +60,16 @@ def mood_by_hour(enriched: DataFrame, as_of: dt.date) -> DataFrame:
     return _listening_summary(enriched, ["local_hour"], features, as_of)
 
 
+# lcm(1, …, 20): a play's share of it is a whole number for a track of up to 20 genres, and
+# whole numbers sum to the same total in any order, as floating-point fractions do not.
+PLAY_UNITS = 232_792_560
+
+
 def genre_mix(enriched: DataFrame, as_of: dt.date) -> DataFrame:
-    """What do I listen to: a resolved play counts once, split evenly over its track's genres."""
+    """What do I listen to: a resolved play counts once, split evenly over its track's genres.
+
+    Genres are ranked by their exact share of plays: summed as fractions, tied genres came
+    out 1e-16 apart in an order that changed with the files' layout, and swapped ranks."""
     resolved = enriched.filter(F.col("genres").isNotNull() & (F.size("genres") > 0))
     weighted = resolved.select(
         "user_id",
@@ -69,18 +77,22 @@ def genre_mix(enriched: DataFrame, as_of: dt.date) -> DataFrame:
         "ms_played",
         F.explode("genres").alias("genre"),
         (F.lit(1.0) / F.size("genres")).alias("weight"),
+        F.expr(f"{PLAY_UNITS} div size(genres)").alias("units"),
     )
     per_user = Window.partitionBy("user_id")
+    by_exact_plays = per_user.orderBy(F.desc("units"), "genre")
     return (
         weighted.groupBy("user_id", "genre")
         .agg(
             F.sum("weight").alias("plays"),
             (F.sum(F.col("weight") * F.col("ms_played")) / 60_000).alias("minutes"),
             F.countDistinct("track_id").alias("distinct_tracks"),
+            F.sum("units").alias("units"),
         )
         .withColumn("share", F.col("plays") / F.sum("plays").over(per_user))
-        .withColumn("rank", F.row_number().over(per_user.orderBy(F.desc("plays"), "genre")))
+        .withColumn("rank", F.row_number().over(by_exact_plays))
         .withColumn("as_of_date", F.lit(as_of))
+        .drop("units")
     )
 
 
