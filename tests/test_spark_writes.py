@@ -1,6 +1,6 @@
-"""`moodlake build` with Spark writing silver/plays' files (the default) and with the rows
-collected through Arrow (MOODLAKE_SPARK_WRITES=false) makes the same table, on the demo's two
-generated listeners and on a generated crowd."""
+"""`moodlake build` with Spark writing the files of silver/plays and gold/sessions (the
+default) and with the rows collected through Arrow (MOODLAKE_SPARK_WRITES=false) makes the same
+tables, on the demo's two generated listeners and on a generated crowd."""
 
 from __future__ import annotations
 
@@ -18,6 +18,13 @@ KEY = "spark-writes-test-key"
 WAYS = ("spark", "arrow")
 SPARK_FILE = re.compile(r"/[0-9a-f]{32}-part-[^/]+\.parquet$")
 EVENTS = ["bronze/catalog_tracks", "silver/tracks", "bronze/listening_events", "silver/plays"]
+SESSIONS = "gold/sessions"
+
+
+def read(root, path: str, key: list[str]) -> pd.DataFrame:
+    frame = DeltaTable(str(root / "home" / "lake" / path)).to_pandas()
+    lineage = [c for c in frame.columns if c.startswith("_")]
+    return frame.drop(columns=lineage).sort_values(key).reset_index(drop=True)
 
 
 def build_plays(root, spark_url, landing, spark_writes: bool, *extra: str) -> pd.DataFrame:
@@ -25,11 +32,9 @@ def build_plays(root, spark_url, landing, spark_writes: bool, *extra: str) -> pd
         shutil.copytree(landing, root / "landing")
     with cli_env(root, spark_url, KEY) as (patch, _):
         patch.setenv("MOODLAKE_SPARK_WRITES", str(spark_writes).lower())
-        code, out = run_cli("build", "--select", *EVENTS, *extra)
+        code, out = run_cli("build", "--select", *EVENTS, SESSIONS, *extra)
         assert code == 0, out
-    plays = DeltaTable(str(root / "home" / "lake" / "silver" / "plays")).to_pandas()
-    lineage = [c for c in plays.columns if c.startswith("_")]
-    return plays.drop(columns=lineage).sort_values("play_id").reset_index(drop=True)
+    return read(root, "silver/plays", ["play_id"])
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +63,12 @@ def test_spark_written_plays_equal_the_arrow_path(landing, landings, spark_url, 
     actions = DeltaTable(str(lakes["spark"])).get_add_actions(flatten=True)
     assert all(n > 0 for n in actions.column("num_records").to_pylist())
     assert None not in actions.column("min.play_date").to_pylist()
+    # gold/sessions, a snapshot that grows with plays, too: same rows, Spark's files.
+    sessions = {way: read(tmp_path / way, SESSIONS, ["user_id", "session_no"]) for way in WAYS}
+    assert len(sessions["spark"]) > 10
+    pd.testing.assert_frame_equal(sessions["spark"], sessions["arrow"], check_dtype=False)
+    written = DeltaTable(str(tmp_path / "spark" / "home" / "lake" / SESSIONS)).file_uris()
+    assert written and all(SPARK_FILE.search(p) for p in written)
     if landing == "crowd":
         # A lake written through Arrow (before this existed) taken on by Spark: same rows.
         again = build_plays(tmp_path / "arrow", spark_url, landings[landing], True, "--force")

@@ -6,6 +6,7 @@ snapshot), which Spark then caches once instead of each table's step scanning a 
 """
 
 import functools
+from collections import Counter
 from collections.abc import Callable
 from concurrent import futures
 from contextlib import closing
@@ -14,10 +15,11 @@ from dataclasses import dataclass
 import dagster as dg
 import pandas as pd
 import pyarrow as pa
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from moodlake_dagster import insights, tables, trend_plots
-from moodlake_dagster.assets.common import metadata_on_last_day
+from moodlake_dagster.assets.common import check_written, metadata_on_last_day
 from moodlake_dagster.assets.in_flight import in_background, in_flight
 from moodlake_dagster.assets.silver import snapshot_predicate
 from moodlake_dagster.assets.unchanged import skip_if_unchanged
@@ -37,7 +39,7 @@ class GoldInputs:
     def __init__(self, context, lake: LakeResource, spark: SparkConnectResource, fingerprint):
         self.start, self.end = day_range(context)
         self.fingerprint = fingerprint
-        session = spark.get_session(context)
+        self.session = session = spark.get_session(context)
         self.plays = lake.spark(session, PLAYS, f"play_date <= '{self.end}'").cache()
         self.tracks = lake.spark(
             session, TRACKS, snapshot_predicate(lake, TRACKS, self.end)
@@ -60,8 +62,16 @@ class GoldInputs:
             frame.unpersist()
 
 
-def _sessions(i: GoldInputs) -> pa.Table:
-    return i.sessions.toArrow()
+@dataclass(frozen=True)
+class SparkWrites:
+    """Rows Spark writes to the lake itself (`LakeResource.replace_range_from_spark`)."""
+
+    frame: DataFrame
+
+
+def _sessions(i: GoldInputs) -> SparkWrites:
+    # A row per session: it grows with plays, so its rows never pass through this process.
+    return SparkWrites(i.sessions)
 
 
 def _session_summary(i: GoldInputs) -> pa.Table:
@@ -128,7 +138,7 @@ def _thresholds(i: GoldInputs) -> pa.Table:
 @dataclass(frozen=True)
 class GoldTable:
     table: Table
-    build: Callable[[GoldInputs], pa.Table]
+    build: Callable[[GoldInputs], pa.Table | SparkWrites]
     plot: Callable[[pd.DataFrame], object]
     extra: Callable[[pd.DataFrame], dict] = lambda df: {}
 
@@ -169,8 +179,10 @@ GOLD_TABLES = {
 
 
 def _publish(
-    lake: LakeResource, inputs: GoldInputs, spec: GoldTable, table: pa.Table
+    lake: LakeResource, inputs: GoldInputs, spec: GoldTable, table: pa.Table | SparkWrites
 ) -> dg.MaterializeResult:
+    if isinstance(table, SparkWrites):
+        return _publish_written(lake, inputs, spec, table.frame)
     coverage = inputs.coverage  # before anything is written: its failure is the step's
     uri = lake.replace_range(spec.table, table, inputs.start, inputs.end, inputs=inputs.fingerprint)
     df = table.to_pandas()
@@ -189,6 +201,44 @@ def _publish(
         asset_key=spec.table.key,
         metadata=metadata,
         check_results=[validate(spec.table.model, df, asset=spec.table.key)],
+    )
+
+
+def _publish_written(
+    lake: LakeResource, inputs: GoldInputs, spec: GoldTable, frame: DataFrame
+) -> dg.MaterializeResult:
+    """Spark writes the table; the check and the counts read it back a batch at a time, and the
+    plot reads the one listener it shows: the step never holds the table."""
+    coverage = inputs.coverage  # before anything is written: its failure is the step's
+    uri = lake.replace_range_from_spark(
+        spec.table, frame, inputs.start, inputs.end, inputs=inputs.fingerprint
+    )
+    per_listener = Counter()
+    written = check_written(
+        lake,
+        inputs.session,
+        spec.table,
+        inputs.start,
+        inputs.end,
+        each=lambda frame: per_listener.update(frame["user_id"].value_counts().to_dict()),
+    )
+    rows = sum(per_listener.values())
+    metadata = {
+        **lake.written(spec.table, uri),
+        "rows": rows,
+        "as_of_date": inputs.end.isoformat(),
+        "preview": insights.preview(written.head),
+        **spec.table.columns(lake.arrow_schema(spec.table)),
+        **coverage,
+    }
+    if rows:
+        # The listener with the most rows (insights.main_user), the first by pseudonym on a tie.
+        shown = min(per_listener, key=lambda user: (-per_listener[user], user))
+        day = f"{spec.table.partition} = '{inputs.end.isoformat()}'"
+        mine = lake.spark(inputs.session, spec.table, day).filter(F.col("user_id") == shown)
+        metadata["plot"] = insights.figure_md(spec.plot(mine.toPandas()), spec.table.name)
+    return dg.MaterializeResult(
+        asset_key=spec.table.key, metadata=metadata, check_results=[written.check]
     )
 
 
