@@ -9,14 +9,18 @@ bookkeeping (dagster-io/dagster#31694). Dagster hands storages batches of these 
 `DAGSTER_EVENT_BATCH_SIZE` is set, but the SQLite storage stores a batch one event at a time.
 This one stores a batch in one transaction per database, with the same rows, so every reader
 (the UI, GraphQL, partition status, sensors) sees exactly what it saw before, only sooner.
-A ranged run's asset check is planned with one row per day, and Dagster serializes the whole
-event again for each of them (11 s for three checks over 5,475 days): here it is serialized once.
-Its evaluation has no day (a ranged step has none), so Dagster adds a row for it and leaves the
-per-day rows planned for ever: 23 MB of index for ten years of days, and as many "planned"
-executions in the check's history. Here the evaluation replaces them.
+
+One table differs, on purpose: asset check executions. A ranged run's check is planned with a
+row per day, Dagster serializing the whole event again for each (11 s for three checks over
+5,475 days; here once). Its evaluation has no day (a ranged step has none, and MoodLake's
+checks have no partitions of their own), so Dagster adds a row for it and leaves the per-day
+rows planned for ever: 23 MB of index for ten years of days, and as many "planned" executions
+in the check's history. Here the evaluation replaces them (two transactions: a crash between
+them leaves that run with no record of the check, not a wrong one).
 
 Selected in dagster.yaml (`storage: custom:`); the Docker deployment's PostgreSQL storage has
-its own batched writes and needs only the environment variable. It leans on the SQL storage's
+its own batched writes and needs only the environment variable (it keeps Dagster's per-day
+planned check rows). It leans on the SQL storage's
 private row and asset-table helpers (dagster 1.13): tests/test_event_log.py compares what it
 records with Dagster's own storage, so an upgrade that changes them fails there first.
 """

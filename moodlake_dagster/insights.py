@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Mapping
 
 import dagster as dg
 import matplotlib
@@ -77,7 +78,13 @@ def quarantine_md(bad: list, rows: int = 10) -> dg.MetadataValue:
 
 def main_user(df: pd.DataFrame) -> str | None:
     """The user with the most rows: plots show one person, named by pseudonym."""
-    return None if df.empty else str(df["user_id"].value_counts().idxmax())
+    return None if df.empty else most_rows(df["user_id"].value_counts().to_dict())
+
+
+def most_rows(counts: Mapping[str, int]) -> str:
+    """The listener with the most rows, the first by pseudonym on a tie (whatever the order
+    the rows came in)."""
+    return str(min(counts, key=lambda user: (-counts[user], user)))
 
 
 def daypart_plot(df: pd.DataFrame) -> plt.Figure:
@@ -184,7 +191,7 @@ def _versus_baseline_points(
 
 def genre_plot(df: pd.DataFrame, top: int = 15) -> plt.Figure:
     user = main_user(df)
-    mine = df[df["user_id"] == user].nlargest(top, "share").iloc[::-1]
+    mine = df[df["user_id"] == user].nsmallest(top, "rank").iloc[::-1]  # ties ranked by name
     fig, ax = plt.subplots(figsize=(6, 4.5))
     ax.barh(mine["genre"], mine["share"] * 100, color="#2a9d8f")
     ax.set_xlabel("% of resolved plays")

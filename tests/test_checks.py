@@ -14,7 +14,7 @@ from pandera.typing import Series
 
 from moodlake_dagster.assets.bronze import catalog_tracks
 from moodlake_dagster.assets.silver import tracks
-from moodlake_dagster.checks import unique_columns, validate, validate_arrow, validate_batches
+from moodlake_dagster.checks import unique_keys, validate, validate_arrow, validate_batches
 from moodlake_dagster.checks.schemas import GenreMix, Plays
 from moodlake_dagster.resources import build_resources
 
@@ -102,7 +102,7 @@ def test_a_table_read_in_batches_is_checked_whole():
         pd.DataFrame({"id": [4, 5], "share": [0.4, 1.5]}),
         pd.DataFrame({"id": [6], "share": [0.6]}),
     ]
-    assert unique_columns(_Counted) == ["id"]
+    assert unique_keys(_Counted) == [("id",)]
     bad = validate_batches(_Counted, iter(batches), duplicates={"id": 2})
     assert not bad.passed and bad.metadata["rows_checked"].value == 6
     assert bad.metadata["failure_count"].value == 2
@@ -113,6 +113,27 @@ def test_a_table_read_in_batches_is_checked_whole():
     assert list(batches[1].index) == [0, 1]  # the batches themselves are left as they were
     good = validate_batches(_Counted, iter(batches[:1] + batches[2:]), duplicates={"id": 0})
     assert good.passed and good.metadata["rows_checked"].value == 4
+
+
+class _Keyed(pandera.DataFrameModel):
+    user_id: Series[str]
+    session_no: Series[int]
+
+    class Config:
+        unique = ["user_id", "session_no"]
+
+
+def test_columns_unique_together_are_counted_across_the_slices():
+    """A key the model's Config names unique together, repeated in two slices: one slice
+    cannot see it, the count across the table does."""
+    frame = pd.DataFrame({"user_id": ["a", "a", "b", "a"], "session_no": [1, 2, 1, 1]})
+    assert unique_keys(_Keyed) == [("user_id", "session_no")]
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    sliced = validate_arrow(_Keyed, table, rows=2)
+    assert not sliced.passed
+    assert sliced.metadata["failing_checks"].value == {"field_uniqueness (across the table)": 1}
+    assert "user_id, session_no" in sliced.metadata["examples"].value
+    assert validate_arrow(_Keyed, table.slice(0, 3), rows=1).passed
 
 
 def test_an_arrow_table_checked_in_slices_finds_what_the_whole_frame_check_finds():

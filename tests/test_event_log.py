@@ -1,7 +1,9 @@
-"""The batched SQLite storage records exactly what Dagster's own does, in far fewer transactions."""
+"""The batched SQLite storage records what Dagster's own does, in far fewer transactions; only
+a check's per-day planned rows give way to its evaluation."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 
@@ -39,6 +41,12 @@ def days_read_check() -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=True)
 
 
+@dg.asset_check(asset=days_failed)
+def days_failed_check() -> dg.AssetCheckResult:
+    """Never evaluated (its asset's step fails): its planned rows stay as they were written."""
+    return dg.AssetCheckResult(passed=True)
+
+
 def instance_at(path, batched: bool) -> dg.DagsterInstance:
     path.mkdir()
     if batched:
@@ -47,16 +55,29 @@ def instance_at(path, batched: bool) -> dg.DagsterInstance:
     return dg.DagsterInstance.from_config(str(path))
 
 
-def check_rows(instance: dg.DagsterInstance) -> list[tuple]:
-    """The asset check executions table: a row per planned day, each holding its event."""
+def check_rows(instance: dg.DagsterInstance, asset: str) -> list[tuple]:
+    """An asset's rows in the check executions table, each with what its event says."""
     table = AssetCheckExecutionsTable
-    query = db.select(table.c.partition, table.c.execution_status, table.c.evaluation_event)
+    query = db.select(
+        table.c.partition,
+        table.c.execution_status,
+        table.c.evaluation_event,
+        table.c.evaluation_event_timestamp,
+        table.c.evaluation_event_storage_id,
+    ).where(table.c.asset_key == dg.AssetKey(asset).to_string())
     with instance.event_log_storage.index_connection() as conn:
         rows = conn.execute(query).fetchall()
-    return sorted(
-        (day or "", status, deserialize_value(event, EventLogEntry).dagster_event_type.value)
-        for day, status, event in rows
-    )
+    said = []
+    for day, status, event, timestamp, storage_id in rows:
+        entry = deserialize_value(event, EventLogEntry)
+        data = entry.get_dagster_event().event_specific_data
+        # Stored as naive UTC.
+        stamped = timestamp.replace(tzinfo=dt.UTC).timestamp() == pytest.approx(entry.timestamp)
+        said.append(
+            (day or "", status, entry.dagster_event_type.value, data.check_name, stamped)
+            + (storage_id is not None,)
+        )
+    return sorted(said)
 
 
 def what_is_recorded(instance: dg.DagsterInstance, run_id: str) -> dict:
@@ -101,7 +122,7 @@ def what_is_recorded(instance: dg.DagsterInstance, run_id: str) -> dict:
             )
             for record in instance.get_asset_records()
         },
-        "check_rows": check_rows(instance),
+        "check_rows": {key: check_rows(instance, key) for key in ("days_read", "days_failed")},
         "of_type": len(
             instance.get_records_for_run(run_id, of_type=kinds.ASSET_MATERIALIZATION).records
         ),
@@ -127,7 +148,7 @@ def test_a_ranged_run_is_recorded_the_same_and_in_batches(tmp_path, monkeypatch)
                 is batched
             )
             result = dg.materialize(
-                [days_read, days_failed, days_read_check],
+                [days_read, days_failed, days_read_check, days_failed_check],
                 instance=instance,
                 tags=RANGE,
                 raise_on_error=False,
@@ -137,9 +158,14 @@ def test_a_ranged_run_is_recorded_the_same_and_in_batches(tmp_path, monkeypatch)
             transactions[batched] = len(opened)
     # Dagster leaves the check planned for each day and adds its evaluation, unpartitioned (a
     # ranged step has no day); the batched storage has the evaluation alone.
-    planned = [row for row in seen[False].pop("check_rows") if row[1] == "PLANNED"]
+    evaluated = {batched: seen[batched]["check_rows"].pop("days_read") for batched in seen}
+    planned = [row for row in evaluated[False] if row[1] == "PLANNED"]
     assert len(planned) == 60
-    assert seen[True].pop("check_rows") == [("", "SUCCEEDED", "ASSET_CHECK_EVALUATION")]
+    assert evaluated[True] == [
+        ("", "SUCCEEDED", "ASSET_CHECK_EVALUATION", "days_read_check", True, True)
+    ]
+    # A check never evaluated keeps the plan, row for row as Dagster writes it.
+    assert len(seen[True]["check_rows"]["days_failed"]) == 60
     assert seen[True] == seen[False]
     assert seen[True]["materialized"]["days_read"] == set(DAYS.get_partition_keys()[:60])
     assert len(seen[True]["failed"]["days_failed"]) == 60  # planned, never materialized

@@ -18,6 +18,9 @@ def test_the_main_user_has_the_most_rows():
     frame = pd.DataFrame({"user_id": ["u_b", "u_a", "u_a"]})
     assert insights.main_user(frame) == "u_a"
     assert insights.main_user(frame.iloc[:0]) is None
+    tied = pd.DataFrame({"user_id": ["u_c", "u_b", "u_c", "u_b"]})
+    assert insights.main_user(tied) == insights.main_user(tied.iloc[::-1]) == "u_b"
+    assert insights.most_rows({"u_c": 2, "u_b": 2, "u_a": 1}) == "u_b"
 
 
 def test_a_preview_is_a_markdown_table_with_long_text_cut():
@@ -30,7 +33,8 @@ def test_a_preview_is_a_markdown_table_with_long_text_cut():
 
 
 def test_a_figure_is_embedded_as_a_png():
-    fig = insights.genre_plot(pd.DataFrame({"user_id": ["u"], "genre": ["jazz"], "share": [1.0]}))
+    one = pd.DataFrame({"user_id": ["u"], "genre": ["jazz"], "share": [1.0], "rank": [1]})
+    fig = insights.genre_plot(one)
     md = insights.figure_md(fig, "alt text").value
     assert md.startswith("![alt text](data:image/png;base64,")
     png = base64.b64decode(md.split(",", 1)[1].rstrip(")"))
@@ -125,11 +129,20 @@ def test_many_scores_are_a_point_each_against_their_baseline():
 
 def test_top_genres_and_unexplored_genres_show_the_main_users_best():
     mix = pd.DataFrame(
-        {"user_id": "u", "genre": [f"g{i}" for i in range(20)], "share": np.arange(20) / 190}
+        {
+            "user_id": "u",
+            "genre": [f"g{i}" for i in range(20)],
+            "share": np.arange(20) / 190,
+            "rank": np.arange(20, 0, -1),
+        }
     )
     fig = insights.genre_plot(mix, top=3)
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert labels == ["g17", "g18", "g19"]  # largest at the top of a horizontal bar chart
+    # Two genres tied in share: the table's rank (by name) decides, as in the API.
+    tied = mix.assign(share=1 / 20, rank=np.arange(1, 21))
+    labels = [t.get_text() for t in insights.genre_plot(tied, top=2).axes[0].get_yticklabels()]
+    assert labels == ["g1", "g0"]
     discovery = pd.DataFrame(
         {
             "user_id": "u",

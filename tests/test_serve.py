@@ -242,9 +242,11 @@ def test_modes_genres_and_insights_equal_gold(lake, server):
     assert [m["share"] for m in body["modes"]] == pytest.approx(modes["share"].tolist())
 
     mix = latest(gold(lake, "gold/genre_mix"))
-    mix = mix[mix["user_id"] == ALICE].sort_values("share", ascending=False).head(15)
+    mix = mix[mix["user_id"] == ALICE].sort_values("rank").head(15)
     body = get(server, "/api/me/genres", token=token).json()
     assert [g["genre"] for g in body["top"]] == mix["genre"].tolist()
+    shares = [g["share"] for g in body["top"]]
+    assert shares == sorted(shares, reverse=True) and len(shares) > 1
     gaps = latest(gold(lake, "gold/feature_gaps"))
     assert {g["feature"] for g in body["gaps"]} == set(gaps[gaps["user_id"] == ALICE]["feature"])
     assert all(not g["explored"] for g in body["unexplored"])

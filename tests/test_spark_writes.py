@@ -73,4 +73,6 @@ def test_spark_written_plays_equal_the_arrow_path(landing, landings, spark_url, 
         # A lake written through Arrow (before this existed) taken on by Spark: same rows.
         again = build_plays(tmp_path / "arrow", spark_url, landings[landing], True, "--force")
         pd.testing.assert_frame_equal(again, by_arrow, check_dtype=False)
+        taken_on = read(tmp_path / "arrow", SESSIONS, ["user_id", "session_no"])
+        pd.testing.assert_frame_equal(taken_on, sessions["arrow"], check_dtype=False)
         assert all(SPARK_FILE.search(p) for p in DeltaTable(str(lakes["arrow"])).file_uris())

@@ -17,7 +17,7 @@ import pyarrow as pa
 from moodlake_dagster.checks import (
     nothing_to_check,
     schema_check_spec,
-    unique_columns,
+    unique_keys,
     validate,
     validate_batches,
 )
@@ -158,15 +158,15 @@ def check_written(
     each: Callable[[pd.DataFrame], None] | None = None,
 ) -> CheckedRange:
     """Check a range Spark wrote, reading it back a batch at a time: this process holds one
-    batch, never the range. Columns the model wants unique are counted in Spark, across it.
+    batch, never the range. What the model wants unique is counted in Spark, across it.
     `each` sees every batch too (figures added up in the same pass)."""
     duplicates = {
-        column: lake.spark(session, table, range_predicate(table.partition, start, end))
-        .groupBy(column)
+        ", ".join(key): lake.spark(session, table, range_predicate(table.partition, start, end))
+        .groupBy(*key)
         .count()
         .filter("count > 1")
         .count()
-        for column in unique_columns(table.model)
+        for key in unique_keys(table.model)
     }
     head = None
 
@@ -177,10 +177,11 @@ def check_written(
             if each is not None:
                 each(frame)
             yield frame
+        if head is None:  # an empty range is still checked for its columns and their types
+            head = lake.arrow_schema(table).empty_table().to_pandas()
+            yield head
 
     check = validate_batches(table.model, batches(), asset=table.key, duplicates=duplicates)
-    if head is None:
-        head = lake.arrow_schema(table).empty_table().to_pandas()
     return CheckedRange(check, head)
 
 

@@ -64,7 +64,9 @@ class GoldInputs:
 
 @dataclass(frozen=True)
 class SparkWrites:
-    """Rows Spark writes to the lake itself (`LakeResource.replace_range_from_spark`)."""
+    """Rows Spark writes to the lake itself (`LakeResource.replace_range_from_spark`). Their
+    table's plot gets the rows of one listener, and it has no `extra` figures (they would need
+    every row here)."""
 
     frame: DataFrame
 
@@ -213,16 +215,14 @@ def _publish_written(
     uri = lake.replace_range_from_spark(
         spec.table, frame, inputs.start, inputs.end, inputs=inputs.fingerprint
     )
-    per_listener = Counter()
-    written = check_written(
-        lake,
-        inputs.session,
-        spec.table,
-        inputs.start,
-        inputs.end,
-        each=lambda frame: per_listener.update(frame["user_id"].value_counts().to_dict()),
-    )
-    rows = sum(per_listener.values())
+    per_listener, rows = Counter(), 0
+
+    def count(frame: pd.DataFrame) -> None:
+        nonlocal rows
+        rows += len(frame)
+        per_listener.update(frame["user_id"].value_counts().to_dict())
+
+    written = check_written(lake, inputs.session, spec.table, inputs.start, inputs.end, count)
     metadata = {
         **lake.written(spec.table, uri),
         "rows": rows,
@@ -231,9 +231,8 @@ def _publish_written(
         **spec.table.columns(lake.arrow_schema(spec.table)),
         **coverage,
     }
-    if rows:
-        # The listener with the most rows (insights.main_user), the first by pseudonym on a tie.
-        shown = min(per_listener, key=lambda user: (-per_listener[user], user))
+    if per_listener:
+        shown = insights.most_rows(per_listener)  # the listener insights.main_user would show
         day = f"{spec.table.partition} = '{inputs.end.isoformat()}'"
         mine = lake.spark(inputs.session, spec.table, day).filter(F.col("user_id") == shown)
         metadata["plot"] = insights.figure_md(spec.plot(mine.toPandas()), spec.table.name)

@@ -124,11 +124,11 @@ def validate_arrow(
     rows: int = ARROW_SLICE_ROWS,
 ) -> dg.AssetCheckResult:
     """`validate` over an Arrow table a slice at a time: pandas holds one slice, never the
-    table. Columns the model wants unique are counted in Arrow, across the table."""
+    table. What the model wants unique is counted in Arrow, across the table."""
     duplicates = {}
-    for column in unique_columns(model):
-        counts = table.group_by(column).aggregate([([], "count_all")])["count_all"]
-        duplicates[column] = pc.sum(pc.greater(counts, 1)).as_py() or 0
+    for key in unique_keys(model):
+        counts = table.group_by(list(key)).aggregate([([], "count_all")])["count_all"]
+        duplicates[", ".join(key)] = pc.sum(pc.greater(counts, 1)).as_py() or 0
     # An empty table is still checked for its columns and their types.
     slices = (batch.to_pandas() for batch in table.to_batches(max_chunksize=rows))
     slices = slices if table.num_rows else [table.to_pandas()]
@@ -144,6 +144,10 @@ def _offset(cases: pd.DataFrame, rows: int) -> pd.DataFrame:
     return cases.assign(index=shifted)
 
 
-def unique_columns(model: type[pa.DataFrameModel]) -> list[str]:
-    """The columns a model says are unique (to check across a table read in batches)."""
-    return [name for name, column in model.to_schema().columns.items() if column.unique]
+def unique_keys(model: type[pa.DataFrameModel]) -> list[tuple[str, ...]]:
+    """What a model says is unique, to check across a table read in batches: each column
+    marked unique, and the columns its Config names unique together."""
+    schema = model.to_schema()
+    keys = [(name,) for name, column in schema.columns.items() if column.unique]
+    together = [schema.unique] if isinstance(schema.unique, str) else schema.unique
+    return keys + ([tuple(together)] if together else [])

@@ -192,9 +192,9 @@ class Sessions(_Model):
     valence_arc: Series[float] = pa.Field(nullable=True, ge=-1.0, le=1.0)
     shuffle_share: Series[float] = pa.Field(nullable=True, **UNIT)
 
-    @pa.dataframe_check(error="one row per listener and session")
-    def one_row_per_session(cls, df: pd.DataFrame) -> Series[bool]:
-        return ~df.duplicated(["user_id", "session_no", "as_of_date"], keep=False)
+    class Config(_Model.Config):
+        # One row per listener and session; Spark writes it, so it is also counted across files.
+        unique = ["user_id", "session_no", "as_of_date"]
 
 
 class SessionSummary(_Model):

@@ -267,7 +267,7 @@ def load_snapshot(
         genres = {
             "user_id": uid,
             "top": records(
-                (top.sort_values("share", ascending=False).head(15) if len(top) else top).drop(
+                (top.sort_values("rank").head(15) if len(top) else top).drop(
                     columns=["user_id"], errors="ignore"
                 )
             ),

@@ -61,7 +61,8 @@ def mood_by_hour(enriched: DataFrame, as_of: dt.date) -> DataFrame:
 
 
 # lcm(1, …, 20): a play's share of it is a whole number for a track of up to 20 genres, and
-# whole numbers sum to the same total in any order, as floating-point fractions do not.
+# whole numbers sum to the same total in any order, as floating-point fractions do not. (A
+# track of more genres gives each a share rounded down: still the same in any order.)
 PLAY_UNITS = 232_792_560
 
 
