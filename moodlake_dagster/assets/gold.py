@@ -180,23 +180,40 @@ GOLD_TABLES = {
 }
 
 
+def _said(
+    lake: LakeResource,
+    inputs: GoldInputs,
+    spec: GoldTable,
+    uri: str,
+    *,
+    rows: int,
+    head: pd.DataFrame,
+    schema: pa.Schema,
+    coverage: dict,
+) -> dict:
+    """What every Gold table's page says: where it is, its rows and day, a preview, its
+    columns, and how many plays have audio features (every mood figure rests on them)."""
+    return {
+        **lake.written(spec.table, uri),
+        "rows": rows,
+        "as_of_date": inputs.end.isoformat(),
+        "preview": insights.preview(head),
+        **spec.table.columns(schema),
+        **coverage,
+    }
+
+
 def _publish(
     lake: LakeResource, inputs: GoldInputs, spec: GoldTable, table: pa.Table | SparkWrites
 ) -> dg.MaterializeResult:
-    if isinstance(table, SparkWrites):
-        return _publish_written(lake, inputs, spec, table.frame)
     coverage = inputs.coverage  # before anything is written: its failure is the step's
+    if isinstance(table, SparkWrites):
+        return _publish_written(lake, inputs, spec, table.frame, coverage)
     uri = lake.replace_range(spec.table, table, inputs.start, inputs.end, inputs=inputs.fingerprint)
     df = table.to_pandas()
-    metadata = {
-        **lake.written(spec.table, uri),
-        "rows": len(df),
-        "as_of_date": inputs.end.isoformat(),
-        "preview": insights.preview(df),
-        **spec.table.columns(table.schema),
-        # Every mood figure rests on the plays with audio features: say how many there are.
-        **coverage,
-    }
+    metadata = _said(
+        lake, inputs, spec, uri, rows=len(df), head=df, schema=table.schema, coverage=coverage
+    )
     if len(df):
         metadata |= spec.extra(df) | {"plot": insights.figure_md(spec.plot(df), spec.table.name)}
     return dg.MaterializeResult(
@@ -207,30 +224,25 @@ def _publish(
 
 
 def _publish_written(
-    lake: LakeResource, inputs: GoldInputs, spec: GoldTable, frame: DataFrame
+    lake: LakeResource, inputs: GoldInputs, spec: GoldTable, frame: DataFrame, coverage: dict
 ) -> dg.MaterializeResult:
     """Spark writes the table; the check and the counts read it back a batch at a time, and the
     plot reads the one listener it shows: the step never holds the table."""
-    coverage = inputs.coverage  # before anything is written: its failure is the step's
     uri = lake.replace_range_from_spark(
         spec.table, frame, inputs.start, inputs.end, inputs=inputs.fingerprint
     )
     per_listener, rows = Counter(), 0
 
-    def count(frame: pd.DataFrame) -> None:
+    def count(batch: pd.DataFrame) -> None:
         nonlocal rows
-        rows += len(frame)
-        per_listener.update(frame["user_id"].value_counts().to_dict())
+        rows += len(batch)
+        per_listener.update(batch["user_id"].value_counts().to_dict())
 
     written = check_written(lake, inputs.session, spec.table, inputs.start, inputs.end, count)
-    metadata = {
-        **lake.written(spec.table, uri),
-        "rows": rows,
-        "as_of_date": inputs.end.isoformat(),
-        "preview": insights.preview(written.head),
-        **spec.table.columns(lake.arrow_schema(spec.table)),
-        **coverage,
-    }
+    schema = lake.arrow_schema(spec.table)
+    metadata = _said(
+        lake, inputs, spec, uri, rows=rows, head=written.head, schema=schema, coverage=coverage
+    )
     if per_listener:
         shown = insights.most_rows(per_listener)  # the listener insights.main_user would show
         day = f"{spec.table.partition} = '{inputs.end.isoformat()}'"
