@@ -54,6 +54,23 @@ def test_top_k_leaves_out_what_was_played_and_keeps_ties_in_order():
     assert als.top_k(scores, exclude=set(range(5)), k=3) == []
 
 
+def test_top_k_ranks_as_a_filter_of_the_whole_order_does():
+    """The vectorised top_k against the plain filter it replaced: ties, never-seen tracks
+    (-inf), NaN, and a ranking given once for many calls."""
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        n = int(rng.integers(1, 60))
+        scores = rng.integers(0, 6, n).astype(float)  # many ties
+        scores[rng.random(n) < 0.1] = -np.inf
+        scores[rng.random(n) < 0.05] = np.nan
+        exclude = {int(i) for i in rng.integers(0, n, int(rng.integers(0, n + 1)))}
+        k = int(rng.integers(1, 15))
+        order = np.argsort(-scores, kind="stable")
+        plain = [int(i) for i in order if int(i) not in exclude][:k]
+        assert als.top_k(scores, exclude, k) == plain
+        assert als.top_k(scores, exclude, k, order=order) == plain
+
+
 def test_ranking_metrics_at_the_edges():
     assert als.ndcg_at_k(["a", "b"], set(), k=2) == 0.0  # nothing relevant: no ideal
     assert als.precision_at_k(["a"], {"a"}, k=10) == 0.1  # k, not the list's length

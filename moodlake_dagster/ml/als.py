@@ -230,9 +230,15 @@ def fold_in(factors: Factors, ratings: list[dict[str, float]]) -> np.ndarray:
     return out
 
 
-def top_k(scores: np.ndarray, exclude: set[int], k: int = K) -> list[int]:
-    order = np.argsort(-scores, kind="stable")
-    return [int(i) for i in order if int(i) not in exclude][:k]
+def top_k(
+    scores: np.ndarray, exclude: set[int], k: int = K, order: np.ndarray | None = None
+) -> list[int]:
+    """The positions of the `k` best scores outside `exclude`, ties by position. `order`:
+    `np.argsort(-scores, kind="stable")` where the caller ranks one score row many times."""
+    order = np.argsort(-scores, kind="stable") if order is None else order
+    keep = np.ones(len(scores), dtype=bool)
+    keep[np.fromiter(exclude, dtype=np.intp, count=len(exclude))] = False
+    return order[keep[order]][:k].tolist()
 
 
 def precision_at_k(recommended: list, relevant: set, k: int = K) -> float:
@@ -284,8 +290,9 @@ def evaluate(
     scores = vectors @ _aligned_items(factors, index).T
     scores[np.isnan(scores)] = -np.inf  # a track the model never saw ranks last
     model_p, model_n, base_p, base_n = [], [], [], []
+    popular_order = np.argsort(-popular, kind="stable")  # one ranking for everyone
     for (_, exclude, relevant), row in zip(cases, scores, strict=True):
-        ranked, baseline = top_k(row, exclude), top_k(popular, exclude)
+        ranked, baseline = top_k(row, exclude), top_k(popular, exclude, order=popular_order)
         model_p.append(precision_at_k(ranked, relevant))
         model_n.append(ndcg_at_k(ranked, relevant))
         base_p.append(precision_at_k(baseline, relevant))
@@ -424,10 +431,17 @@ def taste(factors: Factors, plays: pd.DataFrame) -> Served:
     return Served(factors, dict(zip(users, vectors, strict=True)), basis, exclude)
 
 
-def recommend(factors: Factors, vector: np.ndarray, exclude: set[str], k: int) -> pd.DataFrame:
-    """The k best tracks for one taste vector, scores scaled to 0..1 within the listener."""
+def recommend(
+    factors: Factors,
+    vector: np.ndarray,
+    exclude: set[str],
+    k: int,
+    index: dict[str, int] | None = None,
+) -> pd.DataFrame:
+    """The k best tracks for one taste vector, scores scaled to 0..1 within the listener.
+    `index`: `factors.item_index()`, where the caller recommends for many listeners."""
     scores = factors.items @ vector
-    index = factors.item_index()
+    index = factors.item_index() if index is None else index
     best = top_k(scores, {index[t] for t in exclude if t in index}, k)
     top = scores[best]
     span = top.max() - top.min() if len(top) else 0.0
@@ -495,8 +509,9 @@ def _evaluation_card(e: Evaluation) -> dict:
 
 
 def _recommendations(served: Served, unit: str, as_of: dt.date) -> pa.Table:
+    index = served.factors.item_index()
     rows = [
-        recommend(served.factors, vector, served.exclude[user_id], PER_USER).assign(
+        recommend(served.factors, vector, served.exclude[user_id], PER_USER, index).assign(
             user_id=user_id, unit=unit, basis=served.basis[user_id]
         )
         for user_id, vector in served.vectors.items()
