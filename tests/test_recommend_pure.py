@@ -199,3 +199,80 @@ def test_equal_scores_go_by_track_id_and_tracks_without_an_artist_count_as_one_a
     lists = recommend.recommend_user(match, plays, pool, AS_OF, per_list=4)
     mirror = lists[(lists["day_part"] == "evening") & (lists["mode"] == "mirror")]
     assert mirror["track_id"].tolist() == ["t3", "t4", "t5", "t1"]
+
+
+def _plain_candidates(plays, tracks, als, wanted):
+    """What `candidates` computed before the genre index: a Python call per catalog track."""
+    fresh = recommend.unplayed(plays, tracks)
+    known = set(tracks.loc[tracks["track_id"].isin(plays["track_id"]), "primary_artist"])
+    pool = tracks[fresh].merge(als[["track_id", "als_score"]], on="track_id", how="left")
+    in_liked = pool["genres"].map(lambda g: any(x in wanted for x in g))
+    pool = pool[in_liked | pool["als_score"].notna()]
+    return pool.assign(
+        genre=pool["genres"].map(
+            lambda g: next((x for x in g if x in wanted), g[0] if len(g) else "")
+        ),
+        source=np.where(in_liked[pool.index], "liked genre", "als"),
+        new_artist=~pool["primary_artist"].isin(known),
+    ).reset_index(drop=True)
+
+
+def _plain_liked(plays, tracks):
+    """What `liked_genres` computed before the genre index: the unplayed tracks' genre lists
+    exploded per listener."""
+    ranked = recommend.play_genres(plays, tracks).explode().value_counts().index.tolist()
+    per_genre = tracks.loc[recommend.unplayed(plays, tracks), "genres"].explode().value_counts()
+    liked, pool = [], 0
+    for genre in ranked:
+        if len(liked) >= recommend.LIKED_GENRES and pool >= recommend.MIN_POOL:
+            break
+        liked.append(genre)
+        pool += int(per_genre.get(genre, 0))
+    return liked
+
+
+def test_candidates_from_the_genre_index_equal_a_call_per_track(monkeypatch):
+    """Random catalogs (several genres a track, none, a gap-ridden index, songs under several
+    ids): the same pool, row for row, as the per-track judgement, and the same liked genres."""
+    monkeypatch.setattr(recommend, "MIN_POOL", 40)
+    rng = np.random.default_rng(11)
+    names = [f"g{i}" for i in range(12)]
+    sources = set()
+    for _ in range(25):
+        n = 300
+        tracks = pd.DataFrame(
+            {
+                "track_id": [f"t{i}" for i in range(n)],
+                "song_key": [f"s{i // 2 if i % 7 == 0 else i}" for i in range(n)],
+                "primary_artist": [f"a{i}" for i in rng.integers(0, 60, n)],
+                "genres": [
+                    list(rng.choice(names, int(rng.integers(0, 4)), replace=False))
+                    for _ in range(n)
+                ],
+            },
+            index=rng.permutation(n * 3)[:n],  # as a filtered catalog's would be
+        )
+        tracks = tracks[tracks.index % 5 != 0]  # and a gap-ridden one
+        played = rng.choice(tracks["track_id"], 80)
+        plays = pd.DataFrame(
+            {
+                "track_id": played,
+                "primary_artist": tracks.set_index("track_id")
+                .loc[played, "primary_artist"]
+                .to_numpy(),
+            }
+        )
+        als = pd.DataFrame(
+            {
+                "track_id": rng.choice(tracks["track_id"], 30, replace=False),
+                "als_score": rng.random(30),
+            }
+        )
+        index = recommend.GenreIndex.of(tracks)
+        liked = recommend.liked_genres(plays, tracks, genres=index)
+        assert liked == _plain_liked(plays, tracks)
+        expected = _plain_candidates(plays, tracks, als, set(liked))
+        got = recommend.candidates(plays, tracks, als, genres=index)
+        pd.testing.assert_frame_equal(got, expected)
+        sources.update(got["source"])
+    assert sources == {"liked genre", "als"}  # both kinds of row were compared
