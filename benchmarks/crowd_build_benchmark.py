@@ -20,6 +20,12 @@ every model: what the day would cost without the cadence (`--no-forced` leaves t
 new file per listener before that day's build, as a new export does (the files of the days
 before are then accounted for from their summaries, unread: ingest/file_summaries.py).
 
+Each sample also reads the machine's CPU time from /proc/stat: `cpu_s` and `steps_cpu_s` are
+the CPU seconds every core spent busy (user, system, interrupts) over the build and while each
+step ran, and `steal_s` what the hypervisor gave to other guests meanwhile. On a shared
+machine wall time swings by a third from run to run; the CPU a step burns swings far less, so
+compare those when judging a change.
+
 A role's peak is the highest sum over its processes at one sample. Each step's figures
 (`steps_memory_mib`) are the roles' peaks while it ran and `build_growth`, how far it raised the
 build process above where it began: which steps the build's memory follows. Issue 11 targets the
@@ -60,6 +66,17 @@ ROLES = {
 }
 
 
+def _cpu_ticks() -> tuple[int, int]:
+    """(busy, stolen) clock ticks of every core since boot, from /proc/stat's first line."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(
+        int, Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+    )
+    return user + nice + system + irq + softirq, steal
+
+
+TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+
+
 def _proc(pid: int) -> tuple[int, str, int] | None:
     """(parent pid, command line, resident KiB) of a live process, or None."""
     try:
@@ -81,6 +98,7 @@ class MemoryWatch:
         self.peak_kib: dict[str, int] = {}
         # Every sample, by role: (unix time, KiB), to find each step's peak afterwards.
         self.series: dict[str, list[tuple[float, int]]] = {}
+        self.cpu: list[tuple[float, int, int]] = []  # (unix time, busy ticks, stolen ticks)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -91,6 +109,7 @@ class MemoryWatch:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
+        self.cpu.append((time.time(), *_cpu_ticks()))
 
     def _ours(self, pid: int) -> bool:
         """Whether a process runs for this benchmark's home (Spark's inherit its environment)."""
@@ -111,6 +130,7 @@ class MemoryWatch:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            self.cpu.append((time.time(), *_cpu_ticks()))
             procs = {}
             for entry in os.scandir("/proc"):
                 if entry.name.isdigit() and (info := _proc(int(entry.name))):
@@ -124,6 +144,14 @@ class MemoryWatch:
                 self.peak_kib[role] = max(self.peak_kib.get(role, 0), kib)
                 self.series.setdefault(role, []).append((now, kib))
             self._stop.wait(SAMPLE_S)
+
+    def cpu_seconds(self, start: float = 0.0, end: float = float("inf")) -> dict[str, float]:
+        """Busy and stolen CPU seconds of all cores between the samples nearest outside
+        [start, end] (the whole watch by default)."""
+        before = [c for c in self.cpu if c[0] <= start] or self.cpu[:1]
+        after = [c for c in self.cpu if c[0] >= end] or self.cpu[-1:]
+        busy, steal = (after[0][i] - before[-1][i] for i in (1, 2))
+        return {"cpu_s": round(busy / TICKS_PER_S, 1), "steal_s": round(steal / TICKS_PER_S, 1)}
 
     def peaks_mib(self) -> dict[str, float]:
         return {role: round(kib / 1024, 1) for role, kib in sorted(self.peak_kib.items())}
@@ -181,6 +209,7 @@ def build(env: dict, home: Path, *args: str) -> dict:
         return {
             "failed_after_s": round(seconds, 1),
             "failed": failed,
+            **watch.cpu_seconds(),
             "peak_memory_mib": watch.peaks_mib(),
         }
     windows = step_windows([db for db in run_logs(home) if db not in earlier])
@@ -188,6 +217,10 @@ def build(env: dict, home: Path, *args: str) -> dict:
         "build_s": round(seconds, 1),
         "stages_s": stage_seconds(out),
         "steps_s": {step: round(end - start, 1) for step, (start, end) in windows.items()},
+        **watch.cpu_seconds(),
+        "steps_cpu_s": {
+            step: watch.cpu_seconds(start, end)["cpu_s"] for step, (start, end) in windows.items()
+        },
         "peak_memory_mib": watch.peaks_mib(),
         "steps_memory_mib": watch.step_memory_mib(windows),
     }
