@@ -22,9 +22,10 @@ before are then accounted for from their summaries, unread: ingest/file_summarie
 
 Each sample also reads the machine's CPU time from /proc/stat: `cpu_s` and `steps_cpu_s` are
 the CPU seconds every core spent busy (user, system, interrupts) over the build and while each
-step ran, and `steal_s` what the hypervisor gave to other guests meanwhile. On a shared
-machine wall time swings by a third from run to run; the CPU a step burns swings far less, so
-compare those when judging a change.
+step ran, and `steal_s` what the hypervisor gave to other guests meanwhile: a step's CPU
+does not move with how its waits fall, but it still moves with the machine's speed (on
+2026-12-02 the unchanged preference_model burned 54 and 65 CPU seconds in two 300-listener
+runs an hour apart), so judge a change by several runs or by the steps it did not touch.
 
 A role's peak is the highest sum over its processes at one sample. Each step's figures
 (`steps_memory_mib`) are the roles' peaks while it ran and `build_growth`, how far it raised the
