@@ -22,10 +22,12 @@ before are then accounted for from their summaries, unread: ingest/file_summarie
 
 Each sample also reads the machine's CPU time from /proc/stat: `cpu_s` and `steps_cpu_s` are
 the CPU seconds every core spent busy (user, system, interrupts) over the build and while each
-step ran, and `steal_s` what the hypervisor gave to other guests meanwhile: a step's CPU
-does not move with how its waits fall, but it still moves with the machine's speed (on
-2026-12-02 the unchanged preference_model burned 54 and 65 CPU seconds in two 300-listener
-runs an hour apart), so judge a change by several runs or by the steps it did not touch.
+step ran (interpolated between the samples either side of its start and end), and `steal_s`
+what the hypervisor gave to other guests meanwhile. They count every process on the machine:
+run it on a quiet one. A step's CPU does not move with how its waits fall, but it still moves
+from run to run (on 2026-12-02 the unchanged preference_model burned 54 and 65 CPU seconds in
+two 300-listener runs back to back, with no steal), so judge a change by several runs or
+against the steps it did not touch.
 
 A role's peak is the highest sum over its processes at one sample. Each step's figures
 (`steps_memory_mib`) are the roles' peaks while it ran and `build_growth`, how far it raised the
@@ -54,10 +56,13 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "crowd_build.json"
 MOODLAKE = REPO / ".venv" / "bin" / "moodlake"
 SAMPLE_S = 0.5
+TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 BRONZE = ["bronze/catalog_tracks", "silver/tracks", "bronze/listening_events"]
 ROLES = {
     "SparkConnectServer": "connect_server",
@@ -73,9 +78,6 @@ def _cpu_ticks() -> tuple[int, int]:
         int, Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
     )
     return user + nice + system + irq + softirq, steal
-
-
-TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
 
 def _proc(pid: int) -> tuple[int, str, int] | None:
@@ -147,11 +149,15 @@ class MemoryWatch:
             self._stop.wait(SAMPLE_S)
 
     def cpu_seconds(self, start: float = 0.0, end: float = float("inf")) -> dict[str, float]:
-        """Busy and stolen CPU seconds of all cores between the samples nearest outside
-        [start, end] (the whole watch by default)."""
-        before = [c for c in self.cpu if c[0] <= start] or self.cpu[:1]
-        after = [c for c in self.cpu if c[0] >= end] or self.cpu[-1:]
-        busy, steal = (after[0][i] - before[-1][i] for i in (1, 2))
+        """Busy and stolen CPU seconds of all cores from `start` to `end` (the whole watch by
+        default), the tick counts interpolated between the samples either side of each."""
+        times = [t for t, _, _ in self.cpu]
+        start, end = max(start, times[0]), min(end, times[-1])
+
+        def at(when: float, column: int) -> float:
+            return float(np.interp(when, times, [c[column] for c in self.cpu]))
+
+        busy, steal = (at(end, i) - at(start, i) for i in (1, 2))
         return {"cpu_s": round(busy / TICKS_PER_S, 1), "steal_s": round(steal / TICKS_PER_S, 1)}
 
     def peaks_mib(self) -> dict[str, float]:

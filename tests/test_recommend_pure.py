@@ -245,9 +245,12 @@ def test_candidates_from_the_genre_index_equal_a_call_per_track(monkeypatch):
                 "track_id": [f"t{i}" for i in range(n)],
                 "song_key": [f"s{i // 2 if i % 7 == 0 else i}" for i in range(n)],
                 "primary_artist": [f"a{i}" for i in rng.integers(0, 60, n)],
+                # Lists, and numpy arrays as Arrow hands them to pandas (some empty).
                 "genres": [
-                    list(rng.choice(names, int(rng.integers(0, 4)), replace=False))
-                    for _ in range(n)
+                    (list, np.array)[i % 2](
+                        rng.choice(names, int(rng.integers(0, 4)), replace=False)
+                    )
+                    for i in range(n)
                 ],
             },
             index=rng.permutation(n * 3)[:n],  # as a filtered catalog's would be
@@ -269,10 +272,20 @@ def test_candidates_from_the_genre_index_equal_a_call_per_track(monkeypatch):
             }
         )
         index = recommend.GenreIndex.of(tracks)
-        liked = recommend.liked_genres(plays, tracks, genres=index)
+        liked = recommend.liked_genres(plays, tracks, genre_index=index)
         assert liked == _plain_liked(plays, tracks)
         expected = _plain_candidates(plays, tracks, als, set(liked))
-        got = recommend.candidates(plays, tracks, als, genres=index)
+        got = recommend.candidates(plays, tracks, als, genre_index=index)
         pd.testing.assert_frame_equal(got, expected)
         sources.update(got["source"])
     assert sources == {"liked genre", "als"}  # both kinds of row were compared
+
+
+def test_a_missing_genre_list_or_genre_is_no_genre_and_an_index_fits_one_catalog():
+    tracks = pd.DataFrame({"genres": [[None, "rock"], None, np.array([], dtype=object)]})
+    index = recommend.GenreIndex.of(tracks)
+    assert index.in_any({"rock"}).tolist() == [True, False, False]
+    assert index.first_in({"jazz"}).tolist() == ["rock", "", ""]
+    assert index.counts(np.array([True, True, True])).to_dict() == {"rock": 1}
+    with pytest.raises(ValueError, match="genre index of 3 tracks for 2 tracks"):
+        index.of_catalog(tracks.head(2))

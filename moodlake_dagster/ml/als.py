@@ -233,8 +233,9 @@ def fold_in(factors: Factors, ratings: list[dict[str, float]]) -> np.ndarray:
 def top_k(
     scores: np.ndarray, exclude: set[int], k: int = K, order: np.ndarray | None = None
 ) -> list[int]:
-    """The positions of the `k` best scores outside `exclude`, ties by position. `order`:
-    `np.argsort(-scores, kind="stable")` where the caller ranks one score row many times."""
+    """The positions of the `k` best scores outside `exclude` (positions in `scores`), ties by
+    position. `order`: `np.argsort(-scores, kind="stable")`, where the caller ranks one score
+    row many times."""
     order = np.argsort(-scores, kind="stable") if order is None else order
     keep = np.ones(len(scores), dtype=bool)
     keep[np.fromiter(exclude, dtype=np.intp, count=len(exclude))] = False
