@@ -41,6 +41,7 @@ from moodlake_dagster.ingest.file_summaries import FileSummaries, FileSummary
 from moodlake_dagster.ingest.landing_store import LandingStore
 from moodlake_dagster.ingest.privacy import DROPPED_FIELDS, pseudonymize
 from moodlake_dagster.ingest.records import CHUNK_BYTES, BadRecord, iter_json_stream, safe_raw
+from moodlake_dagster.ml.parallel import in_processes
 from moodlake_dagster.tables import LISTENING_EVENTS
 from moodlake_dagster.vocabulary import EPISODE_FIELDS
 
@@ -113,6 +114,8 @@ KNOWN_FIELDS = {
 
 # A clock a few minutes ahead is not an error; a play from tomorrow is.
 FUTURE_TOLERANCE = dt.timedelta(minutes=5)
+# Below this many bytes of history to read, worker processes cost more than they save.
+PARALLEL_MIN_BYTES = 4 * 1024 * 1024
 # Parsed rows become an Arrow record batch this often: a big file's rows are held as Arrow
 # columns, not as a dict each.
 BATCH_ROWS = 5_000
@@ -222,6 +225,7 @@ class HistorySource:
     location: PurePosixPath
     format: str
     member: str | None = None
+    size: int = 0  # bytes to read (a member's uncompressed size)
 
     @contextmanager
     def open(self) -> Iterator[IO[bytes]]:
@@ -248,17 +252,19 @@ class HistorySource:
         return f"{base}/{member_lineage(self.member, key)}" if self.member else base
 
 
-def archive_members(handle) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """(member, format) of the history files inside a zip, and (member, reason) of the rest."""
+def archive_members(handle) -> tuple[list[tuple[str, str, int]], list[tuple[str, str]]]:
+    """(member, format, size) of the history files inside a zip, and (member, reason) of the
+    rest."""
     found, passed = [], []
     with zipfile.ZipFile(handle) as archive:
-        for member in sorted(archive.namelist()):
+        for info in sorted(archive.infolist(), key=lambda info: info.filename):
+            member = info.filename
             name = PurePosixPath(member).name
             if member.endswith("/") or name.startswith("."):
                 continue
             fmt = history_format(name)
             if fmt:
-                found.append((member, fmt))
+                found.append((member, fmt, info.file_size))
             else:
                 passed.append((member, pass_over_reason(name)))
     return found, passed
@@ -287,10 +293,12 @@ def discover_history_files(
             except zipfile.BadZipFile:
                 passed.append((str(relative), "not a readable zip archive"))
                 continue
-            found += [HistorySource(store, relative, fmt, member) for member, fmt in members]
+            found += [
+                HistorySource(store, relative, fmt, member, size) for member, fmt, size in members
+            ]
             passed += [(f"{relative}/{member}", why) for member, why in inside]
         elif fmt := history_format(relative.name):
-            found.append(HistorySource(store, relative, fmt))
+            found.append(HistorySource(store, relative, fmt, size=landed.size))
         else:
             passed.append((str(relative), pass_over_reason(relative.name)))
     return found, passed
@@ -465,6 +473,115 @@ def conform(record: object, fmt: str, now: dt.datetime) -> dict:
     return row
 
 
+@dataclass(frozen=True)
+class _ReadJob:
+    """One file to stream, and what the first pass learned of it."""
+
+    file: HistorySource
+    source: str
+    digest: str
+    duplicate_of: str | None
+    remembers: bool  # whether its summary is kept (a duplicate's is not)
+
+
+@dataclass(frozen=True)
+class _RunTerms:
+    """What every file's read of one run shares."""
+
+    key: bytes
+    default_user: str
+    now: dt.datetime
+    batch_id: str
+    ingested_at: dt.datetime
+    start: dt.date
+    end: dt.date
+
+
+@dataclass
+class _FileRead:
+    """One file's part of a parse: its counts, its bad records of the run's days, its rows of
+    them (Arrow) and its summary."""
+
+    records: int = 0
+    bad_count: int = 0
+    unknown_fields: Counter = field(default_factory=Counter)
+    bad: list[BadRecord] = field(default_factory=list)
+    batches: list[pa.RecordBatch] = field(default_factory=list)
+    summary: FileSummary | None = None
+
+
+def _read_file(job: _ReadJob, run: _RunTerms) -> _FileRead:
+    """Stream one history file: each record lands, is quarantined or is only counted. Depends
+    on nothing but the file and the run, so files are read in any process, in any order."""
+    fmt, source, start, end = job.file.format, job.source, run.start, run.end
+    read = _FileRead(summary=FileSummary(read_at=run.now))
+    summary = read.summary
+    pending: list[dict] = []
+
+    def keep_bad(record: BadRecord) -> None:
+        if record.record_date is None or start <= record.record_date <= end:
+            read.bad.append(record)
+
+    folder_user = pseudonymize(account_label(job.file.location, run.default_user), run.key)
+    with job.file.open() as stream:  # UTF-8; a re-saved file's BOM is dropped
+        for index, (value, error, raw) in enumerate(iter_json_stream(stream)):
+            read.records += 1
+            if error:
+                keep_bad(BadRecord(source, None if raw is None else index, error, safe_raw(raw)))
+                read.bad_count += 1
+                summary.saw(None, landed=False)
+                continue
+            try:
+                row = conform(value, fmt, run.now)
+            except RecordError as err:
+                day = record_day(value, fmt, run.now)
+                keep_bad(BadRecord(source, index, str(err), safe_raw(value), day))
+                read.bad_count += 1
+                summary.saw(day, landed=False)
+                continue
+            if job.duplicate_of:
+                reason = f"duplicate file: byte-identical to {job.duplicate_of}"
+                keep_bad(BadRecord(source, index, reason, None, row["play_date"]))
+                read.bad_count += 1
+                continue
+            read.unknown_fields.update(set(value) - KNOWN_FIELDS[fmt] - DROPPED_FIELDS)
+            day = row["play_date"]
+            summary.saw(day, landed=True)
+            if not start <= day <= end:
+                continue
+            username = value.get("username")
+            row["user_id"] = (
+                pseudonymize(username, run.key)
+                if isinstance(username, str) and username
+                else folder_user
+            )
+            row |= {
+                "_source_file": source,
+                "_record_index": index,
+                "_ingested_at": run.ingested_at,
+                "_batch_id": run.batch_id,
+            }
+            pending.append(row)
+            if len(pending) >= BATCH_ROWS:
+                read.batches.append(pa.RecordBatch.from_pylist(pending, LISTENING_EVENTS.schema))
+                pending = []
+    if pending:
+        read.batches.append(pa.RecordBatch.from_pylist(pending, LISTENING_EVENTS.schema))
+    summary.records, summary.bad = read.records, read.bad_count
+    summary.unknown_fields = Counter(read.unknown_fields)
+    return read
+
+
+def _in_processes(files: list[HistorySource], workers: int | None) -> bool:
+    """Whether reading `files` is worth worker processes: a few files with enough bytes to
+    read (starting the workers costs about a second)."""
+    if workers == 1 or len(files) < 2:
+        return False
+    if workers is not None:
+        return True
+    return sum(file.size for file in files) >= PARALLEL_MIN_BYTES
+
+
 def parse_history(
     landing: LandingStore | Path | str,
     *,
@@ -476,6 +593,7 @@ def parse_history(
     start: dt.date = dt.date.min,
     end: dt.date = dt.date.max,
     summaries: FileSummaries | None = None,
+    workers: int | None = None,
 ) -> HistoryBatch:
     """Parse every history file under `landing`; each record lands or is quarantined.
 
@@ -484,24 +602,22 @@ def parse_history(
     a run over those days owns nothing else (`HistoryRun`), and every record still counts in
     its file's `records`, so a one-day run of a big file holds one day of it. With
     `summaries`, a file with nothing on those days is accounted for from its summary, unread.
+
+    A first pass hashes every file in order (a duplicate is known before its records are);
+    then the files are read, in worker processes when there are enough bytes to read
+    (`workers`: 1 reads here, None decides by size), and put together in file order: the same
+    batch whichever process read which file.
     """
     files, passed = discover_history_files(landing)
-    bad: list[BadRecord] = []
+    bad_by_file: list[list[BadRecord]] = []
     reports: list[FileReport] = []
+    jobs: dict[int, _ReadJob] = {}
     seen_hashes: dict[str, str] = {}
-    batches: list[pa.RecordBatch] = []
-    pending: list[dict] = []
     first_day, last_day = dt.date.max, dt.date.min
-
-    def keep_bad(record: BadRecord) -> None:
-        if record.record_date is None or start <= record.record_date <= end:
-            bad.append(record)
-
     for file in files:
         fmt = file.format
         source = file.lineage(key)
         try:
-            # A first pass for the hash: a duplicate file is known before its records are.
             digest = file.sha256()
         except Exception as err:
             # A damaged zip member (CRC, deflate stream, header) is that one file's problem; a
@@ -510,12 +626,13 @@ def parse_history(
                 raise
             reports.append(FileReport(source, fmt, "", records=1, bad=1))
             reason = f"unreadable member of a damaged zip archive ({type(err).__name__}: {err})"
-            bad.append(BadRecord(source, None, reason))
+            bad_by_file.append([BadRecord(source, None, reason)])
             continue
         report = FileReport(source, fmt, digest)
         first = seen_hashes.setdefault(report.sha256, source)
         report.duplicate_of = first if first != source else None
         reports.append(report)
+        bad_by_file.append([])
         # A duplicate's records are judged against another file: it is always read.
         remembers = summaries is not None and not report.duplicate_of
         known = summaries.get(digest, fmt) if remembers else None
@@ -523,71 +640,35 @@ def parse_history(
             report.records, report.bad, report.unread = known.records, known.bad, True
             report.unknown_fields.update(known.unknown_fields)
             if known.play_days:
-                first_day, last_day = (
-                    min(first_day, known.play_days[0]),
-                    max(last_day, known.play_days[1]),
-                )
+                first_day = min(first_day, known.play_days[0])
+                last_day = max(last_day, known.play_days[1])
             continue
-        summary = FileSummary(read_at=now)
-        folder_user = pseudonymize(account_label(file.location, default_user), key)
-        with file.open() as stream:  # UTF-8; a re-saved file's BOM is dropped
-            for index, (value, error, raw) in enumerate(iter_json_stream(stream)):
-                report.records += 1
-                if error:
-                    keep_bad(
-                        BadRecord(source, None if raw is None else index, error, safe_raw(raw))
-                    )
-                    report.bad += 1
-                    summary.saw(None, landed=False)
-                    continue
-                try:
-                    row = conform(value, fmt, now)
-                except RecordError as err:
-                    day = record_day(value, fmt, now)
-                    keep_bad(BadRecord(source, index, str(err), safe_raw(value), day))
-                    report.bad += 1
-                    summary.saw(day, landed=False)
-                    continue
-                if report.duplicate_of:
-                    reason = f"duplicate file: byte-identical to {report.duplicate_of}"
-                    keep_bad(BadRecord(source, index, reason, None, row["play_date"]))
-                    report.bad += 1
-                    continue
-                unknown = set(value) - KNOWN_FIELDS[fmt] - DROPPED_FIELDS
-                report.unknown_fields.update(unknown)
-                day = row["play_date"]
-                first_day, last_day = min(first_day, day), max(last_day, day)
-                summary.saw(day, landed=True)
-                if not start <= day <= end:
-                    continue
-                username = value.get("username")
-                row["user_id"] = (
-                    pseudonymize(username, key)
-                    if isinstance(username, str) and username
-                    else folder_user
-                )
-                row |= {
-                    "_source_file": source,
-                    "_record_index": index,
-                    "_ingested_at": ingested_at,
-                    "_batch_id": batch_id,
-                }
-                pending.append(row)
-                if len(pending) >= BATCH_ROWS:
-                    batches.append(pa.RecordBatch.from_pylist(pending, LISTENING_EVENTS.schema))
-                    pending = []
-        if remembers:
-            summary.records, summary.bad = report.records, report.bad
-            summary.unknown_fields = Counter(report.unknown_fields)
-            summaries.put(digest, fmt, summary)
+        jobs[len(reports) - 1] = _ReadJob(file, source, digest, report.duplicate_of, remembers)
+
+    run = _RunTerms(key, default_user, now, batch_id, ingested_at, start, end)
+    todo = list(jobs.values())
+    if _in_processes([job.file for job in todo], workers):
+        reads = in_processes(_read_file, [(job, run) for job in todo], n_workers=workers)
+    else:
+        reads = [_read_file(job, run) for job in todo]
+    batches: list[pa.RecordBatch] = []
+    for (at, job), read in zip(jobs.items(), reads, strict=True):
+        report = reports[at]
+        report.records, report.bad = read.records, read.bad_count
+        report.unknown_fields.update(read.unknown_fields)
+        bad_by_file[at] = read.bad
+        batches += read.batches
+        if read.summary.play_days:
+            first_day = min(first_day, read.summary.play_days[0])
+            last_day = max(last_day, read.summary.play_days[1])
+        if job.remembers:
+            summaries.put(job.digest, job.file.format, read.summary)
     if summaries is not None:
         summaries.save()
-    if pending:
-        batches.append(pa.RecordBatch.from_pylist(pending, LISTENING_EVENTS.schema))
     passed_over = [PassedOver(lineage_path(PurePosixPath(p), key), why) for p, why in passed]
     return HistoryBatch(
         None,
-        bad,
+        [record for found in bad_by_file for record in found],
         reports,
         passed_over,
         rows=pa.Table.from_batches(batches, LISTENING_EVENTS.schema),

@@ -32,12 +32,21 @@ def workers() -> int:
 _one_thread_set = False
 
 
-def _in_worker(work: Callable[[str, Any], Any], user_id: str, frame: Any):
+def _in_worker(work: Callable[..., Any], *args: Any):
     global _one_thread_set
     if not _one_thread_set:
         threadpool_limits(limits=1)  # for the rest of this worker's life: it only runs these
         _one_thread_set = True
-    return work(user_id, frame)
+    return work(*args)
+
+
+def in_processes(
+    work: Callable[..., Any], items: Iterable[tuple], *, n_workers: int | None = None
+) -> list[Any]:
+    """`[work(*item) for item in items]` in worker processes (the workers are kept between
+    calls), results in the items' order. `work` must be a module-level function."""
+    run = Parallel(n_jobs=n_workers or workers(), backend="loky", batch_size="auto")
+    return run(delayed(_in_worker)(work, *item) for item in items)
 
 
 def per_listener(
@@ -56,5 +65,4 @@ def per_listener(
     if n == 1 or len(items) < MIN_LISTENERS:
         with threadpool_limits(limits=1):
             return [work(user_id, frame) for user_id, frame in items]
-    run = Parallel(n_jobs=n, backend="loky", batch_size="auto")
-    return run(delayed(_in_worker)(work, user_id, frame) for user_id, frame in items)
+    return in_processes(work, items, n_workers=n)
