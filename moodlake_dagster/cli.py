@@ -862,8 +862,13 @@ def main(argv: list[str] | None = None) -> int:
 def entry() -> None:
     """The console script. A finished command exits without interpreter teardown: native
     thread pools (Arrow's, delta-rs's) can abort a process that has done all its work when
-    their destructors run at exit (delta-io/delta-rs#2184), turning success into exit 134."""
+    their destructors run at exit (delta-io/delta-rs#2184), turning success into exit 134.
+    Worker processes are stopped first: nothing would stop them at such an exit."""
     code = main()
+    if "joblib" in sys.modules:  # worker processes may be running: they are stopped first
+        from moodlake_dagster.ml.parallel import stop_workers
+
+        stop_workers()
     sys.stdout.flush()
     sys.stderr.flush()
     logging.shutdown()

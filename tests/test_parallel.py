@@ -60,3 +60,29 @@ def test_each_listener_runs_on_one_numeric_thread_and_the_caller_keeps_its_own()
         assert {threads for _, threads in done} == {1}, n
     after = {lib["filepath"]: lib["num_threads"] for lib in threadpool_info()}
     assert {path: after[path] for path in before} == before  # the limit was not left behind
+
+
+# A process that used workers and ends as `moodlake` ends (no interpreter teardown).
+_ENDS_AT_ONCE = """
+import os, sys
+from moodlake_dagster.ml import parallel
+print(parallel.in_processes(abs, [(-1,), (-2,), (-3,)], n_workers=2), flush=True)
+parallel.stop_workers()
+os._exit(0)
+"""
+
+
+def test_workers_end_with_a_process_that_skips_teardown():
+    """`moodlake` leaves with os._exit; its workers go with it instead of holding its output
+    open for their idle timeout (a caller reading that output waited five minutes)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _ENDS_AT_ONCE],
+        capture_output=True,
+        text=True,
+        timeout=parallel.IDLE_TIMEOUT_S / 5,  # reached only if the workers outlive it
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "[1, 2, 3]"
+    assert "leaked" not in done.stderr, done.stderr

@@ -9,14 +9,19 @@ on one thread: two levels of parallelism on two cores only contend.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
-from joblib import Parallel, delayed
+from joblib.externals.loky import get_reusable_executor
 from threadpoolctl import threadpool_limits
 
 # Below this many listeners, starting worker processes costs more than it saves.
 MIN_LISTENERS = 8
+# Idle workers stop after this long; a build's next parallel step reuses them until then.
+IDLE_TIMEOUT_S = 300
+CHUNKS_PER_WORKER = 16
 
 
 def workers() -> int:
@@ -43,10 +48,27 @@ def _in_worker(work: Callable[..., Any], *args: Any):
 def in_processes(
     work: Callable[..., Any], items: Iterable[tuple], *, n_workers: int | None = None
 ) -> list[Any]:
-    """`[work(*item) for item in items]` in worker processes (the workers are kept between
-    calls), results in the items' order. `work` must be a module-level function."""
-    run = Parallel(n_jobs=n_workers or workers(), backend="loky", batch_size="auto")
-    return run(delayed(_in_worker)(work, *item) for item in items)
+    """`[work(*item) for item in items]` in worker processes (kept between calls for their
+    idle timeout), results in the items' order. `work` must be a module-level function."""
+    items = list(items)
+    if not items:
+        return []
+    n = n_workers or workers()
+    executor = get_reusable_executor(max_workers=n, timeout=IDLE_TIMEOUT_S)
+    # A few chunks per worker: fewer round trips than one item each, and a chunk of slow
+    # items does not keep the other workers waiting long.
+    chunk = max(1, len(items) // (n * CHUNKS_PER_WORKER))
+    return list(executor.map(partial(_in_worker, work), *zip(*items, strict=True), chunksize=chunk))
+
+
+def stop_workers() -> None:
+    """Stop the worker processes, if any were started: a process that ends without its
+    interpreter's teardown (`cli.entry`) would leave them waiting out their idle timeout,
+    holding its stdout open."""
+    reusable = sys.modules.get("joblib.externals.loky.reusable_executor")
+    executor = getattr(reusable, "_executor", None)
+    if executor is not None:
+        executor.shutdown(wait=True)
 
 
 def per_listener(
