@@ -154,3 +154,32 @@ def test_an_arrow_table_checked_in_slices_finds_what_the_whole_frame_check_finds
     assert validate_arrow(_Counted, table.slice(0, 4), rows=2).passed  # clean rows pass
     empty = validate_arrow(_Counted, pa.table({"id": pa.array([], pa.int64())}))
     assert not empty.passed  # an empty table is still checked for its columns
+
+
+def test_a_table_of_many_small_chunks_is_checked_in_slices_of_the_rows_asked(monkeypatch):
+    """Bronze's table holds a chunk per landing file: it is checked in slices of `rows` rows,
+    not one Pandera call per chunk (each call has a fixed cost), and finds the same rows."""
+    from moodlake_dagster import checks
+
+    frame = pd.DataFrame({"id": [1, 2, 3, 4, 5, 2], "share": [0.1, 0.2, 0.3, 0.4, 1.5, 0.6]})
+    chunks = [frame.iloc[i : i + 1] for i in range(len(frame))]
+    table = pa.Table.from_batches(
+        [pa.RecordBatch.from_pandas(c, preserve_index=False) for c in chunks]
+    )
+    assert table.num_rows == 6 and len(table.to_batches()) == 6
+    sizes, real = [], checks.validate_batches
+
+    def counted(model, slices, **kwargs):
+        slices = list(slices)
+        sizes.append([len(s) for s in slices])
+        return real(model, iter(slices), **kwargs)
+
+    monkeypatch.setattr(checks, "validate_batches", counted)
+    sliced = validate_arrow(_Counted, table, rows=4)
+    assert sizes == [[4, 2]]
+    assert sliced.metadata["failing_checks"].value == {
+        "less_than_or_equal_to(1)": 1,
+        "field_uniqueness (across the table)": 1,
+    }
+    row = r"\| share\s+\| less_than_or_equal_to\(1\)\s+\| 1.5\s+\| 4\s+\|"
+    assert re.search(row, sliced.metadata["examples"].value)  # row 4 of the table

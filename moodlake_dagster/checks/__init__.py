@@ -129,8 +129,10 @@ def validate_arrow(
     for key in unique_keys(model):
         counts = table.group_by(list(key)).aggregate([([], "count_all")])["count_all"]
         duplicates[", ".join(key)] = pc.sum(pc.greater(counts, 1)).as_py() or 0
-    # An empty table is still checked for its columns and their types.
-    slices = (batch.to_pandas() for batch in table.to_batches(max_chunksize=rows))
+    # Slices of `rows` rows whatever the table's chunks (a chunk per landing file would make
+    # as many small validations, each with Pandera's fixed cost); an empty table is still
+    # checked for its columns and their types.
+    slices = (table.slice(at, rows).to_pandas() for at in range(0, table.num_rows, rows))
     slices = slices if table.num_rows else [table.to_pandas()]
     return validate_batches(model, slices, asset=asset, duplicates=duplicates)
 
