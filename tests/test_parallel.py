@@ -53,13 +53,22 @@ def _threads(user_id: str, frame: pd.DataFrame) -> tuple[str, int]:
 
 def test_each_listener_runs_on_one_numeric_thread_and_the_caller_keeps_its_own():
     before = {lib["filepath"]: lib["num_threads"] for lib in threadpool_info()}
-    # In this process, then in workers that limit themselves once. (Loky also gives each
-    # worker cores // workers threads: on 2 cores the workers' half cannot fail, on 4 it can.)
+    # In this process, then in workers started with one thread for every native pool.
     for n in (1, 2):
         done = parallel.per_listener(_threads, _groups(), n_workers=n)
         assert {threads for _, threads in done} == {1}, n
     after = {lib["filepath"]: lib["num_threads"] for lib in threadpool_info()}
     assert {path: after[path] for path in before} == before  # the limit was not left behind
+
+
+def test_a_worker_that_first_ran_other_work_still_fits_on_one_thread():
+    """Bronze reads history files in the same workers before any model: the numeric libraries
+    a model loads later must still run on one thread (they once ran K-Means on two OpenMP
+    threads per worker, on two cores: listening modes took minutes instead of seconds)."""
+    parallel.stop_workers()  # fresh workers, whose first work loads no numeric library
+    assert parallel.in_processes(abs, [(-1,), (-2,)], n_workers=2) == [1, 2]
+    done = parallel.per_listener(_threads, _groups(), n_workers=2)
+    assert {threads for _, threads in done} == {1}
 
 
 # A process that used workers and ends as `moodlake` ends (no interpreter teardown).

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterable
-from functools import partial
 from typing import Any
 
 from joblib.externals.loky import get_reusable_executor
@@ -22,6 +21,20 @@ MIN_LISTENERS = 8
 # Idle workers stop after this long; a build's next parallel step reuses them until then.
 IDLE_TIMEOUT_S = 300
 CHUNKS_PER_WORKER = 16
+# Every native thread pool a worker may load, at one thread from the worker's start: a limit
+# set in the worker covers only the libraries loaded by then, and a worker that first read
+# history files (no numeric library) later ran K-Means on two OpenMP threads per core.
+ONE_THREAD_ENV = {
+    name: "1"
+    for name in (
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "BLIS_NUM_THREADS",
+        "VECLIB_MAXIMUM_THREADS",
+        "NUMEXPR_NUM_THREADS",
+    )
+}
 
 
 def workers() -> int:
@@ -30,19 +43,6 @@ def workers() -> int:
     if configured:
         return max(1, int(configured))
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
-
-
-# Whether this worker process has limited its numeric libraries to one thread: once per
-# process, since finding the libraries costs ~4 ms, a tenth of a small listener's work.
-_one_thread_set = False
-
-
-def _in_worker(work: Callable[..., Any], *args: Any):
-    global _one_thread_set
-    if not _one_thread_set:
-        threadpool_limits(limits=1)  # for the rest of this worker's life: it only runs these
-        _one_thread_set = True
-    return work(*args)
 
 
 def in_processes(
@@ -54,11 +54,11 @@ def in_processes(
     if not items:
         return []
     n = n_workers or workers()
-    executor = get_reusable_executor(max_workers=n, timeout=IDLE_TIMEOUT_S)
+    executor = get_reusable_executor(max_workers=n, timeout=IDLE_TIMEOUT_S, env=ONE_THREAD_ENV)
     # A few chunks per worker: fewer round trips than one item each, and a chunk of slow
     # items does not keep the other workers waiting long.
     chunk = max(1, len(items) // (n * CHUNKS_PER_WORKER))
-    return list(executor.map(partial(_in_worker, work), *zip(*items, strict=True), chunksize=chunk))
+    return list(executor.map(work, *zip(*items, strict=True), chunksize=chunk))
 
 
 def stop_workers() -> None:
