@@ -23,6 +23,7 @@ from moodlake_dagster.demo.generator import generate_history
 from moodlake_dagster.ingest import history
 from moodlake_dagster.ingest.file_summaries import FileSummaries
 from moodlake_dagster.ingest.history import discover_history_files, parse_history
+from moodlake_dagster.ml import parallel
 
 KEY = b"parallel-key"
 MARKER = "MARKER-TRACK-NAME-0123456789"
@@ -102,10 +103,24 @@ def test_the_landing_folder_has_the_trouble_the_comparison_needs(landing):
     [(dt.date.min, dt.date.max), (dt.date(2025, 12, 1), dt.date(2025, 12, 1))],
     ids=["whole span", "one day"],
 )
-def test_files_read_in_processes_give_the_same_batch(landing, days):
-    jobs = discover_history_files(landing)[0]
-    assert history._in_processes(jobs, 2)  # two workers asked for: the reads leave this process
-    _same(_parse(landing, 1, *days), _parse(landing, 2, *days))
+def test_files_read_in_processes_give_the_same_batch(landing, days, monkeypatch):
+    calls, real = [], parallel.in_processes
+
+    def spied(work, items, **kwargs):
+        items = list(items)
+        calls.append(len(items))
+        return real(work, items, **kwargs)
+
+    monkeypatch.setattr(parallel, "in_processes", spied)
+    here = _parse(landing, 1, *days)
+    assert calls == []
+    there = _parse(landing, 2, *days)
+    assert calls == [len(discover_history_files(landing)[0]) - 1]  # all but the damaged member
+    _same(here, there)
+    # Bad records in the order of the files they come from, as one process reads them.
+    order = [f.lineage(KEY) for f in discover_history_files(landing)[0]]
+    at = [order.index(b.source_file) for b in there.bad]
+    assert at == sorted(at) and len(set(at)) > 3
 
 
 def test_summaries_written_and_taken_are_the_same_from_processes(landing, tmp_path):
@@ -126,11 +141,35 @@ def test_summaries_written_and_taken_are_the_same_from_processes(landing, tmp_pa
 
 
 def test_only_enough_bytes_are_worth_processes(landing, monkeypatch):
-    jobs = discover_history_files(landing)[0]
-    assert all(file.size > 0 for file in jobs)
-    assert not history._in_processes(jobs[:1], None)  # one file: nothing to spread
-    assert not history._in_processes(jobs, 1)
-    monkeypatch.setattr(history, "PARALLEL_MIN_BYTES", sum(j.size for j in jobs) + 1)
-    assert not history._in_processes(jobs, None)
-    monkeypatch.setattr(history, "PARALLEL_MIN_BYTES", sum(j.size for j in jobs))
-    assert history._in_processes(jobs, None)
+    files = discover_history_files(landing)[0]
+    assert all(file.size > 0 for file in files)
+    assert not history._worth_processes(files[:1], None)  # one file: nothing to spread
+    assert not history._worth_processes(files, 1)
+    assert history._worth_processes(files, 2)  # asked for, whatever the size
+    monkeypatch.setattr(history, "PARALLEL_MIN_BYTES", sum(f.size for f in files) + 1)
+    assert not history._worth_processes(files, None)
+    monkeypatch.setattr(history, "PARALLEL_MIN_BYTES", sum(f.size for f in files))
+    assert history._worth_processes(files, None)
+    monkeypatch.setenv("MOODLAKE_WORKERS", "1")  # one worker: read here
+    assert not history._worth_processes(files, None)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_file_that_fails_to_read_is_named(tmp_path, monkeypatch, workers):
+    """Not a record's problem (those are quarantined) but the file's: the error, also when it
+    comes back from a worker, says which file."""
+    landing = _landing(tmp_path)
+    vanished = next(p for p in landing.rglob("*.json") if p.parent.name.startswith("demo"))
+    hashed = history.HistorySource.sha256
+
+    def sha256(self):  # the vanished file goes once hashed, before it is read
+        if self.location.as_posix() != vanished.relative_to(landing).as_posix():
+            return hashed(self)
+        digest = hashed(self)
+        vanished.unlink()
+        return digest
+
+    monkeypatch.setattr(history.HistorySource, "sha256", sha256)
+    with pytest.raises(FileNotFoundError) as raised:
+        _parse(landing, workers=workers)
+    assert any(vanished.name in note for note in raised.value.__notes__)

@@ -41,7 +41,7 @@ from moodlake_dagster.ingest.file_summaries import FileSummaries, FileSummary
 from moodlake_dagster.ingest.landing_store import LandingStore
 from moodlake_dagster.ingest.privacy import DROPPED_FIELDS, pseudonymize
 from moodlake_dagster.ingest.records import CHUNK_BYTES, BadRecord, iter_json_stream, safe_raw
-from moodlake_dagster.ml.parallel import in_processes
+from moodlake_dagster.ml import parallel
 from moodlake_dagster.tables import LISTENING_EVENTS
 from moodlake_dagster.vocabulary import EPISODE_FIELDS
 
@@ -512,7 +512,16 @@ class _FileRead:
 
 def _read_file(job: _ReadJob, run: _RunTerms) -> _FileRead:
     """Stream one history file: each record lands, is quarantined or is only counted. Depends
-    on nothing but the file and the run, so files are read in any process, in any order."""
+    on nothing but the file and the run, so files are read in any process, in any order; an
+    error that is not a record's says which file (a worker's traceback does not)."""
+    try:
+        return _read(job, run)
+    except Exception as err:
+        err.add_note(f"while reading the history file {job.source}")
+        raise
+
+
+def _read(job: _ReadJob, run: _RunTerms) -> _FileRead:
     fmt, source, start, end = job.file.format, job.source, run.start, run.end
     read = _FileRead(summary=FileSummary(read_at=run.now))
     summary = read.summary
@@ -572,14 +581,12 @@ def _read_file(job: _ReadJob, run: _RunTerms) -> _FileRead:
     return read
 
 
-def _in_processes(files: list[HistorySource], workers: int | None) -> bool:
-    """Whether reading `files` is worth worker processes: a few files with enough bytes to
-    read (starting the workers costs about a second)."""
-    if workers == 1 or len(files) < 2:
+def _worth_processes(files: list[HistorySource], workers: int | None) -> bool:
+    """Whether reading `files` is worth worker processes: more than one of each, and enough
+    bytes to read (starting the workers costs about a second) unless `workers` is given."""
+    if (workers or parallel.workers()) == 1 or len(files) < 2:
         return False
-    if workers is not None:
-        return True
-    return sum(file.size for file in files) >= PARALLEL_MIN_BYTES
+    return workers is not None or sum(file.size for file in files) >= PARALLEL_MIN_BYTES
 
 
 def parse_history(
@@ -647,8 +654,11 @@ def parse_history(
 
     run = _RunTerms(key, default_user, now, batch_id, ingested_at, start, end)
     todo = list(jobs.values())
-    if _in_processes([job.file for job in todo], workers):
-        reads = in_processes(_read_file, [(job, run) for job in todo], n_workers=workers)
+    if _worth_processes([job.file for job in todo], workers):
+        # A file at a time: a worker hands back one file's rows, not a chunk of files'.
+        reads = parallel.in_processes(
+            _read_file, [(job, run) for job in todo], n_workers=workers, chunk=1
+        )
     else:
         reads = [_read_file(job, run) for job in todo]
     batches: list[pa.RecordBatch] = []

@@ -1,5 +1,5 @@
-"""Per-listener work spread over processes: each listener's model is independent of the
-others', so a thousand of them need not wait for one another on one core.
+"""Work spread over processes: each listener's model is independent of the others', and each
+history file's read of the others', so a thousand of them need not wait on one core.
 
 Results come back in the listeners' order and each fit is seeded, so the tables are the same
 whichever process fitted whom (tests/test_parallel.py). Each worker runs its numeric libraries
@@ -46,18 +46,24 @@ def workers() -> int:
 
 
 def in_processes(
-    work: Callable[..., Any], items: Iterable[tuple], *, n_workers: int | None = None
+    work: Callable[..., Any],
+    items: Iterable[tuple],
+    *,
+    n_workers: int | None = None,
+    chunk: int | None = None,
 ) -> list[Any]:
     """`[work(*item) for item in items]` in worker processes (kept between calls for their
-    idle timeout), results in the items' order. `work` must be a module-level function."""
+    idle timeout), results in the items' order; here when one worker is all there is.
+    `work` must be a module-level function. `chunk` items go to a worker at a time (by
+    default a sixteenth of each worker's share: fewer round trips than one item each, and a
+    chunk of slow items does not keep the other workers waiting long)."""
     items = list(items)
-    if not items:
-        return []
-    n = n_workers or workers()
+    n = min(n_workers or workers(), len(items))
+    if n <= 1:
+        with threadpool_limits(limits=1):
+            return [work(*item) for item in items]
     executor = get_reusable_executor(max_workers=n, timeout=IDLE_TIMEOUT_S, env=ONE_THREAD_ENV)
-    # A few chunks per worker: fewer round trips than one item each, and a chunk of slow
-    # items does not keep the other workers waiting long.
-    chunk = max(1, len(items) // (n * CHUNKS_PER_WORKER))
+    chunk = chunk or max(1, len(items) // (n * CHUNKS_PER_WORKER))
     return list(executor.map(work, *zip(*items, strict=True), chunksize=chunk))
 
 
@@ -68,7 +74,7 @@ def stop_workers() -> None:
     reusable = sys.modules.get("joblib.externals.loky.reusable_executor")
     executor = getattr(reusable, "_executor", None)
     if executor is not None:
-        executor.shutdown(wait=True)
+        executor.shutdown(wait=True, kill_workers=True)  # after a failure, siblings may run on
 
 
 def per_listener(
@@ -83,8 +89,6 @@ def per_listener(
     `work` must be a module-level function (it is sent to the workers) and should return its
     failures as values rather than raise them, so one listener's problem is not everyone's."""
     items = [(str(user_id), frame) for user_id, frame in groups]
-    n = n_workers or workers()
-    if n == 1 or len(items) < MIN_LISTENERS:
-        with threadpool_limits(limits=1):
-            return [work(user_id, frame) for user_id, frame in items]
-    return in_processes(work, items, n_workers=n)
+    if len(items) < MIN_LISTENERS:
+        n_workers = 1
+    return in_processes(work, items, n_workers=n_workers)
