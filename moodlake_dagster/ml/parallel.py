@@ -74,7 +74,9 @@ def stop_workers() -> None:
     reusable = sys.modules.get("joblib.externals.loky.reusable_executor")
     executor = getattr(reusable, "_executor", None)
     if executor is not None:
-        executor.shutdown(wait=True, kill_workers=True)  # after a failure, siblings may run on
+        # Not killed: killed workers leave their queues' semaphores to the resource tracker,
+        # which warns about them (a chunk still running after a failure is waited for).
+        executor.shutdown(wait=True)
 
 
 def per_listener(
