@@ -865,10 +865,8 @@ def entry() -> None:
     their destructors run at exit (delta-io/delta-rs#2184), turning success into exit 134.
     Worker processes are stopped first: nothing would stop them at such an exit."""
     code = main()
-    if "joblib" in sys.modules:  # worker processes may be running: they are stopped first
-        from moodlake_dagster.ml.parallel import stop_workers
-
-        stop_workers()
+    if parallel := sys.modules.get("moodlake_dagster.ml.parallel"):  # workers may be running
+        parallel.stop_workers()
     sys.stdout.flush()
     sys.stderr.flush()
     logging.shutdown()

@@ -499,15 +499,12 @@ class _RunTerms:
 
 @dataclass
 class _FileRead:
-    """One file's part of a parse: its counts, its bad records of the run's days, its rows of
-    them (Arrow) and its summary."""
+    """One file's part of a parse: its summary (records, bad ones, unknown fields, days), its
+    bad records of the run's days and its rows of them (Arrow)."""
 
-    records: int = 0
-    bad_count: int = 0
-    unknown_fields: Counter = field(default_factory=Counter)
+    summary: FileSummary
     bad: list[BadRecord] = field(default_factory=list)
     batches: list[pa.RecordBatch] = field(default_factory=list)
-    summary: FileSummary | None = None
 
 
 def _read_file(job: _ReadJob, run: _RunTerms) -> _FileRead:
@@ -523,8 +520,8 @@ def _read_file(job: _ReadJob, run: _RunTerms) -> _FileRead:
 
 def _read(job: _ReadJob, run: _RunTerms) -> _FileRead:
     fmt, source, start, end = job.file.format, job.source, run.start, run.end
-    read = _FileRead(summary=FileSummary(read_at=run.now))
-    summary = read.summary
+    summary = FileSummary(read_at=run.now)
+    read = _FileRead(summary)
     pending: list[dict] = []
 
     def keep_bad(record: BadRecord) -> None:
@@ -534,10 +531,10 @@ def _read(job: _ReadJob, run: _RunTerms) -> _FileRead:
     folder_user = pseudonymize(account_label(job.file.location, run.default_user), run.key)
     with job.file.open() as stream:  # UTF-8; a re-saved file's BOM is dropped
         for index, (value, error, raw) in enumerate(iter_json_stream(stream)):
-            read.records += 1
+            summary.records += 1
             if error:
                 keep_bad(BadRecord(source, None if raw is None else index, error, safe_raw(raw)))
-                read.bad_count += 1
+                summary.bad += 1
                 summary.saw(None, landed=False)
                 continue
             try:
@@ -545,15 +542,15 @@ def _read(job: _ReadJob, run: _RunTerms) -> _FileRead:
             except RecordError as err:
                 day = record_day(value, fmt, run.now)
                 keep_bad(BadRecord(source, index, str(err), safe_raw(value), day))
-                read.bad_count += 1
+                summary.bad += 1
                 summary.saw(day, landed=False)
                 continue
             if job.duplicate_of:
                 reason = f"duplicate file: byte-identical to {job.duplicate_of}"
                 keep_bad(BadRecord(source, index, reason, None, row["play_date"]))
-                read.bad_count += 1
+                summary.bad += 1
                 continue
-            read.unknown_fields.update(set(value) - KNOWN_FIELDS[fmt] - DROPPED_FIELDS)
+            summary.unknown_fields.update(set(value) - KNOWN_FIELDS[fmt] - DROPPED_FIELDS)
             day = row["play_date"]
             summary.saw(day, landed=True)
             if not start <= day <= end:
@@ -576,8 +573,6 @@ def _read(job: _ReadJob, run: _RunTerms) -> _FileRead:
                 pending = []
     if pending:
         read.batches.append(pa.RecordBatch.from_pylist(pending, LISTENING_EVENTS.schema))
-    summary.records, summary.bad = read.records, read.bad_count
-    summary.unknown_fields = Counter(read.unknown_fields)
     return read
 
 
@@ -663,16 +658,16 @@ def parse_history(
         reads = [_read_file(job, run) for job in todo]
     batches: list[pa.RecordBatch] = []
     for (at, job), read in zip(jobs.items(), reads, strict=True):
-        report = reports[at]
-        report.records, report.bad = read.records, read.bad_count
-        report.unknown_fields.update(read.unknown_fields)
+        report, summary = reports[at], read.summary
+        report.records, report.bad = summary.records, summary.bad
+        report.unknown_fields.update(summary.unknown_fields)
         bad_by_file[at] = read.bad
         batches += read.batches
-        if read.summary.play_days:
-            first_day = min(first_day, read.summary.play_days[0])
-            last_day = max(last_day, read.summary.play_days[1])
+        if summary.play_days:
+            first_day = min(first_day, summary.play_days[0])
+            last_day = max(last_day, summary.play_days[1])
         if job.remembers:
-            summaries.put(job.digest, job.file.format, read.summary)
+            summaries.put(job.digest, job.file.format, summary)
     if summaries is not None:
         summaries.save()
     passed_over = [PassedOver(lineage_path(PurePosixPath(p), key), why) for p, why in passed]

@@ -9,7 +9,6 @@ on one thread: two levels of parallelism on two cores only contend.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -37,6 +36,10 @@ ONE_THREAD_ENV = {
 }
 
 
+# The executor `in_processes` last used (loky keeps one per process and reuses it).
+_executor = None
+
+
 def workers() -> int:
     """Processes to use: MOODLAKE_WORKERS if set, else every core this process may run on."""
     configured = os.environ.get("MOODLAKE_WORKERS")
@@ -62,21 +65,22 @@ def in_processes(
     if n <= 1:
         with threadpool_limits(limits=1):
             return [work(*item) for item in items]
-    executor = get_reusable_executor(max_workers=n, timeout=IDLE_TIMEOUT_S, env=ONE_THREAD_ENV)
+    global _executor
+    _executor = get_reusable_executor(max_workers=n, timeout=IDLE_TIMEOUT_S, env=ONE_THREAD_ENV)
     chunk = chunk or max(1, len(items) // (n * CHUNKS_PER_WORKER))
-    return list(executor.map(work, *zip(*items, strict=True), chunksize=chunk))
+    return list(_executor.map(work, *zip(*items, strict=True), chunksize=chunk))
 
 
 def stop_workers() -> None:
     """Stop the worker processes, if any were started: a process that ends without its
     interpreter's teardown (`cli.entry`) would leave them waiting out their idle timeout,
     holding its stdout open."""
-    reusable = sys.modules.get("joblib.externals.loky.reusable_executor")
-    executor = getattr(reusable, "_executor", None)
-    if executor is not None:
+    global _executor
+    if _executor is not None:
         # Not killed: killed workers leave their queues' semaphores to the resource tracker,
         # which warns about them (a chunk still running after a failure is waited for).
-        executor.shutdown(wait=True)
+        _executor.shutdown(wait=True)
+        _executor = None
 
 
 def per_listener(
