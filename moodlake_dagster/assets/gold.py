@@ -32,19 +32,49 @@ from moodlake_dagster.transform import buckets, gold, habits, thresholds
 from moodlake_dagster.transform import sessions as session_tables
 from moodlake_dagster.vocabulary import AUDIO_FEATURES
 
+# The Silver plays columns the Gold tables read: the cache holds these only (lineage and raw
+# fields such as source_file or album_name were a third of a crowd's cached bytes).
+PLAY_COLUMNS = (
+    "play_id",
+    "user_id",
+    "played_at_utc",
+    "started_at_utc",
+    "played_at_local",
+    "local_date",
+    "local_hour",
+    "weekday",
+    "day_part",
+    "ms_played",
+    "skipped",
+    "completion",
+    "track_id",
+    "resolution",
+    "has_features",
+    "artist_name",
+    "track_name",
+    "dedup_key",
+    "shuffle",
+    "platform",
+)
+
 
 class GoldInputs:
-    """Silver as of the run's last day: every play up to it and the tracks snapshot."""
+    """Silver as of the run's last day: every play up to it and the tracks snapshot.
+
+    The plays are cached once, already joined to their tracks' features (`enriched`; a left
+    join on the snapshot's unique track ids, so every play once): the tables that read plays
+    alone read the same rows from it, and Spark builds one cache instead of two.
+    """
 
     def __init__(self, context, lake: LakeResource, spark: SparkConnectResource, fingerprint):
         self.start, self.end = day_range(context)
         self.fingerprint = fingerprint
         self.session = session = spark.get_session(context)
-        self.plays = lake.spark(session, PLAYS, f"play_date <= '{self.end}'").cache()
+        plays = lake.spark(session, PLAYS, f"play_date <= '{self.end}'").select(*PLAY_COLUMNS)
         self.tracks = lake.spark(
             session, TRACKS, snapshot_predicate(lake, TRACKS, self.end)
         ).cache()
-        self.enriched = gold.plays_with_features(self.plays, self.tracks).cache()
+        self.enriched = self.plays = gold.plays_with_features(plays, self.tracks).cache()
         # A query of its own over every play (1.4 s of a real history's new day): in flight
         # beside the tables' queries instead of before them.
         self._coverage = in_background(functools.partial(gold.feature_coverage, self.plays))
@@ -58,7 +88,7 @@ class GoldInputs:
 
     def release(self) -> None:
         futures.wait([self._coverage])  # no query of this step outlives it
-        for frame in (self.sessions, self.engagement, self.enriched, self.tracks, self.plays):
+        for frame in (self.sessions, self.engagement, self.enriched, self.tracks):
             frame.unpersist()
 
 

@@ -18,7 +18,16 @@ REMOTE_RETRIES = {"max_retries": 6, "initial_backoff": 100, "max_backoff": 10_00
 
 # Day partitions make many small files: list them in the driver rather than launching a
 # Spark job per read to list them in parallel (the default above 32 paths).
-SESSION_CONF = {"spark.sql.sources.parallelPartitionDiscovery.threshold": "100000"}
+SESSION_CONF = {
+    "spark.sql.sources.parallelPartitionDiscovery.threshold": "100000",
+    # Cached frames (Gold's plays, the platform's) live for one step: compressing them cost
+    # a fifth of the Spark CPU of a 300-listener Gold step and saved memory it had to spare.
+    "spark.sql.inMemoryColumnarStorage.compressed": "false",
+    # Aggregates with object buffers (mode, median, percentile_approx) fall back from hashing
+    # to sorting every row after 128 groups per task; a crowd's sessions and listener ×
+    # feature groups are thousands. Beyond this many groups the sort still bounds memory.
+    "spark.sql.objectHashAggregate.sortBased.fallbackThreshold": "65536",
+}
 
 
 class SparkConnectResource(dg.ConfigurableResource):
