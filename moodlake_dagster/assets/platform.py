@@ -126,6 +126,18 @@ def silver_profiles(
     )
 
 
+# The Silver plays columns the platform tables read; the cache holds these only.
+PLAY_COLUMNS = (
+    "user_id",
+    "local_date",
+    "ms_played",
+    "skipped",
+    "track_id",
+    "artist_name",
+    "track_name",
+)
+
+
 class PlatformInputs:
     """Every play up to the run's last day, the tracks and profiles as of it, in Spark."""
 
@@ -133,7 +145,8 @@ class PlatformInputs:
         self.start, self.end = day_range(context)
         self.settings = settings
         session = spark.get_session(context)
-        self.plays = lake.spark(session, PLAYS, f"play_date <= '{self.end}'").cache()
+        plays = lake.spark(session, PLAYS, f"play_date <= '{self.end}'")
+        self.plays = plays.select(*PLAY_COLUMNS).cache()
         self.tracks = lake.spark(session, TRACKS, snapshot_predicate(lake, TRACKS, self.end))
         day = lake.snapshot_day(PROFILES, self.end)
         self.profiles = (
