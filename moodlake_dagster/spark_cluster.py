@@ -23,6 +23,7 @@ import pyspark
 
 from moodlake_dagster.spark_server import (
     LOCAL_MASTER,
+    NATIVE_THREADS,
     alive,
     free_port,
     port_open,
@@ -171,13 +172,17 @@ def _start(state_dir, workers, cores_per_worker, memory_per_worker, timeout_s, l
     spark_home = Path(pyspark.__file__).parent
     logs = state_dir / "cluster"
     logs.mkdir(parents=True, exist_ok=True)
-    env = os.environ | {
-        "SPARK_HOME": str(spark_home),
-        "SPARK_LOCAL_IP": "127.0.0.1",
-        # Shuffle files and executors' folders stay under the home, not in the wheel's folder.
-        "SPARK_LOCAL_DIRS": str(state_dir / "tmp"),
-        "SPARK_WORKER_DIR": str(logs / "work"),
-    }
+    env = (
+        NATIVE_THREADS
+        | os.environ
+        | {
+            "SPARK_HOME": str(spark_home),
+            "SPARK_LOCAL_IP": "127.0.0.1",
+            # Shuffle files and executors' folders stay under the home, not in the wheel's folder.
+            "SPARK_LOCAL_DIRS": str(state_dir / "tmp"),
+            "SPARK_WORKER_DIR": str(logs / "work"),
+        }
+    )
     began = time.monotonic()
     master_port, webui_port = free_port(), free_port()
     master_log = logs / "master.log"

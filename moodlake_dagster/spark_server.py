@@ -24,6 +24,10 @@ import pyspark
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 STATE_FILE = "connect-server.json"
 LOCAL_MASTER = "local[*]"
+# Spark runs a task per core, and ALS's least squares go through BLAS: the native one (Debian's
+# OpenBLAS, when libblas.so.3 is installed) must not start a thread per core inside each task
+# as well. A value in the environment wins.
+NATIVE_THREADS = {"OPENBLAS_NUM_THREADS": "1"}
 
 
 class SparkServerError(RuntimeError):
@@ -157,7 +161,7 @@ def ensure_local_server(
         for key, value in (conf or {}).items():
             command += ["--conf", f"{key}={value}"]
         command.append("spark-internal")
-        env = os.environ | {"SPARK_HOME": str(spark_home)}
+        env = NATIVE_THREADS | os.environ | {"SPARK_HOME": str(spark_home)}
         if log:
             log(
                 f"Starting Spark Connect server on 127.0.0.1:{port}, master {master} "
