@@ -32,8 +32,8 @@ from moodlake_dagster.transform import buckets, gold, habits, thresholds
 from moodlake_dagster.transform import sessions as session_tables
 from moodlake_dagster.vocabulary import AUDIO_FEATURES
 
-# The Silver plays columns the Gold tables read: the cache holds these only (lineage and raw
-# fields such as source_file or album_name were a third of a crowd's cached bytes).
+# The Silver plays columns the Gold tables read: the cache holds these only, not the other 12
+# (lineage and raw fields, among them the longest strings: source_file, album_name).
 PLAY_COLUMNS = (
     "play_id",
     "user_id",
