@@ -14,7 +14,12 @@ import sys
 import time
 from pathlib import Path
 
-from moodlake_dagster.spark_server import alive
+from moodlake_dagster.spark_server import (
+    alive,
+    running_server,
+    stop_local_server,
+    stop_process_group,
+)
 
 LEASES = "leases"
 POLL_S = 2.0
@@ -65,12 +70,21 @@ def start_watchdog(state_dir: Path, server_pid: int, idle_s: float) -> subproces
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def stop_server(state_dir: Path, server_pid: int) -> None:
+    """Stop the watched server: through its state file while that records it, else by its pid.
+    A MOODLAKE_HOME deleted under a running server takes the state file with it; the JVM
+    must not outlive it."""
+    recorded = running_server(state_dir)
+    if recorded is not None and recorded.pid == server_pid:
+        stop_local_server(state_dir)
+    elif alive(server_pid):
+        stop_process_group(server_pid)
+
+
 def main(argv: list[str]) -> int:
     """`python -m moodlake_dagster.spark_idle STATE_DIR SERVER_PID IDLE_S`."""
-    from moodlake_dagster.spark_server import stop_local_server
-
     state_dir, server_pid, idle_s = Path(argv[0]), int(argv[1]), float(argv[2])
-    why = watch(state_dir, server_pid, idle_s, lambda: stop_local_server(state_dir))
+    why = watch(state_dir, server_pid, idle_s, lambda: stop_server(state_dir, server_pid))
     print(f"spark idle watchdog: {why}", flush=True)
     return 0
 

@@ -198,10 +198,15 @@ def stop_local_server(state_dir: Path, timeout_s: float = 30.0) -> bool:
     (state_dir / STATE_FILE).unlink(missing_ok=True)
     if server is None:
         return False
-    os.killpg(server.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and alive(server.pid):
-        time.sleep(0.2)
-    if alive(server.pid):
-        os.killpg(server.pid, signal.SIGKILL)
+    stop_process_group(server.pid, timeout_s)
     return True
+
+
+def stop_process_group(pid: int, timeout_s: float = 30.0) -> None:
+    """Terminate a server started in a session of its own, killing it after `timeout_s`."""
+    os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and alive(pid):
+        time.sleep(0.2)
+    if alive(pid):
+        os.killpg(pid, signal.SIGKILL)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -60,3 +61,20 @@ def test_the_watchdog_ends_with_its_server(tmp_path, monkeypatch):
     why = spark_idle.watch(tmp_path, server.pid, idle_s=600, stop=lambda: None)
     server.wait()
     assert why == "the server ended"
+
+
+def test_a_server_whose_home_was_deleted_is_still_stopped(tmp_path):
+    state = tmp_path / "spark"
+    state.mkdir()
+    port = free_port()
+    server = fake_server(port)
+    try:
+        assert wait_until(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, 20)
+        (state / STATE_FILE).write_text(json.dumps({"pid": server.pid, "port": port, "log": ""}))
+        watchdog = spark_idle.start_watchdog(state, server.pid, idle_s=1)
+        shutil.rmtree(state)  # the home removed while its server runs
+        assert wait_until(lambda: server.poll() is not None, 30), "the orphaned server kept running"
+        watchdog.wait(timeout=10)
+    finally:
+        if server.poll() is None:
+            server.kill()
