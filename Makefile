@@ -22,7 +22,8 @@ $(STAMP): pyproject.toml constraints.txt
 install: check-java check-blas $(STAMP)
 
 # Spark's ALS solves its least squares through BLAS and LAPACK: native ones (Debian's OpenBLAS)
-# when the JVM finds libblas.so.3, else Java's, the same results about 1.5× slower. Optional.
+# when the JVM finds libblas.so.3, else Java's: the same picks (scores within 1e-7), slower on
+# a crowd (a 300-listener ALS step 48 s on Java's, 32 s on OpenBLAS). Optional.
 check-blas:
 	@ls /usr/lib/*/libblas.so.3 >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas0-pthread >/dev/null; } || echo "Optional: apt-get install libopenblas0-pthread gives Spark's ALS native BLAS (faster)"
 

@@ -24,6 +24,15 @@ def fake_server(port: int) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
 
 
+def recorded_server(state_dir) -> subprocess.Popen:
+    """A fake server up on a free port and recorded in `state_dir` as the local server."""
+    port = free_port()
+    server = fake_server(port)
+    assert wait_until(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, 20)
+    (state_dir / STATE_FILE).write_text(json.dumps({"pid": server.pid, "port": port, "log": ""}))
+    return server
+
+
 def wait_until(condition, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -34,11 +43,8 @@ def wait_until(condition, timeout_s: float) -> bool:
 
 
 def test_a_leased_server_is_kept_and_an_unleased_one_stopped(tmp_path):
-    port = free_port()
-    server = fake_server(port)
+    server = recorded_server(tmp_path)
     try:
-        assert wait_until(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, 20)
-        (tmp_path / STATE_FILE).write_text(json.dumps({"pid": server.pid, "port": port, "log": ""}))
         user = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(4)"])
         spark_idle.take(tmp_path, user.pid)  # a build holding the server
         watchdog = spark_idle.start_watchdog(tmp_path, server.pid, idle_s=1)
@@ -66,11 +72,8 @@ def test_the_watchdog_ends_with_its_server(tmp_path, monkeypatch):
 def test_a_server_whose_home_was_deleted_is_still_stopped(tmp_path):
     state = tmp_path / "spark"
     state.mkdir()
-    port = free_port()
-    server = fake_server(port)
+    server = recorded_server(state)
     try:
-        assert wait_until(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, 20)
-        (state / STATE_FILE).write_text(json.dumps({"pid": server.pid, "port": port, "log": ""}))
         watchdog = spark_idle.start_watchdog(state, server.pid, idle_s=1)
         shutil.rmtree(state)  # the home removed while its server runs
         assert wait_until(lambda: server.poll() is not None, 30), "the orphaned server kept running"

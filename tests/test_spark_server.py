@@ -18,9 +18,14 @@ from moodlake_dagster.spark_server import SparkServerError, ensure_local_server,
 pytestmark = pytest.mark.spark
 
 
+def _state(tmp_path_factory) -> Path:
+    """The shared test server's state folder (conftest's `spark_url`)."""
+    return next(p for p in tmp_path_factory.getbasetemp().glob("spark-state*"))
+
+
 def test_second_use_reuses_the_running_server(spark_url, tmp_path_factory):
     port = int(spark_url.rsplit(":", 1)[1])
-    state = next(p for p in tmp_path_factory.getbasetemp().glob("spark-state*"))
+    state = _state(tmp_path_factory)
     first = running_server(state)
     assert first is not None and first.port == port
     again = ensure_local_server(state, port=port)
@@ -45,8 +50,7 @@ def test_taken_explicit_port_is_a_clear_error(spark_url, tmp_path):
 
 
 def _server_pid(spark_url, tmp_path_factory) -> int:
-    state = next(p for p in tmp_path_factory.getbasetemp().glob("spark-state*"))
-    return running_server(state).pid
+    return running_server(_state(tmp_path_factory)).pid
 
 
 def test_the_server_gives_native_blas_one_thread_per_task(spark_url, tmp_path_factory):

@@ -61,9 +61,9 @@ PLAY_COLUMNS = (
 class GoldInputs:
     """Silver as of the run's last day: every play up to it and the tracks snapshot.
 
-    The plays are cached once, already joined to their tracks' features (`enriched`; a left
-    join on the snapshot's unique track ids, so every play once): the tables that read plays
-    alone read the same rows from it, and Spark builds one cache instead of two.
+    `plays` is cached once, already joined to its tracks' features (a left join on the
+    snapshot's unique track ids, so every play once): the tables that need no feature read the
+    same rows, and Spark builds one cache instead of two.
     """
 
     def __init__(self, context, lake: LakeResource, spark: SparkConnectResource, fingerprint):
@@ -74,12 +74,12 @@ class GoldInputs:
         self.tracks = lake.spark(
             session, TRACKS, snapshot_predicate(lake, TRACKS, self.end)
         ).cache()
-        self.enriched = self.plays = gold.plays_with_features(plays, self.tracks).cache()
+        self.plays = gold.plays_with_features(plays, self.tracks).cache()
         # A query of its own over every play (1.4 s of a real history's new day): in flight
         # beside the tables' queries instead of before them.
         self._coverage = in_background(functools.partial(gold.feature_coverage, self.plays))
         # Two tables stand on each of these; Spark computes a cached frame when first used.
-        self.sessions = session_tables.sessions(self.enriched, self.end).cache()
+        self.sessions = session_tables.sessions(self.plays, self.end).cache()
         self.engagement = gold.track_engagement(self.plays, self.end).cache()
 
     @property
@@ -88,7 +88,7 @@ class GoldInputs:
 
     def release(self) -> None:
         futures.wait([self._coverage])  # no query of this step outlives it
-        for frame in (self.sessions, self.engagement, self.enriched, self.tracks):
+        for frame in (self.sessions, self.engagement, self.plays, self.tracks):
             frame.unpersist()
 
 
@@ -123,15 +123,15 @@ def _context(i: GoldInputs) -> pa.Table:
 
 
 def _daypart(i: GoldInputs) -> pa.Table:
-    return gold.listening_by_daypart(i.enriched, i.end).toArrow()
+    return gold.listening_by_daypart(i.plays, i.end).toArrow()
 
 
 def _mood_by_hour(i: GoldInputs) -> pa.Table:
-    return gold.mood_by_hour(i.enriched, i.end).toArrow()
+    return gold.mood_by_hour(i.plays, i.end).toArrow()
 
 
 def _genre_mix(i: GoldInputs) -> pa.Table:
-    return gold.genre_mix(i.enriched, i.end).toArrow()
+    return gold.genre_mix(i.plays, i.end).toArrow()
 
 
 def _engagement(i: GoldInputs) -> pa.Table:
@@ -146,18 +146,18 @@ def _correlations(i: GoldInputs) -> pa.Table:
 
 
 def _gaps(i: GoldInputs) -> pa.Table:
-    return gold.feature_gaps(i.enriched, i.tracks, i.end).toArrow()
+    return gold.feature_gaps(i.plays, i.tracks, i.end).toArrow()
 
 
 def _discovery(i: GoldInputs) -> pa.Table:
-    return gold.genre_discovery(i.enriched, i.tracks, i.end).toArrow()
+    return gold.genre_discovery(i.plays, i.tracks, i.end).toArrow()
 
 
 def _thresholds(i: GoldInputs) -> pa.Table:
     # One row per resolved play, a few numbers each, tested in SciPy a bucket of listeners at
     # a time: the step never holds every play of a crowd.
     columns = ["user_id", "track_id", "skipped", "completion", *AUDIO_FEATURES]
-    resolved = i.enriched.filter(F.col("track_id").isNotNull()).select(*columns)
+    resolved = i.plays.filter(F.col("track_id").isNotNull()).select(*columns)
     frame = thresholds.combined(
         thresholds.feature_thresholds(plays, i.end)
         for plays in buckets.by_listener(resolved, i.coverage["plays"])
